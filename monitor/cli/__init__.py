@@ -1,0 +1,86 @@
+"""The `sfm` command: thin, every command calls a service and renders its answer."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated
+
+import click
+import structlog
+import typer
+
+from monitor.cli import config_cmd, db_cmd, factories
+from monitor.cli.common import AppContext
+from monitor.errors import SfmError
+from monitor.i18n import t
+
+app = typer.Typer(
+    name="sfm",
+    help="Monitor of Beijing's designated smart factories (Article 12 of the 2025 measures).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(factories.app, name="factories")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="Config file (default config/sfm.toml, or SFM_CONFIG)."),
+    ] = None,
+) -> None:
+    ctx.obj = AppContext(config_path=config)
+
+
+def _configure_logging(context: AppContext | None) -> None:
+    from monitor.config import LoggingSettings
+    from monitor.logs import configure_logging
+
+    try:
+        settings = context.config.settings.logging if context else LoggingSettings()
+    except SfmError:
+        settings = LoggingSettings()
+    configure_logging(settings)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code (DESIGN §7)."""
+    command = typer.main.get_command(app)
+    context: AppContext | None = None
+    try:
+        with command.make_context("sfm", list(sys.argv[1:] if argv is None else argv)) as ctx:
+            context = ctx.obj if isinstance(ctx.obj, AppContext) else None
+            _configure_logging(context)
+            command.invoke(ctx)
+        return 0
+    except SfmError as error:
+        print(f"sfm: {error}", file=sys.stderr)
+        for detail in error.details:
+            print(f"  {detail}", file=sys.stderr)
+        return error.exit_code
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.Abort:
+        print("sfm: aborted", file=sys.stderr)
+        return 1
+    except Exception as error:  # one line on screen, the traceback in the log
+        _configure_logging(context)
+        structlog.get_logger("sfm.cli").exception("unexpected error", argv=list(argv or sys.argv))
+        print(
+            f"sfm: {t('error.unexpected', detail=f'{type(error).__name__}: {error}')}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())

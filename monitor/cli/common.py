@@ -1,0 +1,82 @@
+"""What every command needs: the loaded config, the database, the acting user, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from monitor.config import LoadedConfig, load_config
+from monitor.i18n import Message
+
+
+@dataclass
+class AppContext:
+    config_path: str | None
+    _config: LoadedConfig | None = field(default=None, init=False)
+
+    @property
+    def config(self) -> LoadedConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The database, refusing to work on a schema other than the one this code expects."""
+        from monitor.db import make_engine, require_current_schema
+
+        engine = make_engine(self.config.settings.database.url)
+        require_current_schema(engine)
+        return engine
+
+    @property
+    def actor(self) -> str:
+        from monitor.operators import acting_user
+
+        return acting_user(self.config.settings)
+
+    @property
+    def accept_codes(self) -> list[str]:
+        return self.config.settings.codes.accept
+
+
+def state(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    return obj
+
+
+def console() -> Console:
+    return Console(soft_wrap=False)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_default) + "\n")
+
+
+def say(message: Message | str) -> None:
+    console().print(str(message), highlight=False, markup=False)
+
+
+def parse_date_option(value: str, option: str) -> date:
+    from monitor.errors import BadInput
+    from monitor.registry import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise BadInput(f"{option}: " + str(Message("date.invalid", value=value))) from exc

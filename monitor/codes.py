@@ -1,0 +1,144 @@
+"""Unified social credit codes (GB 32100-2015) and Beijing's district division codes."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from monitor.i18n import Message
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_VALUE = {char: value for value, char in enumerate(USCC_ALPHABET)}
+# GB 32100-2015 §5: weight of position i (1-based) is 3^(i-1) mod 31.
+_WEIGHTS = [pow(3, i, 31) for i in range(17)]
+
+
+class InvalidCreditCode(ValueError):
+    """A credit code that fails GB 32100; `message` says why in the reader's language."""
+
+    def __init__(self, message: Message, *, expected_check: str | None = None) -> None:
+        self.message = message
+        self.expected_check = expected_check
+        super().__init__(str(message))
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+def normalise_credit_code(raw: str) -> str:
+    """Upper-case, strip spaces (including full-width ones) and fold full-width characters."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).upper()
+
+
+def check_character(first17: str) -> str:
+    """The check character (position 18) for the first 17 characters of a credit code."""
+    total = sum(_VALUE[char] * weight for char, weight in zip(first17, _WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def validate_credit_code(raw: str, *, accept: Iterable[str] = ()) -> str:
+    """Return the normalised code, or raise InvalidCreditCode saying what is wrong.
+
+    `accept` lists codes that real registries carry despite a bad check character;
+    they are accepted as they are once the alphabet and length are right.
+    """
+    code = normalise_credit_code(raw)
+    if not code:
+        raise InvalidCreditCode(Message("code.empty"))
+    if len(code) != 18:
+        raise InvalidCreditCode(Message("code.length", length=len(code)))
+    for position, char in enumerate(code, start=1):
+        if char not in _VALUE:
+            raise InvalidCreditCode(Message("code.charset", position=position, char=char))
+    if not code[2:8].isdigit():
+        raise InvalidCreditCode(Message("code.division", digits=code[2:8]))
+    expected = check_character(code[:17])
+    if code[17] != expected and code not in {normalise_credit_code(c) for c in accept}:
+        raise InvalidCreditCode(
+            Message("code.check", expected=expected, actual=code[17]), expected_check=expected
+        )
+    return code
+
+
+@dataclass(frozen=True)
+class District:
+    code: str
+    name: str  # full Chinese name as the authorities write it
+    short: str
+    pinyin: str
+
+
+DISTRICTS: tuple[District, ...] = (
+    District("110101", "东城区", "东城", "Dongcheng"),
+    District("110102", "西城区", "西城", "Xicheng"),
+    District("110105", "朝阳区", "朝阳", "Chaoyang"),
+    District("110106", "丰台区", "丰台", "Fengtai"),
+    District("110107", "石景山区", "石景山", "Shijingshan"),
+    District("110108", "海淀区", "海淀", "Haidian"),
+    District("110109", "门头沟区", "门头沟", "Mentougou"),
+    District("110111", "房山区", "房山", "Fangshan"),
+    District("110112", "通州区", "通州", "Tongzhou"),
+    District("110113", "顺义区", "顺义", "Shunyi"),
+    District("110114", "昌平区", "昌平", "Changping"),
+    District("110115", "大兴区", "大兴", "Daxing"),
+    District("110116", "怀柔区", "怀柔", "Huairou"),
+    District("110117", "平谷区", "平谷", "Pinggu"),
+    District("110118", "密云区", "密云", "Miyun"),
+    District("110119", "延庆区", "延庆", "Yanqing"),
+    # The development area is not a district but manages its own designated factories.
+    District("110302", "北京经济技术开发区", "经开区", "Yizhuang"),
+)
+DISTRICTS_BY_CODE = {district.code: district for district in DISTRICTS}
+
+# Codes and names retired by the 2010 and 2015 mergers, mapped to today's district.
+RETIRED_CODES = {"110103": "110101", "110104": "110102", "110228": "110118", "110229": "110119"}
+_EXTRA_NAMES = {
+    "崇文区": "110101",
+    "崇文": "110101",
+    "宣武区": "110102",
+    "宣武": "110102",
+    "密云县": "110118",
+    "延庆县": "110119",
+    "亦庄": "110302",
+    "北京亦庄": "110302",
+    "开发区": "110302",
+    "经济技术开发区": "110302",
+    "bda": "110302",
+    "beijingeconomic-technologicaldevelopmentarea": "110302",
+    "beijingeconomictechnologicaldevelopmentarea": "110302",
+    "chongwen": "110101",
+    "xuanwu": "110102",
+}
+
+
+def _name_key(value: str) -> str:
+    key = re.sub(r"\s+", "", unicodedata.normalize("NFKC", value)).lower()
+    key = key.removeprefix("北京市").removeprefix("beijing")
+    for suffix in ("district", "qu"):
+        if key.endswith(suffix) and key[: -len(suffix)] in _PINYIN_KEYS:
+            key = key[: -len(suffix)]
+    return key
+
+
+_PINYIN_KEYS = {district.pinyin.lower() for district in DISTRICTS}
+_BY_NAME: dict[str, str] = {}
+for _district in DISTRICTS:
+    for _alias in (_district.name, _district.short, _district.pinyin):
+        _BY_NAME[_alias.lower()] = _district.code
+_BY_NAME.update(_EXTRA_NAMES)
+
+
+def resolve_district(value: str) -> District | None:
+    """The district meant by a code, full name, short name or pinyin; None if unknown."""
+    raw = unicodedata.normalize("NFKC", value).strip()
+    if re.fullmatch(r"\d{6}", raw):
+        return DISTRICTS_BY_CODE.get(RETIRED_CODES.get(raw, raw))
+    named = _BY_NAME.get(_name_key(raw))
+    return DISTRICTS_BY_CODE[named] if named else None
+
+
+def is_beijing_division(code: str) -> bool:
+    """Whether a six-digit administrative division code lies in Beijing (11xxxx)."""
+    return len(code) == 6 and code.isdigit() and code.startswith("11")

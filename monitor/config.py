@@ -1,0 +1,187 @@
+"""sfm's configuration: `config/sfm.toml`, validated, with `${ENV}` secrets (DESIGN §8).
+
+An unknown key or a wrong type is an error naming the key and the file, so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.codes import DISTRICTS_BY_CODE, resolve_district
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/sfm.toml")
+DEFAULT_DATABASE_URL = "sqlite:///var/sfm.db"
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MASK = "***"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(StrictModel):
+    url: str = DEFAULT_DATABASE_URL
+
+
+class LoggingSettings(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "warning"
+    # JSON lines, every level from `file_level` up, tracebacks included; empty turns it off.
+    file: str = "var/log/sfm.log"
+    file_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class CodesSettings(StrictModel):
+    # Credit codes real registries carry despite a bad check character.
+    accept: list[str] = Field(default_factory=list)
+
+
+class AlertsSettings(StrictModel):
+    authorities: str = "authorities.toml"
+
+
+class OperatorSettings(StrictModel):
+    name: str
+    scope: Literal["municipal"] | list[str]
+
+    @field_validator("scope")
+    @classmethod
+    def _districts_exist(cls, scope: str | list[str]) -> str | list[str]:
+        if isinstance(scope, str):
+            return scope
+        codes = []
+        for value in scope:
+            district = resolve_district(value)
+            if district is None:
+                raise ValueError(f"unknown district {value!r}")
+            codes.append(district.code)
+        return codes
+
+
+class Settings(StrictModel):
+    database: DatabaseSettings = DatabaseSettings()
+    logging: LoggingSettings = LoggingSettings()
+    codes: CodesSettings = CodesSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    operators: dict[str, OperatorSettings] = Field(default_factory=dict)
+    allow_operator_override: bool = False
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The validated settings, where they came from, and a copy safe to print."""
+
+    settings: Settings
+    path: Path | None  # None when no file exists and the built-in defaults apply
+    masked: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent if self.path else DEFAULT_CONFIG_PATH.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.directory / candidate
+
+
+def substitute_env(
+    value: Any, environ: Mapping[str, str], *, source: str, key: str = ""
+) -> tuple[Any, Any]:
+    """Replace `${NAME}` from `environ` in every string; return (effective, masked) trees."""
+    if isinstance(value, dict):
+        pairs = {
+            name: substitute_env(item, environ, source=source, key=f"{key}.{name}".lstrip("."))
+            for name, item in value.items()
+        }
+        return {k: v[0] for k, v in pairs.items()}, {k: v[1] for k, v in pairs.items()}
+    if isinstance(value, list):
+        pairs_list = [
+            substitute_env(item, environ, source=source, key=f"{key}[{index}]")
+            for index, item in enumerate(value)
+        ]
+        return [p[0] for p in pairs_list], [p[1] for p in pairs_list]
+    if not isinstance(value, str):
+        return value, value
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(f"{source}: {key}: environment variable {name} is not set")
+        return environ[name]
+
+    return _ENV_REFERENCE.sub(replace, value), mask_secrets(_ENV_REFERENCE.sub(MASK, value))
+
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@\s]+@", re.I)
+
+
+def mask_secrets(text: str) -> str:
+    """Hide the password part of any URL in `text`."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{location}: unknown key"
+    if error["type"] == "missing":
+        return f"{location}: required key is missing"
+    return f"{location}: {error['msg']}"
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
+    """The config file to read and whether the user named it (so it must exist)."""
+    if explicit:
+        return Path(explicit), True
+    if os.environ.get("SFM_CONFIG"):
+        return Path(os.environ["SFM_CONFIG"]), True
+    return DEFAULT_CONFIG_PATH, False
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedConfig:
+    """Read, substitute and validate the configuration; raise ConfigError naming file and key."""
+    environ = os.environ if environ is None else environ
+    path, named = config_path(explicit)
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    elif named:
+        raise ConfigError(f"{path}: config file not found")
+
+    effective, masked = substitute_env(raw, environ, source=str(path))
+    if environ.get("SFM_DATABASE_URL"):
+        effective.setdefault("database", {})["url"] = environ["SFM_DATABASE_URL"]
+        masked.setdefault("database", {})["url"] = mask_secrets(environ["SFM_DATABASE_URL"])
+    try:
+        settings = Settings.model_validate(effective)
+    except ValidationError as exc:
+        problems = [_describe(error) for error in exc.errors()]
+        raise ConfigError(f"{path}: " + "; ".join(problems), details=problems) from exc
+    try:
+        shown = Settings.model_validate(masked).model_dump(mode="json")
+    except ValidationError:
+        shown = masked
+    return LoadedConfig(settings=settings, path=path if path.exists() else None, masked=shown)
+
+
+def district_names() -> dict[str, str]:
+    return {code: district.name for code, district in DISTRICTS_BY_CODE.items()}

@@ -1,0 +1,199 @@
+"""Text shown to officials and staff: Simplified Chinese by default, English with SFM_LANG=en.
+
+Messages are looked up by key so that errors can be raised as data (key and
+parameters) and rendered in the reader's language only when shown.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SUPPORTED = ("zh", "en")
+
+CATALOG: dict[str, dict[str, str]] = {
+    # credit codes
+    "code.empty": {"zh": "统一社会信用代码为空", "en": "the credit code is empty"},
+    "code.length": {
+        "zh": "统一社会信用代码应为 18 位，实为 {length} 位",
+        "en": "a credit code has 18 characters, this one has {length}",
+    },
+    "code.charset": {
+        "zh": "第 {position} 位字符“{char}”不允许出现在统一社会信用代码中（不使用 I、O、S、V、Z）",
+        "en": "character {position} '{char}' is not allowed in a credit code (no I, O, S, V, Z)",
+    },
+    "code.division": {
+        "zh": "第 3–8 位应为数字（登记管理机关行政区划码），实为“{digits}”",
+        "en": "characters 3–8 must be digits (the division code), got '{digits}'",
+    },
+    "code.check": {
+        "zh": "校验码错误：第 18 位应为“{expected}”，实为“{actual}”",
+        "en": "bad check character: character 18 should be '{expected}', got '{actual}'",
+    },
+    # districts, levels, dates
+    "district.unknown": {
+        "zh": "未知的区“{value}”"
+        "（可填区划代码、区名、简称或拼音，如 110108、海淀区、海淀、Haidian）",
+        "en": "unknown district '{value}' (give a code, name, short name or pinyin, "
+        "e.g. 110108, 海淀区, 海淀, Haidian)",
+    },
+    "level.unknown": {
+        "zh": "未知的级别“{value}”（应为 基础级/先进级 或 basic/advanced）",
+        "en": "unknown level '{value}' (expected basic/advanced or 基础级/先进级)",
+    },
+    "date.invalid": {
+        "zh": "无法识别的日期“{value}”（应为 2025-06-30、2025/6/30 或 2025年6月30日）",
+        "en": "unrecognised date '{value}' (expected 2025-06-30, 2025/6/30 or 2025年6月30日)",
+    },
+    "date.future": {
+        "zh": "日期 {value} 晚于今天",
+        "en": "date {value} is later than today",
+    },
+    "value.missing": {"zh": "缺少必填值", "en": "a required value is missing"},
+    # import
+    "import.missing_column": {
+        "zh": "缺少列“{column}”（或英文列名 {english}）",
+        "en": "missing column '{english}' (or its Chinese name {column})",
+    },
+    "import.duplicate_column": {
+        "zh": "列“{column}”出现了不止一次",
+        "en": "column '{column}' appears more than once",
+    },
+    "import.duplicate_code": {
+        "zh": "统一社会信用代码 {code} 在本文件中重复（首次出现在第 {first_row} 行）",
+        "en": "credit code {code} is duplicated in this file (first on row {first_row})",
+    },
+    "import.encoding": {
+        "zh": "无法识别文件编码（支持 UTF-8、带 BOM 的 UTF-8 和 GB18030）",
+        "en": "cannot decode the file (UTF-8, UTF-8 with BOM and GB18030 are supported)",
+    },
+    "import.format": {
+        "zh": "不支持的文件类型“{suffix}”（支持 .csv 和 .xlsx）",
+        "en": "unsupported file type '{suffix}' (.csv and .xlsx are supported)",
+    },
+    "import.unreadable": {"zh": "无法读取文件：{detail}", "en": "cannot read the file: {detail}"},
+    "import.empty": {"zh": "文件中没有数据行", "en": "the file has no data rows"},
+    "import.rejected": {
+        "zh": "{file}：发现 {count} 处错误，整个文件未导入，数据库未作任何修改。",
+        "en": "{file}: {count} error(s); nothing was imported and the database is unchanged.",
+    },
+    "import.summary": {
+        "zh": "{file}：新增 {added} 家，更新 {updated} 家，未变 {unchanged} 家。",
+        "en": "{file}: {added} added, {updated} updated, {unchanged} unchanged.",
+    },
+    "import.nothing_changed": {
+        "zh": "{file}：与登记册完全一致，未作任何修改（{unchanged} 家）。",
+        "en": "{file}: identical to the register, nothing changed ({unchanged} factories).",
+    },
+    "import.dry_run": {
+        "zh": "（试运行：未写入数据库）",
+        "en": "(dry run: nothing was written)",
+    },
+    # register
+    "factory.not_found": {
+        "zh": "登记册中没有统一社会信用代码为 {code} 的工厂",
+        "en": "no designated factory with credit code {code}",
+    },
+    "factory.revoked_already": {
+        "zh": "{code} 的认定已于 {revoked_on} 撤销",
+        "en": "the designation of {code} was already revoked on {revoked_on}",
+    },
+    "factory.revoked_cannot_rename": {
+        "zh": "{code} 的认定已于 {revoked_on} 撤销，不能再登记更名",
+        "en": "the designation of {code} was revoked on {revoked_on}; a rename cannot be recorded",
+    },
+    "factory.same_name": {
+        "zh": "{code} 的认定名称已是“{name}”",
+        "en": "{code} is already designated as '{name}'",
+    },
+    "factory.date_before_designation": {
+        "zh": "日期 {value} 早于认定日期 {designated_on}",
+        "en": "date {value} is before the designation date {designated_on}",
+    },
+    "factory.renamed": {
+        "zh": "已登记更名：{code} “{old}” → “{new}”",
+        "en": "rename recorded: {code} '{old}' → '{new}'",
+    },
+    "factory.revoked": {
+        "zh": "已登记撤销认定：{code} {name}（{ref}）",
+        "en": "revocation recorded: {code} {name} ({ref})",
+    },
+    "text.blank": {"zh": "{field} 不能为空", "en": "{field} must not be blank"},
+    # database
+    "db.behind": {
+        "zh": "数据库结构版本为 {current}，本程序需要 {head}：请先运行 `sfm db upgrade`",
+        "en": "the database schema is at {current}, sfm needs {head}: run `sfm db upgrade` first",
+    },
+    "db.ahead": {
+        "zh": "数据库结构版本 {current} 比本程序新（{head}）：请升级 sfm",
+        "en": "the database schema {current} is newer than this sfm ({head}): upgrade sfm",
+    },
+    "db.upgraded": {
+        "zh": "数据库已升级到 {head}",
+        "en": "database upgraded to {head}",
+    },
+    "db.current": {
+        "zh": "数据库已是最新版本 {head}",
+        "en": "database already at {head}",
+    },
+    # table headers and values
+    "col.credit_code": {"zh": "统一社会信用代码", "en": "Credit code"},
+    "col.name": {"zh": "企业名称", "en": "Name"},
+    "col.level": {"zh": "级别", "en": "Level"},
+    "col.district": {"zh": "所在区", "en": "District"},
+    "col.designated_on": {"zh": "认定日期", "en": "Designated on"},
+    "col.registered_address": {"zh": "注册地址", "en": "Registered address"},
+    "col.status": {"zh": "状态", "en": "Status"},
+    "col.event": {"zh": "事项", "en": "Event"},
+    "col.occurred_on": {"zh": "日期", "en": "Date"},
+    "col.recorded_at": {"zh": "记录时间", "en": "Recorded at"},
+    "col.actor": {"zh": "操作人", "en": "By"},
+    "col.reference": {"zh": "文号", "en": "Reference"},
+    "col.details": {"zh": "说明", "en": "Details"},
+    "level.basic": {"zh": "基础级", "en": "basic"},
+    "level.advanced": {"zh": "先进级", "en": "advanced"},
+    "status.active": {"zh": "有效", "en": "active"},
+    "status.revoked": {"zh": "已撤销", "en": "revoked"},
+    "event.designated": {"zh": "认定", "en": "designated"},
+    "event.updated": {"zh": "信息更新", "en": "updated"},
+    "event.renamed": {"zh": "更名", "en": "renamed"},
+    "event.revoked": {"zh": "撤销认定", "en": "revoked"},
+    "list.count": {"zh": "共 {count} 家", "en": "{count} factories"},
+    "list.title": {"zh": "认定智能工厂登记册", "en": "Register of designated smart factories"},
+    # errors
+    "error.unexpected": {
+        "zh": "意外错误：{detail}（详情见日志）",
+        "en": "unexpected error: {detail} (details in the log)",
+    },
+}
+
+
+def language() -> str:
+    """The reader's language: SFM_LANG if it names a supported one, else Chinese."""
+    lang = os.environ.get("SFM_LANG", "zh").strip().lower()
+    for supported in SUPPORTED:
+        if lang.startswith(supported):
+            return supported
+    return "zh"
+
+
+def t(key: str, /, **params: Any) -> str:
+    """Render message `key` in the reader's language."""
+    entry = CATALOG[key]
+    return entry.get(language(), entry["zh"]).format(**params)
+
+
+class Message:
+    """A message kept as data (key and parameters) until shown."""
+
+    def __init__(self, key: str, /, **params: Any) -> None:
+        if key not in CATALOG:
+            raise KeyError(key)
+        self.key = key
+        self.params = params
+
+    def __str__(self) -> str:
+        return t(self.key, **self.params)
+
+    def __repr__(self) -> str:
+        return f"Message({self.key!r}, **{self.params!r})"

@@ -1,0 +1,102 @@
+"""structlog set-up: console on a terminal, JSON lines otherwise; secrets never written.
+
+Log calls carry `credit_code` and `connector` as keys wherever they concern a
+factory or a provider, so one grep follows a factory through a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from monitor.config import MASK, LoggingSettings, mask_secrets
+
+_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie", re.I)
+
+
+def redact_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Mask values under secret-looking keys and passwords inside URLs."""
+    for key, value in list(event_dict.items()):
+        if _SECRET_KEYS.search(key):
+            event_dict[key] = MASK
+        elif isinstance(value, str):
+            event_dict[key] = mask_secrets(value)
+    return event_dict
+
+
+def _drop_traceback(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    # The terminal gets one line per event; the traceback goes to the log file only.
+    event_dict.pop("exc_info", None)
+    event_dict.pop("exception", None)
+    return event_dict
+
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    redact_secrets,
+]
+
+
+def configure_logging(settings: LoggingSettings, *, stream: Any = None) -> None:
+    """Route structlog through stdlib logging to stderr and, if configured, a JSON file."""
+    stream = stream or sys.stderr
+    on_terminal = hasattr(stream, "isatty") and stream.isatty()
+    terminal_renderer: Any = (
+        structlog.dev.ConsoleRenderer() if on_terminal else structlog.processors.JSONRenderer()
+    )
+    stream_handler = logging.StreamHandler(stream)
+    stream_handler.setLevel(settings.level.upper())
+    stream_handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_SHARED,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _drop_traceback,
+                terminal_renderer,
+            ],
+        )
+    )
+    handlers: list[logging.Handler] = [stream_handler]
+    if settings.file:
+        path = Path(settings.file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+        file_handler.setLevel(settings.file_level.upper())
+        file_handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=_SHARED,
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(ensure_ascii=False),
+                ],
+            )
+        )
+        handlers.append(file_handler)
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(min(handler.level for handler in handlers))
+    for noisy in ("httpx", "httpcore", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )

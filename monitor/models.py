@@ -1,0 +1,105 @@
+"""The tables sfm keeps. Schema changes go through alembic migrations only (monitor/migrations)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no offset, PostgreSQL keeps one."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Level(StrEnum):
+    BASIC = "basic"  # 基础级: filed with and managed by the district authority
+    ADVANCED = "advanced"  # 先进级: designated by the municipal bureau
+
+
+class DesignationStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class EventKind(StrEnum):
+    DESIGNATED = "designated"
+    UPDATED = "updated"
+    RENAMED = "renamed"
+    REVOKED = "revoked"
+
+
+class Factory(SQLModel, table=True):
+    """A designated smart factory as the register records it."""
+
+    __tablename__ = "factory"
+    __table_args__ = (
+        CheckConstraint("level IN ('basic', 'advanced')", name="ck_factory_level"),
+        CheckConstraint("status IN ('active', 'revoked')", name="ck_factory_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    credit_code: str = Field(sa_column=Column(String(18), unique=True, nullable=False))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    level: str = Field(sa_column=Column(String(16), nullable=False))
+    district_code: str = Field(sa_column=Column(String(6), nullable=False, index=True))
+    designated_on: date
+    registered_address: str | None = Field(default=None, sa_column=Column(String(500)))
+    status: str = Field(
+        default=DesignationStatus.ACTIVE.value, sa_column=Column(String(16), nullable=False)
+    )
+    revoked_on: date | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class DesignationEvent(SQLModel, table=True):
+    """What happened to a designation, when, on whose word; never updated or deleted."""
+
+    __tablename__ = "designation_event"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('designated', 'updated', 'renamed', 'revoked')", name="ck_event_kind"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    factory_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("factory.id"), nullable=False, index=True)
+    )
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    occurred_on: date
+    recorded_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    actor: str = Field(sa_column=Column(String(100), nullable=False))
+    reference: str | None = Field(default=None, sa_column=Column(String(200)))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    source: str | None = Field(default=None, sa_column=Column(String(500)))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
