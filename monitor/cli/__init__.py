@@ -6,7 +6,6 @@ import sys
 from collections.abc import Sequence
 from typing import Annotated
 
-import click
 import structlog
 import typer
 
@@ -36,6 +35,7 @@ def root(
     ] = None,
 ) -> None:
     ctx.obj = AppContext(config_path=config)
+    _configure_logging(ctx.obj)
 
 
 def _configure_logging(context: AppContext | None) -> None:
@@ -44,42 +44,31 @@ def _configure_logging(context: AppContext | None) -> None:
 
     try:
         settings = context.config.settings.logging if context else LoggingSettings()
-    except SfmError:
-        settings = LoggingSettings()
+    except SfmError:  # the command itself reports the broken config
+        settings = LoggingSettings(file="")
     configure_logging(settings)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code (DESIGN §7)."""
     command = typer.main.get_command(app)
-    context: AppContext | None = None
     try:
-        with command.make_context("sfm", list(sys.argv[1:] if argv is None else argv)) as ctx:
-            context = ctx.obj if isinstance(ctx.obj, AppContext) else None
-            _configure_logging(context)
-            command.invoke(ctx)
-        return 0
+        command.main(args=None if argv is None else list(argv), prog_name="sfm")
+    except SystemExit as exit_:  # usage errors (2), --help (0)
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except SfmError as error:
         print(f"sfm: {error}", file=sys.stderr)
         for detail in error.details:
             print(f"  {detail}", file=sys.stderr)
         return error.exit_code
-    except click.exceptions.Exit as exit_:
-        return exit_.exit_code
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.Abort:
-        print("sfm: aborted", file=sys.stderr)
-        return 1
     except Exception as error:  # one line on screen, the traceback in the log
-        _configure_logging(context)
-        structlog.get_logger("sfm.cli").exception("unexpected error", argv=list(argv or sys.argv))
+        structlog.get_logger("sfm.cli").exception("unexpected error", argv=argv or sys.argv)
         print(
             f"sfm: {t('error.unexpected', detail=f'{type(error).__name__}: {error}')}",
             file=sys.stderr,
         )
         return 1
+    return 0
 
 
 def main() -> None:

@@ -1,0 +1,121 @@
+"""Shared fixtures: a database on SQLite and on the real PostgreSQL server, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from monitor import db
+
+POSTGRES_URL = os.environ.get(
+    "SFM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+DEMO_FACTORIES = Path(__file__).parents[1] / "config" / "demo" / "factories.csv"
+
+
+def _postgres_unavailable() -> str | None:
+    try:
+        engine = db.make_engine(POSTGRES_URL)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means "no server here"
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable: {type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> None:
+    reason = _postgres_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("SFM_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"SFM_REQUIRE_POSTGRES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url(postgres_available: None) -> Iterator[str]:
+    """A fresh schema on the real server for one test, dropped afterwards."""
+    schema = f"sfm_test_{uuid.uuid4().hex[:12]}"
+    admin = db.make_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sfm.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database, on SQLite and on PostgreSQL."""
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    """Runs `sfm` in-process against a config of the test's own."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], config: Path) -> None:
+        self.capsys = capsys
+        self.config = config
+
+    def __call__(self, *argv: str) -> Result:
+        from monitor.cli import run
+
+        self.capsys.readouterr()
+        code = run(["--config", str(self.config), *argv])
+        captured = self.capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+
+def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
+    path = directory / "sfm.toml"
+    path.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        f'[logging]\nfile = "{directory / "sfm.log"}"\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    engine: Engine,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Cli:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SFM_CONFIG", raising=False)
+    monkeypatch.delenv("SFM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SFM_OPERATOR", raising=False)
+    monkeypatch.setenv("SFM_LANG", "zh")
+    return Cli(capsys, write_config(tmp_path, database_url))

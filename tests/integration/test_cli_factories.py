@@ -1,0 +1,191 @@
+"""The `sfm` command as staff use it: exit codes, tables, JSON, languages."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor import db
+from tests.conftest import DEMO_FACTORIES, Cli, write_config
+
+CODE = "91110000600037341L"
+
+
+def import_demo(cli: Cli) -> None:
+    assert cli("factories", "import", str(DEMO_FACTORIES)).code == 0
+
+
+def test_import_list_and_show(cli: Cli) -> None:
+    result = cli("factories", "import", str(DEMO_FACTORIES))
+    assert result.code == 0 and "新增 34 家" in result.out
+    again = cli("factories", "import", str(DEMO_FACTORIES))
+    assert again.code == 0 and "未作任何修改" in again.out
+    listing = cli("factories", "list", "--district", "海淀")
+    assert listing.code == 0
+    assert (
+        "统一社会信用代码" in listing.out
+        and "海淀区" in listing.out
+        and "朝阳区" not in listing.out
+    )
+    rows = json.loads(cli("factories", "list", "--json").out)
+    assert len(rows) == 34 and {"credit_code", "name", "level", "district"} <= rows[0].keys()
+    shown = json.loads(cli("factories", "show", rows[0]["credit_code"], "--json").out)
+    assert shown["credit_code"] == rows[0]["credit_code"]
+    assert [event["kind"] for event in shown["events"]] == ["designated"]
+
+
+def test_english_tables(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import_demo(cli)
+    monkeypatch.setenv("SFM_LANG", "en")
+    listing = cli("factories", "list", "--level", "advanced")
+    assert (
+        "Credit code" in listing.out and "advanced" in listing.out and "基础级" not in listing.out
+    )
+
+
+def test_bad_import_exits_2_names_row_and_column_and_writes_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_text(
+        DEMO_FACTORIES.read_text(encoding="utf-8").replace("91110000", "9111000O", 1),
+        encoding="utf-8",
+    )
+    result = cli("factories", "import", str(broken))
+    assert result.code == 2
+    assert "broken.csv" in result.err and "统一社会信用代码" in result.err
+    assert json.loads(cli("factories", "list", "--json").out) == []
+
+
+def test_dry_run_flag(cli: Cli) -> None:
+    result = cli("factories", "import", str(DEMO_FACTORIES), "--dry-run", "--json")
+    assert result.code == 0 and len(json.loads(result.out)["added"]) == 34
+    assert json.loads(cli("factories", "list", "--json").out) == []
+
+
+def test_not_found_and_invalid_codes(cli: Cli) -> None:
+    assert cli("factories", "show", CODE).code == 4
+    invalid = cli("factories", "show", "91110000600037341K")
+    assert invalid.code == 2 and "L" in invalid.err
+
+
+def test_rename_and_revoke_through_the_cli(cli: Cli) -> None:
+    import_demo(cli)
+    code = json.loads(cli("factories", "list", "--json").out)[0]["credit_code"]
+    renamed = cli(
+        "factories",
+        "rename",
+        code,
+        "--name",
+        "北京改名科技有限公司",
+        "--approved-on",
+        "2026/3/1",
+        "--ref",
+        "京经信函〔2026〕1号",
+    )
+    assert renamed.code == 0 and "北京改名科技有限公司" in renamed.out
+    revoke = [
+        "factories",
+        "revoke",
+        code,
+        "--decided-on",
+        "2026年5月1日",
+        "--ref",
+        "京经信发〔2026〕9号",
+        "--reason",
+        "12(2) 注销",
+    ]
+    assert cli(*revoke).code == 0
+    assert cli(*revoke).code == 3  # already revoked
+    assert (
+        cli(
+            "factories", "revoke", code, "--decided-on", "May 1", "--ref", "x", "--reason", "y"
+        ).code
+        == 2
+    )
+    shown = json.loads(cli("factories", "show", code, "--json").out)
+    assert shown["status"] == "revoked"
+    assert [e["kind"] for e in shown["events"]] == ["designated", "renamed", "revoked"]
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    assert cli("factories", "revoke", CODE).code == 2  # required options missing
+    assert cli("factories", "nope").code == 2
+
+
+def test_operator_override_is_refused_unless_config_allows_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SFM_OPERATOR", "someone")
+    result = cli("factories", "import", str(DEMO_FACTORIES))
+    assert result.code == 3 and "allow_operator_override" in result.err
+
+
+def test_commands_refuse_a_database_whose_schema_is_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cli = Cli(capsys, write_config(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}"))
+    refused = cli("factories", "list")
+    assert refused.code == 3 and "sfm db upgrade" in refused.err
+    assert cli("db", "upgrade").code == 0
+    assert cli("factories", "list").code == 0
+    assert "0001" in cli("db", "upgrade").out
+
+
+def test_unexpected_errors_are_one_line_with_the_traceback_in_the_log(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("monitor.registry.list_factories", explode)
+    result = cli("factories", "list")
+    assert result.code == 1
+    assert "RuntimeError: disk on fire" in result.err
+    assert "Traceback" not in result.err
+    log = (tmp_path / "sfm.log").read_text(encoding="utf-8")
+    assert "Traceback" in log and "disk on fire" in log
+
+
+def test_config_check_masks_secrets(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "secret.toml"
+    config.write_text('[database]\nurl = "postgresql://sfm:${PGPASS}@db/sfm"\n', encoding="utf-8")
+    monkeypatch.setenv("PGPASS", "s3cret-pw")
+    result = cli("--config", str(config), "config", "check", "--json")
+    assert result.code == 0 and "s3cret-pw" not in result.out
+    assert json.loads(result.out)["config"]["database"]["url"] == "postgresql://sfm:***@db/sfm"
+    config.write_text("[database]\ntypo = 1\n", encoding="utf-8")
+    bad = cli("--config", str(config), "config", "check")
+    assert bad.code == 2 and "database.typo: unknown key" in bad.err
+
+
+def test_installed_console_script(tmp_path: Path) -> None:
+    """The real `sfm` entry point, as a deployment runs it."""
+    sfm = Path(sys.executable).parent / "sfm"
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'sfm.db'}")
+    env = {**os.environ, "SFM_CONFIG": str(config), "SFM_LANG": "en"}
+    env.pop("SFM_OPERATOR", None)
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(sfm), *argv],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    imported = run("factories", "import", str(DEMO_FACTORIES), "--json")
+    assert imported.returncode == 0 and len(json.loads(imported.stdout)["added"]) == 34
+    assert run("factories", "show", CODE).returncode == 4
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'sfm.db'}")
+    assert db.current_revision(engine) == db.head_revision()

@@ -1,0 +1,289 @@
+"""Importing the register, on SQLite and PostgreSQL: all or nothing, idempotent, audited."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from monitor.errors import BadInput, NotFound, Refused
+from monitor.models import DesignationEvent, Factory
+from monitor.registry import (
+    factory_history,
+    import_factories,
+    list_factories,
+    rename_factory,
+    revoke_factory,
+)
+from tests.conftest import DEMO_FACTORIES
+
+HEADER_ZH = "统一社会信用代码,企业名称,级别,所在区,认定日期,注册地址\n"
+HEADER_EN = "credit_code,name,level,district,designated_on,registered_address\n"
+GOOD_ROW = (
+    "91110000600037341L,北京测试机床有限公司,基础级,海淀区,2025-06-30,北京市海淀区上地十街1号\n"
+)
+OTHER_ROW = "91110000101623741K,北京示例装备股份有限公司,先进级,Chaoyang,2025/7/1,\n"
+
+
+def counts(engine: Engine) -> tuple[int, int]:
+    with Session(engine) as session:
+        factories = session.exec(select(func.count()).select_from(Factory)).one()
+        events = session.exec(select(func.count()).select_from(DesignationEvent)).one()
+    return factories, events
+
+
+def write(tmp_path: Path, text: str, name: str = "in.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_demo_register_imports_and_reimport_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    first = import_factories(engine, DEMO_FACTORIES, actor="tester")
+    assert len(first.added) >= 30 and not first.updated
+    before = counts(engine)
+    again = import_factories(engine, DEMO_FACTORIES, actor="tester")
+    assert not again.changed and again.unchanged == len(first.added)
+    assert counts(engine) == before
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_encodings_excel_users_produce(engine: Engine, tmp_path: Path, encoding: str) -> None:
+    path = write(tmp_path, HEADER_ZH + GOOD_ROW + OTHER_ROW, encoding=encoding)
+    report = import_factories(engine, path, actor="tester")
+    assert report.added == ["91110000600037341L", "91110000101623741K"]
+    factories = {f.credit_code: f for f in list_factories(engine)}
+    assert factories["91110000600037341L"].name == "北京测试机床有限公司"
+    assert factories["91110000101623741K"].district_code == "110105"
+    assert factories["91110000101623741K"].designated_on == date(2025, 7, 1)
+    assert factories["91110000101623741K"].level == "advanced"
+
+
+def test_english_headers_and_chinese_dates(engine: Engine, tmp_path: Path) -> None:
+    row = "91110000600037341l , 北京测试机床有限公司,basic,110103,2025年6月30日,\n"
+    import_factories(engine, write(tmp_path, HEADER_EN + row), actor="tester")
+    [factory] = list_factories(engine)
+    assert factory.credit_code == "91110000600037341L"
+    assert factory.district_code == "110101"  # retired 崇文 code maps to 东城
+    assert factory.designated_on == date(2025, 6, 30)
+
+
+def test_xlsx_with_date_cells_and_extra_columns(engine: Engine, tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["序号", "统一社会信用代码", "企业名称", "级别", "所在区", "认定日期"])
+    sheet.append(
+        [1, "91110000600037341L", "北京测试机床有限公司", "先进级", "顺义", date(2025, 6, 30)]
+    )
+    sheet.append([None, None, None, None, None, None])  # blank rows are common in Excel
+    path = tmp_path / "factories.xlsx"
+    book.save(path)
+    import_factories(engine, path, actor="tester")
+    [factory] = list_factories(engine)
+    assert (factory.district_code, factory.designated_on) == ("110113", date(2025, 6, 30))
+
+
+def test_changed_row_updates_the_factory_and_records_what_changed(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    changed = GOOD_ROW.replace("基础级", "先进级").replace("上地十街1号", "上地十街2号")
+    report = import_factories(engine, write(tmp_path, HEADER_ZH + changed), actor="tester")
+    assert report.updated == {
+        "91110000600037341L": {
+            "level": ["basic", "advanced"],
+            "registered_address": ["北京市海淀区上地十街1号", "北京市海淀区上地十街2号"],
+        }
+    }
+    factory, events = factory_history(engine, "91110000600037341L")
+    assert factory.level == "advanced"
+    assert [e.kind for e in events] == ["designated", "updated"]
+    assert events[1].details["changes"]["level"] == ["basic", "advanced"]
+
+
+def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+    report = import_factories(
+        engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester", dry_run=True
+    )
+    assert report.added == ["91110000600037341L"]
+    assert counts(engine) == (0, 0)
+
+
+BROKEN = {
+    "bad check character": (
+        HEADER_ZH + GOOD_ROW.replace("341L", "341K"),
+        ["第 2 行", "统一社会信用代码", "(A)", "应为“L”"],
+    ),
+    "unknown district": (
+        HEADER_ZH + GOOD_ROW + OTHER_ROW.replace("Chaoyang", "浦东新区"),
+        ["第 3 行", "所在区", "(D)", "浦东新区"],
+    ),
+    "duplicate code": (
+        HEADER_ZH + GOOD_ROW + OTHER_ROW + GOOD_ROW.replace("机床", "机械"),
+        ["第 4 行", "91110000600037341L", "第 2 行"],
+    ),
+    "missing column": (
+        "统一社会信用代码,企业名称,所在区,认定日期\n91110000600037341L,北京测试,海淀,2025-06-30\n",
+        ["级别", "level"],
+    ),
+    "bad level": (HEADER_ZH + GOOD_ROW.replace("基础级", "国家级"), ["(C)", "国家级"]),
+    "bad date": (HEADER_ZH + GOOD_ROW.replace("2025-06-30", "30.06.2025"), ["(E)", "30.06.2025"]),
+    "future date": (HEADER_ZH + GOOD_ROW.replace("2025-06-30", "2099-01-01"), ["2099-01-01"]),
+    "missing value": (
+        HEADER_ZH + GOOD_ROW.replace("北京测试机床有限公司", ""),
+        ["企业名称", "(B)"],
+    ),
+    "no rows": (HEADER_ZH, ["没有数据行"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_file_is_rejected_whole_and_changes_nothing(
+    engine: Engine, tmp_path: Path, case: str
+) -> None:
+    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    before = counts(engine)
+    text, expected = BROKEN[case]
+    # the good rows of a broken file must not be written either
+    path = write(tmp_path, text, name="broken.csv")
+    with pytest.raises(BadInput) as caught:
+        import_factories(engine, path, actor="tester")
+    report = "\n".join([str(caught.value), *caught.value.details])
+    assert "broken.csv" in report
+    for fragment in expected:
+        assert fragment in report, (fragment, report)
+    assert counts(engine) == before
+
+
+def test_every_error_of_a_file_is_reported_at_once(engine: Engine, tmp_path: Path) -> None:
+    text = HEADER_ZH + GOOD_ROW.replace("341L", "341K") + OTHER_ROW.replace("Chaoyang", "Gotham")
+    with pytest.raises(BadInput) as caught:
+        import_factories(engine, write(tmp_path, text), actor="tester")
+    assert len(caught.value.details) == 2
+
+
+def test_unsupported_and_undecodable_files(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"\.txt"):
+        import_factories(engine, write(tmp_path, "x", name="a.txt"), actor="tester")
+    undecodable = tmp_path / "bad.csv"
+    undecodable.write_bytes(b"\xff\xfe\x00\x81\x30\x81\xff" * 3)
+    with pytest.raises(BadInput):
+        import_factories(engine, undecodable, actor="tester")
+    assert counts(engine) == (0, 0)
+
+
+def test_english_error_messages(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SFM_LANG", "en")
+    with pytest.raises(BadInput) as caught:
+        import_factories(
+            engine, write(tmp_path, HEADER_EN + GOOD_ROW.replace("341L", "341K")), actor="tester"
+        )
+    assert "in.csv, row 2, column 'credit_code' (A): bad check character" in caught.value.details[0]
+
+
+def test_rename_records_the_approval(engine: Engine, tmp_path: Path) -> None:
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    factory, former = rename_factory(
+        engine,
+        "91110000600037341L",
+        new_name="北京新名机床有限公司",
+        approved_on=date(2026, 3, 1),
+        reference="京经信函〔2026〕1号",
+        actor="li",
+    )
+    assert (former, factory.name) == ("北京测试机床有限公司", "北京新名机床有限公司")
+    _, events = factory_history(engine, "91110000600037341L")
+    assert events[-1].kind == "renamed"
+    assert events[-1].details == {"from": "北京测试机床有限公司", "to": "北京新名机床有限公司"}
+    assert (events[-1].actor, events[-1].reference) == ("li", "京经信函〔2026〕1号")
+    with pytest.raises(BadInput):  # same name again
+        rename_factory(
+            engine,
+            "91110000600037341L",
+            new_name="北京新名机床有限公司",
+            approved_on=date(2026, 3, 2),
+            reference=None,
+            actor="li",
+        )
+
+
+def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path: Path) -> None:
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    revoke_factory(
+        engine,
+        "91110000600037341L",
+        decided_on=date(2026, 5, 1),
+        reference="京经信发〔2026〕9号",
+        reason="12(3) 重大安全事故",
+        actor="li",
+    )
+    [factory] = list_factories(engine)
+    assert (factory.status, factory.revoked_on) == ("revoked", date(2026, 5, 1))
+    with pytest.raises(Refused):
+        revoke_factory(
+            engine,
+            "91110000600037341L",
+            decided_on=date(2026, 5, 2),
+            reference="x",
+            reason="y",
+            actor="li",
+        )
+    with pytest.raises(Refused):
+        rename_factory(
+            engine,
+            "91110000600037341L",
+            new_name="新名",
+            approved_on=date(2026, 5, 2),
+            reference=None,
+            actor="li",
+        )
+    # re-importing the original list does not silently undo the revocation
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    assert list_factories(engine)[0].status == "revoked"
+
+
+def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    with pytest.raises(BadInput):
+        revoke_factory(
+            engine,
+            "91110000600037341L",
+            decided_on=date(2026, 5, 1),
+            reference=" ",
+            reason="r",
+            actor="li",
+        )
+    with pytest.raises(BadInput):  # before the designation
+        revoke_factory(
+            engine,
+            "91110000600037341L",
+            decided_on=date(2024, 1, 1),
+            reference="x",
+            reason="r",
+            actor="li",
+        )
+    with pytest.raises(NotFound):
+        revoke_factory(
+            engine,
+            "91110000101623741K",
+            decided_on=date(2026, 5, 1),
+            reference="x",
+            reason="r",
+            actor="li",
+        )
+    assert counts(engine) == (1, 1)
+
+
+def test_filters(engine: Engine) -> None:
+    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    haidian = list_factories(engine, district="Haidian")
+    assert haidian and {f.district_code for f in haidian} == {"110108"}
+    advanced = list_factories(engine, level="先进级")
+    assert advanced and {f.level for f in advanced} == {"advanced"}
+    with pytest.raises(BadInput):
+        list_factories(engine, district="Gotham")
