@@ -55,7 +55,8 @@ def state(ctx: typer.Context) -> AppContext:
 
 
 def console() -> Console:
-    return Console(soft_wrap=False)
+    # Piped output (a report, a log) is not bound by a terminal's width.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _default(value: Any) -> Any:
