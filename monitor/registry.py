@@ -6,13 +6,11 @@ database is touched, and then written in one transaction.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from connectors.base import parse_date as parse_provider_date
+from connectors.tables import TableError, read_table
 from monitor.clock import now_utc, today_beijing
 from monitor.codes import InvalidCreditCode, resolve_district, validate_credit_code
 from monitor.db import session_scope
@@ -54,9 +54,6 @@ _LEVELS = {
     "先进级": Level.ADVANCED,
     "先进": Level.ADVANCED,
 }
-_DATE = re.compile(
-    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?"
-)
 
 
 @dataclass(frozen=True)
@@ -137,68 +134,15 @@ def _plain(value: Any) -> Any:
 # ---------------------------------------------------------------- reading files
 
 
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _decode(data: bytes) -> str | None:
-    # utf-8-sig reads UTF-8 with or without BOM; Excel on Chinese Windows writes GB18030.
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return None
-
-
-def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and the (spreadsheet row number, cells) of a CSV or XLSX file."""
-    name = path.name
-    suffix = path.suffix.lower()
+def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     try:
-        if suffix == ".csv":
-            text = _decode(path.read_bytes())
-            if text is None:
-                raise BadInput(str(RowError(name, None, None, None, Message("import.encoding"))))
-            reader = csv.reader(io.StringIO(text, newline=""))
-            rows: Iterable[Sequence[Any]] = list(reader)
-        elif suffix in (".xlsx", ".xlsm"):
-            from openpyxl import load_workbook
-
-            workbook = load_workbook(path, read_only=True, data_only=True)
-            try:
-                sheet = workbook.worksheets[0]
-                rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
-            finally:
-                workbook.close()
-        else:
-            raise BadInput(
-                str(RowError(name, None, None, None, Message("import.format", suffix=suffix)))
-            )
-    except (OSError, csv.Error, ValueError, KeyError) as exc:
-        if isinstance(exc, BadInput):
-            raise
-        detail = Message("import.unreadable", detail=str(exc))
-        raise BadInput(str(RowError(name, None, None, None, detail))) from exc
-
-    iterator = iter(rows)
-    header = [_cell_text(cell) for cell in next(iterator, [])]
-
-    def body() -> Iterator[tuple[int, list[str]]]:
-        for number, cells in enumerate(iterator, start=2):
-            texts = [_cell_text(cell) for cell in cells]
-            if any(texts):
-                yield number, texts
-
-    return header, body()
+        return read_table(path)
+    except TableError as exc:
+        message = {
+            "encoding": Message("import.encoding"),
+            "format": Message("import.format", suffix=path.suffix.lower()),
+        }.get(exc.reason, Message("import.unreadable", detail=exc.detail))
+        raise BadInput(str(RowError(path.name, None, None, None, message))) from exc
 
 
 def _header_key(text: str) -> str:
@@ -206,11 +150,8 @@ def _header_key(text: str) -> str:
 
 
 def parse_date(text: str) -> date:
-    match = _DATE.fullmatch(unicodedata.normalize("NFKC", text).strip())
-    if not match:
-        raise ValueError(text)
-    year, month, day = (int(part) for part in match.groups())
-    return date(year, month, day)
+    """A date as staff type it: 2025-06-30, 2025/6/30 or 2025年6月30日."""
+    return parse_provider_date(text.strip())
 
 
 def parse_factories(
@@ -219,7 +160,7 @@ def parse_factories(
     """Every valid row and every error of an import file; nothing is written."""
     today = today or today_beijing()
     name = path.name
-    header, body = read_table(path)
+    header, body = _read(path)
     errors: list[RowError] = []
 
     positions: dict[str, int] = {}

@@ -1,0 +1,324 @@
+"""What every connector returns: canonical records inside exactly one outcome per fetch.
+
+A fetch is *found* (records), *not found* (the provider says there is no such
+credit code) or an *error*. An error is never evidence about a factory: it
+carries no records and must never be read as "nothing on file" (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Topic(StrEnum):
+    REGISTRATION = "registration"
+    CREDIT = "credit"
+    SAFETY = "safety"
+
+
+class RegistrationStatus(StrEnum):
+    ACTIVE = "active"
+    MOVED_OUT = "moved_out"
+    DEREGISTERED = "deregistered"
+    LICENSE_REVOKED = "license_revoked"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+    LIQUIDATING = "liquidating"
+    UNKNOWN = "unknown"
+
+
+DEFAULT_STATUS_MAP: dict[str, RegistrationStatus] = {
+    "存续": RegistrationStatus.ACTIVE,
+    "在业": RegistrationStatus.ACTIVE,
+    "在营": RegistrationStatus.ACTIVE,
+    "开业": RegistrationStatus.ACTIVE,
+    "在册": RegistrationStatus.ACTIVE,
+    "存续(在营、开业、在册)": RegistrationStatus.ACTIVE,
+    "迁入": RegistrationStatus.ACTIVE,
+    "迁出": RegistrationStatus.MOVED_OUT,
+    "注销": RegistrationStatus.DEREGISTERED,
+    "吊销,已注销": RegistrationStatus.DEREGISTERED,
+    "吊销": RegistrationStatus.LICENSE_REVOKED,
+    "吊销,未注销": RegistrationStatus.LICENSE_REVOKED,
+    "撤销": RegistrationStatus.CANCELLED,
+    "停业": RegistrationStatus.SUSPENDED,
+    "歇业": RegistrationStatus.SUSPENDED,
+    "清算": RegistrationStatus.LIQUIDATING,
+    "清算中": RegistrationStatus.LIQUIDATING,
+    "破产": RegistrationStatus.LIQUIDATING,
+}
+
+
+def status_key(raw: str) -> str:
+    """Providers mix full- and half-width punctuation and spaces: compare without them."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).replace("，", ",")
+
+
+def map_status(raw: str, overrides: Mapping[str, str] | None = None) -> RegistrationStatus:
+    """The canonical status for a provider's text; `unknown` for anything not mapped."""
+    table = {status_key(k): v for k, v in DEFAULT_STATUS_MAP.items()}
+    table.update({status_key(k): RegistrationStatus(v) for k, v in (overrides or {}).items()})
+    return table.get(status_key(raw), RegistrationStatus.UNKNOWN)
+
+
+_DATE_TEXT = re.compile(
+    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?\S*)?"
+)
+
+
+def parse_date(value: Any) -> date:
+    """Dates as Chinese providers write them: ISO, 2025/6/30, 2025年6月30日, epoch ms."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 10**11 else value  # epoch milliseconds are common
+        return datetime.fromtimestamp(seconds, UTC).date()
+    if isinstance(value, str):
+        match = _DATE_TEXT.fullmatch(unicodedata.normalize("NFKC", value).strip())
+        if match:
+            year, month, day = (int(part) for part in match.groups())
+            return date(year, month, day)
+    raise ValueError(f"not a date: {value!r}")
+
+
+def parse_amount(value: Any) -> float:
+    """Amounts in yuan; accepts numbers and text such as '50万' or '1,200.5元'."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).replace(",", "").strip().removesuffix("元")
+        factor = 1.0
+        if text.endswith("万"):
+            text, factor = text[:-1], 10_000.0
+        elif text.endswith("亿"):
+            text, factor = text[:-1], 100_000_000.0
+        return float(text) * factor
+    raise ValueError(f"not an amount: {value!r}")
+
+
+class CanonicalRecord(BaseModel):
+    """Fields common to every record: where it came from, when, and the provider's own data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    topic: ClassVar[Topic]
+
+    source: str
+    fetched_at: datetime
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+
+class RegistrationRecord(CanonicalRecord):
+    topic: ClassVar[Topic] = Topic.REGISTRATION
+
+    credit_code: str
+    name: str
+    status: RegistrationStatus
+    raw_status: str
+    registered_address: str | None = None
+    registration_authority: str | None = None
+    division_code: str | None = None
+    former_names: list[str] = Field(default_factory=list)
+    entity_type: str | None = None
+
+    @field_validator("division_code", mode="before")
+    @classmethod
+    def _six_digits(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        text = str(value).strip()
+        if not re.fullmatch(r"\d{6}", text):
+            raise ValueError(f"division code must have 6 digits, got {text!r}")
+        return text
+
+
+class CreditKind(StrEnum):
+    ADMINISTRATIVE_PENALTY = "administrative_penalty"
+    ABNORMAL_OPERATION = "abnormal_operation"
+    SERIOUS_VIOLATION = "serious_violation"
+    DISHONEST_DEBTOR = "dishonest_debtor"
+
+
+class CreditRecord(CanonicalRecord):
+    topic: ClassVar[Topic] = Topic.CREDIT
+
+    record_id: str
+    kind: CreditKind
+    credit_code: str | None = None
+    decided_on: date | None = None
+    authority: str | None = None
+    document_no: str | None = None
+    fine_cny: float | None = None
+    reason: str | None = None
+    removed_on: date | None = None  # None while still listed
+
+    @field_validator("decided_on", "removed_on", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        return None if value in (None, "") else parse_date(value)
+
+    @field_validator("fine_cny", mode="before")
+    @classmethod
+    def _amounts(cls, value: Any) -> Any:
+        return None if value in (None, "") else parse_amount(value)
+
+
+class SafetyCategory(StrEnum):
+    PRODUCTION_SAFETY = "production_safety"
+    ENVIRONMENTAL = "environmental"
+    QUALITY = "quality"
+
+
+class AccidentGrade(StrEnum):
+    ESPECIALLY_MAJOR = "especially_major"
+    MAJOR = "major"
+    LARGE = "large"
+    GENERAL = "general"
+
+
+class SafetyRecord(CanonicalRecord):
+    topic: ClassVar[Topic] = Topic.SAFETY
+
+    record_id: str
+    category: SafetyCategory
+    credit_code: str | None = None
+    occurred_on: date
+    grade: AccidentGrade | None = None
+    deaths: int | None = None
+    serious_injuries: int | None = None
+    evacuated: int | None = None
+    direct_loss_cny: float | None = None
+    summary: str | None = None
+
+    @field_validator("occurred_on", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        return parse_date(value)
+
+    @field_validator("direct_loss_cny", mode="before")
+    @classmethod
+    def _amounts(cls, value: Any) -> Any:
+        return None if value in (None, "") else parse_amount(value)
+
+    @field_validator("grade", mode="before")
+    @classmethod
+    def _no_grade(cls, value: Any) -> Any:
+        return None if value in (None, "") else value
+
+
+RECORD_TYPES: dict[Topic, type[CanonicalRecord]] = {
+    Topic.REGISTRATION: RegistrationRecord,
+    Topic.CREDIT: CreditRecord,
+    Topic.SAFETY: SafetyRecord,
+}
+
+
+class ErrorKind(StrEnum):
+    TIMEOUT = "timeout"
+    CONNECTION = "connection"
+    HTTP_5XX = "http_5xx"
+    HTTP_429 = "http_429"
+    HTTP_STATUS = "http_status"  # any other unexpected status (401, 403, 400...)
+    BAD_JSON = "bad_json"
+    SCHEMA_MISMATCH = "schema_mismatch"
+    BAD_FILE = "bad_file"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """The one result of asking a source about one factory."""
+
+    kind: Literal["found", "not_found", "error"]
+    connector: str
+    credit_code: str
+    fetched_at: datetime
+    records: tuple[CanonicalRecord, ...] = ()
+    payload: Any = None  # the provider's answer as parsed JSON (or rows), kept as evidence
+    error_kind: ErrorKind | None = None
+    error_detail: str | None = None
+
+    @classmethod
+    def found(
+        cls,
+        connector: str,
+        credit_code: str,
+        records: list[CanonicalRecord],
+        payload: Any,
+        fetched_at: datetime,
+    ) -> FetchOutcome:
+        return cls("found", connector, credit_code, fetched_at, tuple(records), payload)
+
+    @classmethod
+    def not_found(
+        cls, connector: str, credit_code: str, payload: Any, fetched_at: datetime
+    ) -> FetchOutcome:
+        return cls("not_found", connector, credit_code, fetched_at, (), payload)
+
+    @classmethod
+    def error(
+        cls, connector: str, credit_code: str, kind: ErrorKind, detail: str, fetched_at: datetime
+    ) -> FetchOutcome:
+        return cls(
+            "error", connector, credit_code, fetched_at, error_kind=kind, error_detail=detail[:2000]
+        )
+
+    @property
+    def payload_hash(self) -> str:
+        """Same answer, same hash: what decides whether history gets a new row."""
+        if self.kind == "error":
+            basis: Any = {"error": self.error_kind}
+        else:
+            basis = {"kind": self.kind, "payload": self.payload}
+        text = json.dumps(basis, ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ConnectorError(Exception):
+    """A connector's configuration cannot work (bad mapping, unknown plugin...)."""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A source asked about one factory at a time (HTTP providers, plugins)."""
+
+    name: str
+    topic: Topic
+
+    async def fetch(self, credit_code: str) -> FetchOutcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DroppedFile:
+    """One file of a drop folder, read whole: outcomes per factory, or the error that stopped it."""
+
+    name: str
+    content_hash: str
+    outcomes: list[FetchOutcome] = field(default_factory=list)
+    error: str | None = None
+    rows: int = 0
+
+
+@runtime_checkable
+class DropConnector(Protocol):
+    """A source that delivers files of many factories at once (bureaus' spreadsheets)."""
+
+    name: str
+    topic: Topic
+
+    def new_files(self, consumed: set[str]) -> AsyncIterator[DroppedFile]: ...
+
+    async def aclose(self) -> None: ...

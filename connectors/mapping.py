@@ -1,0 +1,142 @@
+"""Provider JSON (or spreadsheet rows) → canonical records, driven by configuration only.
+
+Paths are dotted (`Result.Data`), `name[]` maps the rest of the path over a
+list (`OriginalName[].Name`), `name[0]` picks one element.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.base import RECORD_TYPES, CanonicalRecord, Topic, map_status
+
+_SEGMENT = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<index>\d*)\])?$")
+_MISSING = object()
+
+
+class MappingError(ValueError):
+    """The provider's answer does not fit the configured mapping."""
+
+
+def extract(data: Any, path: str) -> Any:
+    """The value at a dotted path; `_MISSING` where the path leads nowhere."""
+    if path in ("", "."):
+        return data
+    return _walk(data, path.split("."))
+
+
+def _walk(data: Any, segments: list[str]) -> Any:
+    if not segments:
+        return data
+    match = _SEGMENT.match(segments[0])
+    if match is None:
+        raise MappingError(f"bad path segment {segments[0]!r}")
+    name, index = match["name"], match["index"]
+    value = data
+    if name:
+        if not isinstance(value, Mapping) or name not in value:
+            return _MISSING
+        value = value[name]
+    if index is None:
+        return _walk(value, segments[1:])
+    if value is None:
+        return [] if index == "" else _MISSING
+    if not isinstance(value, list):
+        raise MappingError(f"{segments[0]!r}: expected a list, got {type(value).__name__}")
+    if index == "":
+        items = [_walk(item, segments[1:]) for item in value]
+        return [item for item in items if item is not _MISSING]
+    position = int(index)
+    return _walk(value[position], segments[1:]) if position < len(value) else _MISSING
+
+
+def required_fields(topic: Topic) -> set[str]:
+    model = RECORD_TYPES[topic]
+    internal = {"source", "fetched_at", "raw", "status"}
+    return {
+        name
+        for name, info in model.model_fields.items()
+        if info.is_required() and name not in internal
+    }
+
+
+def canonical_fields(topic: Topic) -> set[str]:
+    return set(RECORD_TYPES[topic].model_fields) - {"source", "fetched_at", "raw", "status"}
+
+
+class RecordMapper:
+    """Maps one provider's records onto one topic's canonical record type."""
+
+    def __init__(
+        self,
+        topic: Topic,
+        source: str,
+        fields: Mapping[str, str],
+        *,
+        values: Mapping[str, Mapping[str, str]] | None = None,
+        constants: Mapping[str, Any] | None = None,
+        status_map: Mapping[str, str] | None = None,
+    ) -> None:
+        self.topic = topic
+        self.source = source
+        self.fields = dict(fields)
+        self.values = {name: dict(table) for name, table in (values or {}).items()}
+        self.constants = dict(constants or {})
+        self.status_map = dict(status_map or {})
+        self.model = RECORD_TYPES[topic]
+
+    def map_record(self, raw: Mapping[str, Any], fetched_at: datetime) -> CanonicalRecord:
+        if not isinstance(raw, Mapping):
+            raise MappingError(f"a record must be an object, got {type(raw).__name__}")
+        data: dict[str, Any] = dict(self.constants)
+        for name, path in self.fields.items():
+            value = extract(raw, path)
+            if value is _MISSING or value is None or value == "":
+                continue
+            table = self.values.get(name)
+            if table is not None:
+                value = (
+                    [table.get(str(v), v) for v in value]
+                    if isinstance(value, list)
+                    else (table.get(str(value), value))
+                )
+            data[name] = value
+        missing = sorted(required_fields(self.topic) - data.keys())
+        if missing:
+            raise MappingError(f"record has no value for required field(s) {', '.join(missing)}")
+        if self.topic is Topic.REGISTRATION:
+            data["raw_status"] = str(data["raw_status"]).strip()
+            data["status"] = map_status(data["raw_status"], self.status_map)
+        for name in ("record_id", "credit_code", "name", "document_no"):
+            if name in data and isinstance(data[name], int | float):
+                data[name] = str(data[name])
+        try:
+            return self.model.model_validate(
+                {**data, "source": self.source, "fetched_at": fetched_at, "raw": dict(raw)}
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise MappingError(problems) from exc
+
+    def map_payload(
+        self, payload: Any, record_path: str | None, fetched_at: datetime
+    ) -> list[CanonicalRecord]:
+        """The records in one answer: `record_path` leads to one record or a list of them."""
+        located = extract(payload, record_path or "")
+        if located is _MISSING:
+            raise MappingError(f"the answer has nothing at record_path {record_path!r}")
+        if located is None:
+            located = []
+        items = located if isinstance(located, list) else [located]
+        records = [self.map_record(item, fetched_at) for item in items]
+        if self.topic is Topic.REGISTRATION and len(records) != 1:
+            raise MappingError(f"expected one registration record, got {len(records)}")
+        return records

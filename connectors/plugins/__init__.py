@@ -1,0 +1,1 @@
+"""Connector plugins shipped with sfm; others register under the `sfm.connectors` entry points."""

@@ -1,0 +1,381 @@
+"""A local upstream over real HTTP: demo data in two providers' shapes, with their failures.
+
+`config/demo/upstream.json` holds one provider-neutral description per
+factory; the simulator serves it the way two kinds of commercial registry do
+(a "qcc" shape: Status codes in the body, PascalCase; a "tyc" shape: snake and
+camel case, epoch-millisecond dates, HTTP 404 for unknown codes), so that the
+demo and the tests go through the real HTTP path and the real mapping.
+
+It can add latency, fail a share of requests (5xx, 429, hang, bad JSON,
+unexpected shape), fail chosen credit codes, enforce a rate limit with 429
+and Retry-After, and check a signed-token header. It logs every request it
+receives: that log, not the client, is the judge of whether a quota held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+ERROR_KINDS = ("500", "502", "503", "429", "timeout", "bad_json", "schema")
+
+
+@dataclass
+class Behaviour:
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    error_kinds: list[str] = field(default_factory=lambda: ["503"])
+    rate_limit_per_s: int | None = None
+    retry_after_s: int = 1
+    hang_s: float = 30.0
+    fail_codes: dict[str, str] = field(default_factory=dict)  # credit code → error kind
+    fail_first: int = 0  # the next N requests fail with error_kinds[0], then behave
+    synthesize: bool = False  # unknown codes get an ordinary active company
+    signature: tuple[str, str] | None = None  # (key, secret) the qcc shape requires
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    at: float  # time.monotonic() on arrival
+    path: str
+    credit_code: str
+    status: int
+
+
+def max_in_window(times: list[float], window_s: float = 1.0) -> int:
+    """The most arrivals within any interval of `window_s` seconds."""
+    ordered = sorted(times)
+    best, start = 0, 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def load_upstream(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _epoch_ms(text: str | None) -> int | None:
+    if not text:
+        return None
+    moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    return int(moment.timestamp() * 1000)
+
+
+class Simulator:
+    def __init__(self, data: dict[str, Any], behaviour: Behaviour | None = None) -> None:
+        self.factories: dict[str, Any] = data.get("factories", {})
+        self.absent: set[str] = set(data.get("absent", []))
+        self.behaviour = behaviour or Behaviour()
+        self.log: list[LoggedRequest] = []
+        self._recent: deque[float] = deque()
+        self._random = random.Random(self.behaviour.seed)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ the web app
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        routes = [
+            ("/qcc/ECIV4/GetBasicDetailsByName", self._qcc_registration),
+            ("/qcc/CreditInfo/GetList", self._qcc_credit),
+            ("/tyc/services/open/ic/baseinfo/normal", self._tyc_registration),
+            ("/tyc/services/open/safety/accidents", self._tyc_safety),
+        ]
+        for path, render in routes:
+            app.router.add_get(path, self._serving(path, render))
+        app.router.add_get("/_sim/stats", self._stats)
+        app.router.add_post("/_sim/behaviour", self._set_behaviour)
+        app.router.add_post("/_sim/reset", self._reset)
+        return app
+
+    def _serving(self, path: str, render: Any) -> Any:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            arrived = time.monotonic()
+            code = request.query.get("keyword", "").strip().upper()
+            response = await self._answer(request, code, arrived, render)
+            with self._lock:
+                self.log.append(LoggedRequest(arrived, path, code, response.status))
+            return response
+
+        return handle
+
+    async def _answer(
+        self, request: web.Request, code: str, arrived: float, render: Any
+    ) -> web.StreamResponse:
+        behaviour = self.behaviour
+        if behaviour.rate_limit_per_s is not None and self._over_quota(arrived):
+            return web.json_response(
+                {"Status": "429", "Message": "请求过于频繁"},
+                status=429,
+                headers={"Retry-After": str(behaviour.retry_after_s)},
+            )
+        if behaviour.signature and "/qcc/" in request.path and not self._signed(request):
+            return web.json_response({"Status": "101", "Message": "签名错误"}, status=401)
+        if behaviour.latency_ms:
+            await asyncio.sleep(behaviour.latency_ms / 1000)
+        failure = self._failure_for(code)
+        if failure is not None:
+            return await self._fail(failure)
+        return render(code)
+
+    def _over_quota(self, arrived: float) -> bool:
+        limit = self.behaviour.rate_limit_per_s or 0
+        with self._lock:
+            while self._recent and arrived - self._recent[0] >= 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= limit:
+                return True
+            self._recent.append(arrived)
+            return False
+
+    def _signed(self, request: web.Request) -> bool:
+        assert self.behaviour.signature is not None
+        key, secret = self.behaviour.signature
+        stamp = request.headers.get("Timespan", "")
+        if not stamp.isdigit() or abs(int(stamp) - time.time()) > 300:
+            return False
+        if request.query.get("key") != key:
+            return False
+        expected = hashlib.md5(f"{key}{stamp}{secret}".encode()).hexdigest().upper()
+        return request.headers.get("Token", "") == expected
+
+    def _failure_for(self, code: str) -> str | None:
+        behaviour = self.behaviour
+        with self._lock:
+            if behaviour.fail_first > 0:
+                behaviour.fail_first -= 1
+                return behaviour.error_kinds[0]
+            if code in behaviour.fail_codes:
+                return behaviour.fail_codes[code]
+            if behaviour.error_rate and self._random.random() < behaviour.error_rate:
+                return self._random.choice(behaviour.error_kinds)
+        return None
+
+    async def _fail(self, kind: str) -> web.StreamResponse:
+        if kind == "timeout":
+            await asyncio.sleep(self.behaviour.hang_s)
+            return web.json_response({}, status=504)
+        if kind == "bad_json":
+            return web.Response(text="<html>网关错误</html>", content_type="application/json")
+        if kind == "schema":
+            return web.json_response({"Status": "200", "Result": {"Unexpected": True}})
+        status = int(kind)
+        headers = {"Retry-After": str(self.behaviour.retry_after_s)} if status == 429 else {}
+        return web.json_response({"Status": kind}, status=status, headers=headers)
+
+    # ------------------------------------------------------------ the data
+
+    def _factory(self, code: str) -> dict[str, Any] | None:
+        if code in self.absent:
+            return None
+        entry = self.factories.get(code)
+        if entry is None and self.behaviour.synthesize and len(code) == 18:
+            entry = {
+                "registration": {
+                    "name": f"模拟企业{code[-6:]}有限公司",
+                    "status": "存续（在营、开业、在册）",
+                    "address": "北京市海淀区模拟路1号",
+                    "authority": "北京市海淀区市场监督管理局",
+                    "division_code": "110108",
+                    "entity_type": "有限责任公司",
+                    "former_names": [],
+                },
+                "credit": [],
+                "safety": [],
+            }
+        return entry
+
+    def _qcc_registration(self, code: str) -> web.Response:
+        entry = self._factory(code)
+        if entry is None:
+            return web.json_response({"Status": "201", "Message": "查询无结果", "Result": None})
+        reg = entry["registration"]
+        return web.json_response(
+            {
+                "Status": "200",
+                "Message": "查询成功",
+                "Result": {
+                    "KeyNo": hashlib.md5(code.encode()).hexdigest(),
+                    "Name": reg["name"],
+                    "CreditCode": code,
+                    "Status": reg["status"],
+                    "Address": reg.get("address"),
+                    "BelongOrg": reg.get("authority"),
+                    "AreaCode": reg.get("division_code"),
+                    "EconKind": reg.get("entity_type"),
+                    "OriginalName": [
+                        {"Name": name, "ChangeDate": None} for name in reg.get("former_names", [])
+                    ],
+                },
+            }
+        )
+
+    def _qcc_credit(self, code: str) -> web.Response:
+        entry = self._factory(code)
+        if entry is None:
+            return web.json_response({"Status": "201", "Message": "查询无结果", "Result": None})
+        items = [
+            {
+                "Id": item["id"],
+                "Type": item["type"],
+                "DecideDate": item.get("decided_on"),
+                "Org": item.get("authority"),
+                "DocNo": item.get("document_no"),
+                "Amount": item.get("fine"),
+                "Reason": item.get("reason"),
+                "RemoveDate": item.get("removed_on"),
+            }
+            for item in entry.get("credit", [])
+        ]
+        return web.json_response({"Status": "200", "Result": {"Data": items}})
+
+    def _tyc_registration(self, code: str) -> web.Response:
+        entry = self._factory(code)
+        if entry is None:
+            return web.json_response({"error_code": 300000, "reason": "无数据"}, status=404)
+        reg = entry["registration"]
+        return web.json_response(
+            {
+                "error_code": 0,
+                "reason": "ok",
+                "result": {
+                    "name": reg["name"],
+                    "creditCode": code,
+                    "regStatus": reg["status"],
+                    "regLocation": reg.get("address"),
+                    "regInstitute": reg.get("authority"),
+                    "companyOrgType": reg.get("entity_type"),
+                    "historyNameList": reg.get("former_names", []),
+                },
+            }
+        )
+
+    def _tyc_safety(self, code: str) -> web.Response:
+        entry = self._factory(code)
+        if entry is None:
+            return web.json_response({"error_code": 300000, "reason": "无数据"}, status=404)
+        items = [
+            {
+                "id": item["id"],
+                "type": item["category"],
+                "date": _epoch_ms(item.get("occurred_on")),
+                "level": item.get("grade"),
+                "death": item.get("deaths"),
+                "seriousInjury": item.get("serious_injuries"),
+                "evacuated": item.get("evacuated"),
+                "loss": item.get("direct_loss"),
+                "desc": item.get("summary"),
+            }
+            for item in entry.get("safety", [])
+        ]
+        return web.json_response(
+            {"error_code": 0, "reason": "ok", "result": {"total": len(items), "items": items}}
+        )
+
+    # ------------------------------------------------------------ control
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            log = list(self.log)
+        by_status: dict[str, int] = {}
+        for entry in log:
+            by_status[str(entry.status)] = by_status.get(str(entry.status), 0) + 1
+        return {
+            "requests": len(log),
+            "by_status": by_status,
+            "max_in_any_second": max_in_window([entry.at for entry in log]),
+        }
+
+    def reset(self) -> None:
+        with self._lock:
+            self.log.clear()
+            self._recent.clear()
+
+    async def _stats(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _set_behaviour(self, request: web.Request) -> web.Response:
+        changes = await request.json()
+        unknown = set(changes) - set(asdict(self.behaviour))
+        if unknown:
+            return web.json_response({"error": f"unknown settings {sorted(unknown)}"}, status=400)
+        for name, value in changes.items():
+            setattr(self.behaviour, name, tuple(value) if name == "signature" and value else value)
+        return web.json_response(asdict(self.behaviour))
+
+    async def _reset(self, _request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+
+class RunningSimulator:
+    """The simulator served from a background thread with its own event loop."""
+
+    def __init__(self, simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.simulator = simulator
+        self.host = host
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="sfm-simulator"
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(
+            self.simulator.app(), access_log=None, handler_cancellation=True
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None)
+        assert sockets, "the simulator did not bind"
+        self.port = sockets[0].getsockname()[1]
+
+    def start(self) -> RunningSimulator:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> RunningSimulator:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+async def serve_forever(simulator: Simulator, host: str, port: int) -> None:
+    """Serve until cancelled (`sfm simulator`)."""
+    runner = web.AppRunner(simulator.app(), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, backlog=1024).start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
