@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/sfm db upgrade
 	$(BIN)/sfm factories import config/demo/factories.csv
 	$(BIN)/sfm factories list
+	$(BIN)/sfm check
 
 test: install
 	$(BIN)/python -m pytest

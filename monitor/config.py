@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from monitor.codes import DISTRICTS_BY_CODE, resolve_district
+from connectors.base import RegistrationStatus
+from connectors.settings import ConnectorSettings
+from monitor.codes import resolve_district
 from monitor.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/sfm.toml")
@@ -67,6 +69,19 @@ class OperatorSettings(StrictModel):
         return codes
 
 
+class SimulatorSettings(StrictModel):
+    """The built-in upstream that connectors reach through `{simulator}` in their url."""
+
+    data: str = "demo/upstream.json"  # relative to the config file
+    latency_ms: float = Field(default=0.0, ge=0)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    rate_limit_per_s: int | None = Field(default=None, ge=1)
+
+
+class SweepSettings(StrictModel):
+    batch_size: int = Field(default=200, ge=1, le=10_000)  # outcomes written per transaction
+
+
 class Settings(StrictModel):
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -74,6 +89,20 @@ class Settings(StrictModel):
     alerts: AlertsSettings = AlertsSettings()
     operators: dict[str, OperatorSettings] = Field(default_factory=dict)
     allow_operator_override: bool = False
+    # provider status text → canonical status, over the defaults of DESIGN §3
+    status_map: dict[str, RegistrationStatus] = Field(default_factory=dict)
+    connectors: list[ConnectorSettings] = Field(default_factory=list)
+    simulator: SimulatorSettings = SimulatorSettings()
+    sweep: SweepSettings = SweepSettings()
+
+    @field_validator("connectors")
+    @classmethod
+    def _unique_names(cls, connectors: list[ConnectorSettings]) -> list[ConnectorSettings]:
+        names = [connector.name for connector in connectors]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"connector names must be unique: {', '.join(duplicates)}")
+        return connectors
 
 
 @dataclass(frozen=True)
@@ -181,7 +210,3 @@ def load_config(
     except ValidationError:
         shown = masked
     return LoadedConfig(settings=settings, path=path if path.exists() else None, masked=shown)
-
-
-def district_names() -> dict[str, str]:
-    return {code: district.name for code, district in DISTRICTS_BY_CODE.items()}

@@ -160,6 +160,18 @@ CATALOG: dict[str, dict[str, str]] = {
     "event.revoked": {"zh": "撤销认定", "en": "revoked"},
     "list.count": {"zh": "共 {count} 家", "en": "{count} factories"},
     "list.title": {"zh": "认定智能工厂登记册", "en": "Register of designated smart factories"},
+    # sweeps
+    "check.progress": {"zh": "查询中", "en": "checking"},
+    "check.title": {
+        "zh": "核查完成：{factories} 家工厂，用时 {seconds} 秒",
+        "en": "Check finished: {factories} factories in {seconds} s",
+    },
+    "check.col.connector": {"zh": "数据源", "en": "Connector"},
+    "check.col.topic": {"zh": "类别", "en": "Topic"},
+    "check.col.found": {"zh": "查到", "en": "Found"},
+    "check.col.not_found": {"zh": "查无此企业", "en": "Not found"},
+    "check.col.errors": {"zh": "失败", "en": "Errors"},
+    "check.col.changed": {"zh": "有变化", "en": "Changed"},
     # errors
     "error.unexpected": {
         "zh": "意外错误：{detail}（详情见日志）",

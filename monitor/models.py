@@ -6,7 +6,17 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -103,3 +113,91 @@ class DesignationEvent(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text))
     source: str | None = Field(default=None, sa_column=Column(String(500)))
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Observation(SQLModel, table=True):
+    """What one connector said about one factory, kept as history: a row per change.
+
+    An answer identical to the latest one only moves `last_checked_at`, so the
+    history shows what changed and when, and stays small.
+    """
+
+    __tablename__ = "observation"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('found', 'not_found', 'error')", name="ck_observation_outcome"
+        ),
+        Index("ix_observation_latest", "connector", "factory_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    factory_id: int = Field(sa_column=Column(Integer, ForeignKey("factory.id"), nullable=False))
+    connector: str = Field(sa_column=Column(String(64), nullable=False))
+    topic: str = Field(sa_column=Column(String(16), nullable=False))
+    outcome: str = Field(sa_column=Column(String(16), nullable=False))
+    error_kind: str | None = Field(default=None, sa_column=Column(String(32)))
+    error_detail: str | None = Field(default=None, sa_column=Column(Text))
+    payload_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    payload: Any = Field(default=None, sa_column=Column(JSON))
+    records: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    fetched_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    last_checked_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    sweep_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("sweep_run.id"))
+    )
+
+
+class ConnectorHealth(SQLModel, table=True):
+    __tablename__ = "connector_health"
+
+    connector: str = Field(sa_column=Column(String(64), primary_key=True))
+    topic: str = Field(sa_column=Column(String(16), nullable=False))
+    last_success_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_error_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_error_kind: str | None = Field(default=None, sa_column=Column(String(32)))
+    last_error_detail: str | None = Field(default=None, sa_column=Column(Text))
+    consecutive_failures: int = 0
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class ConsumedFile(SQLModel, table=True):
+    """A file a drop-folder connector has read, by content hash, so it is read once."""
+
+    __tablename__ = "consumed_file"
+    __table_args__ = (
+        CheckConstraint("status IN ('consumed', 'rejected')", name="ck_consumed_file_status"),
+    )
+
+    connector: str = Field(sa_column=Column(String(64), primary_key=True))
+    content_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    file_name: str = Field(sa_column=Column(String(500), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    rows: int = 0
+    consumed_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class SweepRun(SQLModel, table=True):
+    """One sweep; one left `running` by a crash is marked `interrupted` by the next."""
+
+    __tablename__ = "sweep_run"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('running', 'completed', 'interrupted')", name="ck_sweep_run_status"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    status: str = Field(default="running", sa_column=Column(String(16), nullable=False))
+    scope: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,109 @@
+"""`sfm check` (a sweep now) and `sfm simulator` (the local upstream on its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from monitor.cli.common import console, print_json, state
+from monitor.i18n import t
+
+
+def check(
+    ctx: typer.Context,
+    factory: Annotated[str | None, typer.Option("--factory", help="One credit code.")] = None,
+    topic: Annotated[
+        str | None, typer.Option("--topic", help="registration, credit or safety.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON only.")
+    ] = False,
+) -> None:
+    """Run the connectors now over every active factory (or one) and store what they say."""
+    from monitor.sweep import run_sweep
+
+    app_state = state(ctx)
+    engine, config = app_state.engine, app_state.config
+    show_progress = sys.stdout.isatty() and not as_json
+    if not show_progress:
+        summary = asyncio.run(run_sweep(engine, config, factory_code=factory, topic=topic))
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(t("check.progress"), total=None)
+
+            def started(total: int, _connectors: int) -> None:
+                bar.update(task, total=total or None)
+
+            summary = asyncio.run(
+                run_sweep(
+                    engine,
+                    config,
+                    factory_code=factory,
+                    topic=topic,
+                    progress=lambda _name: bar.advance(task),
+                    on_start=started,
+                )
+            )
+    if as_json:
+        print_json(summary.as_json())
+        return
+    table = Table(
+        title=t("check.title", factories=summary.factories, seconds=f"{summary.duration_s:.1f}")
+    )
+    for key in ("connector", "topic", "found", "not_found", "errors", "changed"):
+        table.add_column(
+            t(f"check.col.{key}"), justify="left" if key in ("connector", "topic") else "right"
+        )
+    for name, tally in summary.connectors.items():
+        errors = str(tally.errors)
+        if tally.error_kinds:
+            errors += " (" + ", ".join(f"{k} {n}" for k, n in tally.error_kinds.items()) + ")"
+        table.add_row(
+            name, tally.topic, str(tally.found), str(tally.not_found), errors, str(tally.changed)
+        )
+    console().print(table)
+
+
+def simulator(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option("--port", help="TCP port on 127.0.0.1.")] = 8765,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option("--latency-ms")] = 0.0,
+    error_rate: Annotated[float, typer.Option("--error-rate", min=0.0, max=1.0)] = 0.0,
+    rate_limit: Annotated[int | None, typer.Option("--rate-limit", min=1)] = None,
+    synthesize: Annotated[
+        bool, typer.Option("--synthesize", help="Answer unknown codes with an active company.")
+    ] = False,
+) -> None:
+    """Serve the demo upstream over HTTP until interrupted."""
+    from connectors.simulator import Behaviour, Simulator, load_upstream, serve_forever
+
+    config = state(ctx).config
+    data = load_upstream(config.resolve(config.settings.simulator.data))
+    behaviour = Behaviour(
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        rate_limit_per_s=rate_limit,
+        synthesize=synthesize,
+    )
+    typer.echo(
+        f"sfm simulator on http://{host}:{port} ({len(data.get('factories', {}))} factories)",
+        err=True,
+    )
+    try:
+        asyncio.run(serve_forever(Simulator(data, behaviour), host, port))
+    except KeyboardInterrupt:
+        pass
