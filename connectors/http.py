@@ -61,6 +61,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
+def _refused(error: BaseException) -> bool:
+    """httpx-aiohttp reports a refused connection as ConnectTimeout; tell the two apart."""
+    import aiohttp
+
+    cause = error.__cause__
+    return isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(cause, TimeoutError)
+
+
 def default_transport(settings: ConnectorSettings) -> httpx.AsyncBaseTransport:
     from httpx_aiohttp import AiohttpTransport
 
@@ -96,7 +104,9 @@ class HttpConnector:
         self._transport = transport or default_transport(settings)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._limiter = (
-            SlidingWindowLimiter(settings.rate_limit_per_s) if settings.rate_limit_per_s else None
+            SlidingWindowLimiter(settings.rate_limit_per_s, 1.0 + settings.rate_margin_s)
+            if settings.rate_limit_per_s
+            else None
         )
         self._timeout = {
             "connect": settings.timeout_s,
@@ -126,7 +136,14 @@ class HttpConnector:
         except RetryableStatus as exc:
             kind = ErrorKind.HTTP_429 if exc.status == 429 else ErrorKind.HTTP_5XX
             return self._error(credit_code, kind, f"HTTP {exc.status} after retries", fetched_at)
-        except (httpx.TimeoutException, TimeoutError):
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            if _refused(exc):
+                return self._error(
+                    credit_code,
+                    ErrorKind.CONNECTION,
+                    f"connection failed: {exc.__cause__}",
+                    fetched_at,
+                )
             return self._error(
                 credit_code,
                 ErrorKind.TIMEOUT,
@@ -184,7 +201,7 @@ class HttpConnector:
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(
-            initial=self.settings.backoff_initial_s, max=self.settings.backoff_max_s
+            multiplier=self.settings.backoff_initial_s, max=self.settings.backoff_max_s
         )(state)
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RetryableStatus) and error.retry_after_s is not None:

@@ -46,12 +46,12 @@ class Behaviour:
     seed: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoggedRequest:
     at: float  # time.monotonic() on arrival
     path: str
     credit_code: str
-    status: int
+    status: int | None = None  # None while being answered, or if the client gave up
 
 
 def max_in_window(times: list[float], window_s: float = 1.0) -> int:
@@ -107,9 +107,11 @@ class Simulator:
         async def handle(request: web.Request) -> web.StreamResponse:
             arrived = time.monotonic()
             code = request.query.get("keyword", "").strip().upper()
-            response = await self._answer(request, code, arrived, render)
+            entry = LoggedRequest(arrived, path, code)
             with self._lock:
-                self.log.append(LoggedRequest(arrived, path, code, response.status))
+                self.log.append(entry)  # on arrival: a request the client abandons still counts
+            response = await self._answer(request, code, arrived, render)
+            entry.status = response.status
             return response
 
         return handle

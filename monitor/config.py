@@ -76,6 +76,7 @@ class SimulatorSettings(StrictModel):
     latency_ms: float = Field(default=0.0, ge=0)
     error_rate: float = Field(default=0.0, ge=0, le=1)
     rate_limit_per_s: int | None = Field(default=None, ge=1)
+    synthesize: bool = False  # answer codes missing from the data with an active company
 
 
 class SweepSettings(StrictModel):

@@ -439,6 +439,7 @@ def _start_simulator(config: LoadedConfig, stack: ExitStack) -> str:
         latency_ms=settings.latency_ms,
         error_rate=settings.error_rate,
         rate_limit_per_s=settings.rate_limit_per_s,
+        synthesize=settings.synthesize,
     )
     running = stack.enter_context(RunningSimulator(Simulator(data, behaviour)))
     log.info("simulator started", url=running.base_url)

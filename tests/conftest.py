@@ -7,12 +7,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from monitor import db
+
+if TYPE_CHECKING:
+    from connectors.settings import ConnectorSettings
+    from connectors.simulator import RunningSimulator
 
 POSTGRES_URL = os.environ.get(
     "SFM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -119,3 +124,43 @@ def cli(
     monkeypatch.delenv("SFM_OPERATOR", raising=False)
     monkeypatch.setenv("SFM_LANG", "zh")
     return Cli(capsys, write_config(tmp_path, database_url))
+
+
+# ---------------------------------------------------------------- upstream simulator
+
+UPSTREAM = Path(__file__).parents[1] / "config" / "demo" / "upstream.json"
+SHIPPED_CONFIG = Path(__file__).parents[1] / "config" / "sfm.toml"
+
+
+@pytest.fixture
+def upstream() -> dict[str, Any]:
+    from connectors.simulator import load_upstream
+
+    return load_upstream(UPSTREAM)
+
+
+@pytest.fixture
+def simulator(upstream: dict[str, Any]) -> Iterator[RunningSimulator]:
+    """The demo upstream on a real loopback port, behaving well until a test says otherwise."""
+    from connectors.simulator import RunningSimulator, Simulator
+
+    with RunningSimulator(Simulator(upstream)) as running:
+        yield running
+
+
+def shipped_connector(name: str, base_url: str, **changes: Any) -> ConnectorSettings:
+    """A connector exactly as config/sfm.toml ships it, aimed at a test's simulator."""
+    from monitor.config import load_config
+
+    settings = load_config(SHIPPED_CONFIG, environ={}).settings
+    [connector] = [c for c in settings.connectors if c.name == name]
+    data = connector.model_dump()
+    data["url"] = (connector.url or "").replace("{simulator}", base_url)
+    data.update(changes)
+    from connectors.settings import ConnectorSettings as Model
+
+    return Model.model_validate(data)
+
+
+def demo_codes(upstream: dict[str, Any]) -> list[str]:
+    return list(upstream["factories"])

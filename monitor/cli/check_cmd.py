@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Annotated
 
@@ -103,7 +104,5 @@ def simulator(
         f"sfm simulator on http://{host}:{port} ({len(data.get('factories', {}))} factories)",
         err=True,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(Simulator(data, behaviour), host, port))
-    except KeyboardInterrupt:
-        pass

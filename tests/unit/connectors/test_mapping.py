@@ -1,0 +1,136 @@
+from datetime import UTC, date, datetime
+
+import pytest
+
+from connectors.base import (
+    CreditKind,
+    RegistrationStatus,
+    Topic,
+    map_status,
+    parse_amount,
+    parse_date,
+)
+from connectors.mapping import MappingError, RecordMapper, extract
+from connectors.settings import ConnectorSettings
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def test_dotted_paths_lists_and_indexes() -> None:
+    data = {"Result": {"Data": [{"Name": "a"}, {"Name": "b"}], "OriginalName": None}}
+    assert extract(data, "Result.Data[].Name") == ["a", "b"]
+    assert extract(data, "Result.Data[1].Name") == "b"
+    assert extract(data, "Result.OriginalName[].Name") == []
+    assert extract(data, "Result.Missing") is not None  # the missing marker, not a value
+    with pytest.raises(MappingError):
+        extract({"a": 1}, "a[].b")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("存续（在营、开业、在册）", RegistrationStatus.ACTIVE),
+        ("存续(在营、开业、在册)", RegistrationStatus.ACTIVE),
+        ("在业", RegistrationStatus.ACTIVE),
+        ("迁入", RegistrationStatus.ACTIVE),
+        ("迁出", RegistrationStatus.MOVED_OUT),
+        ("注销", RegistrationStatus.DEREGISTERED),
+        ("吊销，已注销", RegistrationStatus.DEREGISTERED),
+        ("吊销，未注销", RegistrationStatus.LICENSE_REVOKED),
+        ("吊销", RegistrationStatus.LICENSE_REVOKED),
+        ("撤销", RegistrationStatus.CANCELLED),
+        ("停业", RegistrationStatus.SUSPENDED),
+        ("歇业", RegistrationStatus.SUSPENDED),
+        ("清算中", RegistrationStatus.LIQUIDATING),
+        ("破产", RegistrationStatus.LIQUIDATING),
+        ("待核实", RegistrationStatus.UNKNOWN),
+    ],
+)
+def test_default_status_map(raw: str, status: RegistrationStatus) -> None:
+    assert map_status(raw) is status
+
+
+def test_status_map_overrides() -> None:
+    assert map_status("正常", {"正常": "active"}) is RegistrationStatus.ACTIVE
+    assert map_status("注销", {"注销": "unknown"}) is RegistrationStatus.UNKNOWN
+
+
+def test_provider_dates_and_amounts() -> None:
+    assert parse_date("2026-09-14") == date(2026, 9, 14)
+    assert parse_date("2026-09-14 00:00:00") == date(2026, 9, 14)
+    assert parse_date("2026年9月14日") == date(2026, 9, 14)
+    assert parse_date(1789344000000) == date(2026, 9, 14)  # epoch milliseconds
+    with pytest.raises(ValueError):
+        parse_date("2026-09-14 whatever")
+    assert parse_amount("20万元") == 200_000
+    assert parse_amount("1,200.5") == 1200.5
+    assert parse_amount(3) == 3.0
+
+
+def credit_mapper() -> RecordMapper:
+    return RecordMapper(
+        Topic.CREDIT,
+        "credit",
+        {"record_id": "Id", "kind": "Type", "fine_cny": "Amount"},
+        values={"kind": {"行政处罚": "administrative_penalty"}},
+    )
+
+
+def test_values_map_and_numbers_become_text() -> None:
+    [record] = credit_mapper().map_payload(
+        {"Data": [{"Id": 17, "Type": "行政处罚", "Amount": "5万"}]}, "Data", NOW
+    )
+    assert record.model_dump()["record_id"] == "17"
+    assert record.model_dump()["kind"] is CreditKind.ADMINISTRATIVE_PENALTY
+    assert record.model_dump()["fine_cny"] == 50_000
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"Data": [{"Type": "行政处罚"}]},  # no record id
+        {"Data": [{"Id": 1, "Type": "罚款了"}]},  # a kind the values map does not know
+        {"Data": [{"Id": 1, "Type": "行政处罚", "Amount": "很多"}]},  # not an amount
+        {"Other": []},  # nothing at record_path
+        {"Data": ["not an object"]},
+    ],
+)
+def test_answers_that_do_not_fit_the_mapping_are_errors(payload: dict[str, object]) -> None:
+    with pytest.raises(MappingError):
+        credit_mapper().map_payload(payload, "Data", NOW)
+
+
+def test_registration_needs_exactly_one_record() -> None:
+    mapper = RecordMapper(
+        Topic.REGISTRATION, "r", {"credit_code": "c", "name": "n", "raw_status": "s"}
+    )
+    with pytest.raises(MappingError, match="one registration record"):
+        mapper.map_payload({"R": []}, "R", NOW)
+    [record] = mapper.map_payload({"R": {"c": "X", "n": "Y", "s": " 注销 "}}, "R", NOW)
+    assert record.model_dump()["status"] is RegistrationStatus.DEREGISTERED
+
+
+def test_settings_reject_unknown_fields_and_missing_required_ones() -> None:
+    with pytest.raises(ValueError, match="colour"):
+        ConnectorSettings(
+            name="x",
+            topic=Topic.CREDIT,
+            url="http://h/{credit_code}",
+            fields={"record_id": "a", "kind": "b", "colour": "c"},
+        )
+    with pytest.raises(ValueError, match="kind"):
+        ConnectorSettings(
+            name="x", topic=Topic.CREDIT, url="http://h/{credit_code}", fields={"record_id": "a"}
+        )
+    with pytest.raises(ValueError, match="credit_code"):
+        ConnectorSettings(
+            name="x", topic=Topic.CREDIT, url="http://h/", fields={"record_id": "a", "kind": "b"}
+        )
+    with pytest.raises(ValueError, match="either"):
+        ConnectorSettings(
+            name="x",
+            topic=Topic.CREDIT,
+            url="http://h/{credit_code}",
+            fields={"record_id": "a", "kind": "b"},
+            not_found={},
+        )
