@@ -127,7 +127,7 @@ def _latest(engine: Engine, connector: str) -> dict[int, tuple[int, str]]:
     with engine.connect() as connection:
         return {
             factory_id: (observation_id, digest)
-            for factory_id, observation_id, digest in connection.execute(query).tuples()
+            for factory_id, observation_id, digest in connection.execute(query)
             if observation_id is not None
         }
 

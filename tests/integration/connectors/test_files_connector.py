@@ -1,0 +1,116 @@
+"""The drop-folder connector reading real files in the formats bureaus send."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from connectors.base import DroppedFile, Topic
+from connectors.files import FilesConnector
+from connectors.settings import ConnectorSettings
+
+HEADER = ["统一社会信用代码", "事故编号", "事故类型", "发生日期", "死亡人数", "直接经济损失"]
+ROWS = [
+    ["91110000600037341L", "AQ-1", "生产安全事故", "2026/9/14", "10", "3200万"],
+    ["91110000600037341L", "AQ-2", "生产安全事故", "2026年3月1日", "0", "1000"],
+    ["91110000101623741K", "HJ-1", "突发环境事件", "2026-07-30", "", ""],
+]
+
+
+def settings(folder: Path) -> ConnectorSettings:
+    return ConnectorSettings.model_validate(
+        {
+            "name": "emergency-bureau",
+            "kind": "files",
+            "topic": "safety",
+            "path": str(folder),
+            "record_path": "items",
+            "fields": {
+                "credit_code": "统一社会信用代码",
+                "record_id": "事故编号",
+                "category": "事故类型",
+                "occurred_on": "发生日期",
+                "deaths": "死亡人数",
+                "direct_loss_cny": "直接经济损失",
+            },
+            "values": {
+                "category": {"生产安全事故": "production_safety", "突发环境事件": "environmental"}
+            },
+        }
+    )
+
+
+def read_all(folder: Path, consumed: set[str] | None = None) -> list[DroppedFile]:
+    connector = FilesConnector(settings(folder), folder=folder)
+
+    async def run() -> list[DroppedFile]:
+        return [dropped async for dropped in connector.new_files(consumed or set())]
+
+    return asyncio.run(run())
+
+
+def write_csv(path: Path, rows: list[list[str]], encoding: str) -> None:
+    text = "\n".join(",".join(row) for row in [HEADER, *rows]) + "\n"
+    path.write_bytes(text.encode(encoding))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_in_every_encoding(tmp_path: Path, encoding: str) -> None:
+    write_csv(tmp_path / "accidents.csv", ROWS, encoding)
+    [dropped] = read_all(tmp_path)
+    assert dropped.error is None and dropped.rows == 3
+    outcomes = {outcome.credit_code: outcome for outcome in dropped.outcomes}
+    first = outcomes["91110000600037341L"].records
+    assert [r.record_id for r in first] == ["AQ-1", "AQ-2"]  # type: ignore[attr-defined]
+    assert first[0].direct_loss_cny == 32_000_000  # type: ignore[attr-defined]
+    assert str(first[1].occurred_on) == "2026-03-01"  # type: ignore[attr-defined]
+    assert outcomes["91110000101623741K"].records[0].category == "environmental"  # type: ignore[attr-defined]
+
+
+def test_xlsx_and_json(tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER)
+    sheet.append(ROWS[0])
+    book.save(tmp_path / "a.xlsx")
+    items = [dict(zip(HEADER, row, strict=True)) for row in ROWS[1:]]
+    (tmp_path / "b.json").write_text(json.dumps({"items": items}, ensure_ascii=False), "utf-8")
+    xlsx, js = read_all(tmp_path)
+    assert xlsx.error is None and [o.credit_code for o in xlsx.outcomes] == ["91110000600037341L"]
+    assert js.error is None and js.rows == 2
+
+
+def test_a_bad_file_is_reported_by_row_and_does_not_block_the_others(tmp_path: Path) -> None:
+    bad_rows = [ROWS[0], ["91110000600037341L", "AQ-9", "生产安全事故", "去年", "1", "0"]]
+    write_csv(tmp_path / "a-bad.csv", bad_rows, "utf-8")
+    write_csv(tmp_path / "b-good.csv", ROWS, "utf-8")
+    (tmp_path / "c-broken.json").write_text("{not json", encoding="utf-8")
+    bad, good, broken = read_all(tmp_path)
+    assert bad.error is not None and "a-bad.csv" in bad.error and "row 3" in bad.error
+    assert bad.outcomes == []
+    assert good.error is None and len(good.outcomes) == 2
+    assert broken.error is not None and "c-broken.json" in broken.error
+
+
+def test_consumed_files_are_not_read_again(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a.csv", ROWS, "utf-8")
+    [first] = read_all(tmp_path)
+    assert read_all(tmp_path, {first.content_hash}) == []
+    write_csv(tmp_path / "a.csv", ROWS[:1], "utf-8")  # same name, new content: a new file
+    [again] = read_all(tmp_path, {first.content_hash})
+    assert again.content_hash != first.content_hash and again.rows == 1
+
+
+def test_topic_and_folder_are_checked(tmp_path: Path) -> None:
+    assert settings(tmp_path).topic is Topic.SAFETY
+    missing = FilesConnector(settings(tmp_path / "nope"), folder=tmp_path / "nope")
+
+    async def run() -> None:
+        async for _ in missing.new_files(set()):
+            pass
+
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(run())

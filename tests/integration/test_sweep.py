@@ -1,0 +1,245 @@
+"""Sweeps over the register, against the simulator, on SQLite and PostgreSQL."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session, col
+
+from connectors.settings import ConnectorSettings
+from connectors.simulator import RunningSimulator
+from monitor.codes import check_character
+from monitor.config import LoadedConfig, Settings
+from monitor.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
+from monitor.registry import import_factories
+from monitor.sweep import SweepSummary, run_sweep
+from tests.conftest import DEMO_FACTORIES, UPSTREAM, shipped_connector
+
+SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
+
+
+def config_for(connectors: list[ConnectorSettings], **settings: Any) -> LoadedConfig:
+    return LoadedConfig(settings=Settings(connectors=connectors, **settings), path=None)
+
+
+def shipped(simulator: RunningSimulator, **changes: Any) -> list[ConnectorSettings]:
+    return [shipped_connector(name, simulator.base_url, **changes) for name in SHIPPED]
+
+
+def sweep(engine: Engine, config: LoadedConfig, **kwargs: Any) -> SweepSummary:
+    return asyncio.run(run_sweep(engine, config, **kwargs))
+
+
+def observations(engine: Engine, connector: str | None = None) -> list[Observation]:
+    with Session(engine) as session:
+        query = select(Observation).order_by(col(Observation.id))
+        if connector:
+            query = query.where(col(Observation.connector) == connector)
+        return list(session.scalars(query))
+
+
+def code_of(engine: Engine, factory_id: int) -> str:
+    with Session(engine) as session:
+        factory = session.get(Factory, factory_id)
+        assert factory is not None
+        return factory.credit_code
+
+
+@pytest.fixture
+def register(engine: Engine) -> Engine:
+    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    return engine
+
+
+def test_a_sweep_stores_one_observation_per_factory_and_connector(
+    register: Engine, simulator: RunningSimulator
+) -> None:
+    summary = sweep(register, config_for(shipped(simulator)))
+    assert summary.factories == 34
+    for name in SHIPPED:
+        tally = summary.connectors[name]
+        assert (tally.found, tally.not_found, tally.errors, tally.changed) == (33, 1, 0, 34)
+        rows = observations(register, name)
+        assert len(rows) == 34 and len({row.factory_id for row in rows}) == 34
+    [registration] = [
+        row
+        for row in observations(register, "registry-qcc")
+        if row.records and row.records[0]["raw_status"] == "注销"
+    ]
+    assert registration.records[0]["status"] == "deregistered"
+    assert registration.payload["Result"]["Status"] == "注销"
+    with Session(register) as session:
+        health = session.get(ConnectorHealth, "registry-qcc")
+        assert health is not None and health.consecutive_failures == 0
+        assert health.last_success_at is not None
+        run = session.get(SweepRun, summary.run_id)
+        assert run is not None and run.status == "completed"
+        assert run.summary["connectors"]["credit-qcc"]["found"] == 33
+
+
+def test_history_grows_only_when_an_answer_changes(
+    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+) -> None:
+    config = config_for(shipped(simulator))
+    sweep(register, config)
+    first = {row.id: row.last_checked_at for row in observations(register)}
+    again = sweep(register, config)
+    assert all(tally.changed == 0 for tally in again.connectors.values())
+    later = {row.id: row.last_checked_at for row in observations(register)}
+    assert later.keys() == first.keys()
+    assert all(later[key] > first[key] for key in first)
+
+    code = next(iter(upstream["factories"]))
+    simulator.simulator.factories[code]["registration"]["status"] = "吊销，未注销"
+    changed = sweep(register, config)
+    assert changed.connectors["registry-qcc"].changed == 1
+    assert changed.connectors["credit-qcc"].changed == 0
+    history = [
+        r for r in observations(register, "registry-qcc") if code_of(register, r.factory_id) == code
+    ]
+    assert [r.records[0]["status"] for r in history] == ["active", "license_revoked"]
+
+
+def test_a_failing_factory_is_an_error_row_and_never_aborts_the_sweep(
+    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+) -> None:
+    failing = list(upstream["factories"])[:2]
+    simulator.simulator.behaviour.fail_codes = {failing[0]: "503", failing[1]: "bad_json"}
+    config = config_for([shipped_connector("registry-qcc", simulator.base_url, retries=0)])
+    summary = sweep(register, config)
+    tally = summary.connectors["registry-qcc"]
+    assert (tally.found, tally.not_found, tally.errors) == (31, 1, 2)
+    assert dict(tally.error_kinds) == {"http_5xx": 1, "bad_json": 1}
+    errors = [row for row in observations(register) if row.outcome == "error"]
+    assert {code_of(register, row.factory_id) for row in errors} == set(failing)
+    assert all(row.records == [] and row.payload is None for row in errors)
+    with Session(register) as session:
+        health = session.get(ConnectorHealth, "registry-qcc")
+        assert health is not None and health.last_error_kind in ("http_5xx", "bad_json")
+
+    simulator.simulator.behaviour.fail_codes = {}
+    recovered = sweep(register, config)
+    assert recovered.connectors["registry-qcc"].changed == 2  # error → found is news
+
+
+def test_one_factory_and_one_topic(
+    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+) -> None:
+    code = list(upstream["factories"])[3]
+    summary = sweep(
+        register, config_for(shipped(simulator)), factory_code=code.lower(), topic="credit"
+    )
+    assert list(summary.connectors) == ["credit-qcc"] and summary.factories == 1
+    [row] = observations(register)
+    assert code_of(register, row.factory_id) == code
+
+
+def test_files_are_consumed_once_and_bad_files_rejected_once(
+    register: Engine, tmp_path: Path, upstream: dict[str, Any]
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    code = list(upstream["factories"])[5]
+    (drop / "a.csv").write_text(
+        "统一社会信用代码,编号,类型,日期\n"
+        f"{code},AQ-7,生产安全事故,2026-10-01\n"
+        "91110000600037341L,AQ-8,生产安全事故,2026-10-02\n",  # not in the register
+        encoding="gb18030",
+    )
+    (drop / "b.csv").write_text(
+        "统一社会信用代码,编号,类型,日期\nX,AQ-9,生产安全事故,昨天\n", encoding="utf-8"
+    )
+    files = ConnectorSettings.model_validate(
+        {
+            "name": "bureau-drop",
+            "kind": "files",
+            "topic": "safety",
+            "path": str(drop),
+            "fields": {
+                "credit_code": "统一社会信用代码",
+                "record_id": "编号",
+                "category": "类型",
+                "occurred_on": "日期",
+            },
+            "values": {"category": {"生产安全事故": "production_safety"}},
+        }
+    )
+    first = sweep(register, config_for([files])).connectors["bureau-drop"]
+    assert (first.files_read, first.files_rejected, first.unmatched_codes) == (1, 1, 1)
+    [row] = observations(register)
+    assert code_of(register, row.factory_id) == code and row.records[0]["record_id"] == "AQ-7"
+    second = sweep(register, config_for([files])).connectors["bureau-drop"]
+    assert (second.files_read, second.files_rejected) == (0, 0)
+    with Session(register) as session:
+        states = {f.file_name: f.status for f in session.scalars(select(ConsumedFile))}
+    assert states == {"a.csv": "consumed", "b.csv": "rejected"}
+
+
+def many_factories(path: Path, count: int) -> Path:
+    lines = ["credit_code,name,level,district,designated_on"]
+    for index in range(count):
+        first17 = f"91110108MA{index:07d}"
+        lines.append(
+            f"{first17}{check_character(first17)},测试企业{index}有限公司,basic,海淀,2025-06-30"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_completes(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    import_factories(engine, many_factories(tmp_path / "many.csv", 300), actor="tester")
+    config = tmp_path / "sfm.toml"
+    shipped_text = (Path(__file__).parents[2] / "config" / "sfm.toml").read_text(encoding="utf-8")
+    config.write_text(
+        shipped_text.replace('url = "sqlite:///var/sfm.db"', f'url = "{database_url}"')
+        .replace(
+            'data = "demo/upstream.json"',
+            f'data = "{UPSTREAM}"\nlatency_ms = 100\nsynthesize = true',
+        )
+        .replace('file = "var/log/sfm.log"', f'file = "{tmp_path / "sfm.log"}"'),
+        encoding="utf-8",
+    )
+    sfm = [sys.executable, "-m", "monitor.cli", "--config", str(config), "check"]
+    env = {**os.environ, "SFM_LANG": "en"}
+    process = subprocess.Popen(
+        sfm, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while len(observations(engine)) < 200 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    partial = observations(engine)
+    assert 0 < len(partial) < 900  # killed midway: some batches stored, not all
+    assert all(row.outcome == "found" for row in partial)
+    assert all(row.records for row in partial if row.connector == "registry-qcc")
+
+    rerun = subprocess.run(
+        [*sfm, "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    rows = observations(engine)
+    with Session(engine) as session:
+        runs = [run.status for run in session.scalars(select(SweepRun).order_by(col(SweepRun.id)))]
+        factories = session.scalar(select(func.count()).select_from(Factory))
+    assert runs == ["interrupted", "completed"]
+    for name in SHIPPED:
+        assert len({row.factory_id for row in rows if row.connector == name}) == factories
+    # what the killed run stored was an answer; the re-run only moved last_checked_at
+    assert len(rows) == 900
