@@ -64,10 +64,21 @@ def status_key(raw: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).replace("，", ",")
 
 
-def map_status(raw: str, overrides: Mapping[str, str] | None = None) -> RegistrationStatus:
-    """The canonical status for a provider's text; `unknown` for anything not mapped."""
+def status_table(overrides: Mapping[str, str] | None = None) -> dict[str, RegistrationStatus]:
+    """The default mapping with the configured overrides on top, keyed by `status_key`."""
     table = {status_key(k): v for k, v in DEFAULT_STATUS_MAP.items()}
     table.update({status_key(k): RegistrationStatus(v) for k, v in (overrides or {}).items()})
+    return table
+
+
+def map_status(
+    raw: str,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    table: Mapping[str, RegistrationStatus] | None = None,
+) -> RegistrationStatus:
+    """The canonical status for a provider's text; `unknown` for anything not mapped."""
+    table = status_table(overrides) if table is None else table
     return table.get(status_key(raw), RegistrationStatus.UNKNOWN)
 
 
@@ -275,14 +286,24 @@ class FetchOutcome:
         )
 
     @property
-    def payload_hash(self) -> str:
+    def payload_json(self) -> str | None:
+        """The provider's answer as canonical JSON text (sorted keys), None for an error."""
+        if self.kind == "error":
+            return None
+        return json.dumps(self.payload, ensure_ascii=False, sort_keys=True, default=str)
+
+    @property
+    def records_json(self) -> str:
+        """The canonical records as JSON text, without the raw copy the payload holds."""
+        return "[" + ",".join(r.model_dump_json(exclude={"raw"}) for r in self.records) + "]"
+
+    def fingerprint(self, payload_json: str | None) -> str:
         """Same answer, same hash: what decides whether history gets a new row."""
         if self.kind == "error":
-            basis: Any = {"error": self.error_kind}
+            basis = f"error:{self.error_kind}"
         else:
-            basis = {"kind": self.kind, "payload": self.payload}
-        text = json.dumps(basis, ensure_ascii=False, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+            basis = f"{self.kind}:{payload_json}"
+        return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
 class ConnectorError(Exception):

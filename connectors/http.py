@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import random
 import time
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 
 import httpx
@@ -24,7 +26,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from connectors.base import ErrorKind, FetchOutcome, Topic
@@ -43,6 +44,9 @@ class RetryableStatus(Exception):
         self.status = status
         self.retry_after_s = retry_after_s
         self.body = body
+
+
+_RETRYABLE = (RetryableStatus, httpx.TimeoutException, httpx.TransportError, TimeoutError)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -104,9 +108,7 @@ class HttpConnector:
         self._transport = transport or default_transport(settings)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._limiter = (
-            SlidingWindowLimiter(settings.rate_limit_per_s, 1.0 + settings.rate_margin_s)
-            if settings.rate_limit_per_s
-            else None
+            SlidingWindowLimiter(settings.rate_limit_per_s) if settings.rate_limit_per_s else None
         )
         self._timeout = {
             "connect": settings.timeout_s,
@@ -199,35 +201,43 @@ class HttpConnector:
         )
         return FetchOutcome.error(self.name, credit_code, kind, detail, fetched_at)
 
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = wait_exponential_jitter(
-            multiplier=self.settings.backoff_initial_s, max=self.settings.backoff_max_s
-        )(state)
-        error = state.outcome.exception() if state.outcome else None
+    def _delay(self, error: BaseException | None, failures: int) -> float:
+        """Exponential backoff with jitter, or the provider's Retry-After if it said more."""
+        backoff = min(
+            self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (failures - 1)
+        ) + random.uniform(0, self.settings.backoff_initial_s)
         if isinstance(error, RetryableStatus) and error.retry_after_s is not None:
             return min(max(error.retry_after_s, backoff), self.settings.max_retry_after_s)
         return backoff
 
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return self._delay(error, state.attempt_number + 1)  # +1: the fast first attempt
+
     async def _get_with_retries(self, credit_code: str) -> tuple[int, bytes]:
+        # Most requests succeed at once: the first attempt skips tenacity's machinery,
+        # which costs more per request than the rest of the connector's own work.
+        try:
+            return await self._get_once(credit_code, 1)
+        except _RETRYABLE as error:
+            if self.settings.retries == 0:
+                raise
+            await asyncio.sleep(self._delay(error, 1))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.retries + 1),
+            stop=stop_after_attempt(self.settings.retries),
             wait=self._wait,
-            retry=retry_if_exception_type(
-                (RetryableStatus, httpx.TimeoutException, httpx.TransportError, TimeoutError)
-            ),
+            retry=retry_if_exception_type(_RETRYABLE),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                return await self._get_once(credit_code, attempt.retry_state.attempt_number)
+                return await self._get_once(credit_code, attempt.retry_state.attempt_number + 1)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def _get_once(self, credit_code: str, attempt: int) -> tuple[int, bytes]:
-        # The slot is taken before the quota so that no request holds a quota
-        # start while it waits for a connection; every retry counts against both.
-        async with self._slots:
-            if self._limiter is not None:
-                await self._limiter.acquire()
+        # The connection slot is taken before the quota so that no request holds a
+        # place in the quota while it waits for a connection; retries count in both.
+        async with self._slots, self._quota():
             request = self.build_request(credit_code)
             async with asyncio.timeout(self.settings.timeout_s):
                 response = await self._transport.handle_async_request(request)
@@ -249,6 +259,9 @@ class HttpConnector:
                 status, parse_retry_after(response.headers.get("Retry-After")), body
             )
         return status, body
+
+    def _quota(self) -> AbstractAsyncContextManager[None]:
+        return self._limiter.slot() if self._limiter is not None else nullcontext()
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import RECORD_TYPES, CanonicalRecord, Topic, map_status
+from connectors.base import RECORD_TYPES, CanonicalRecord, Topic, map_status, status_table
 
 _SEGMENT = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<index>\d*)\])?$")
 _MISSING = object()
@@ -23,36 +24,47 @@ class MappingError(ValueError):
     """The provider's answer does not fit the configured mapping."""
 
 
+Segment = tuple[str, str | None]  # (key, None | "" for every element | "N" for one)
+
+
+@lru_cache(maxsize=1024)
+def compile_path(path: str) -> tuple[Segment, ...]:
+    if path in ("", "."):
+        return ()
+    segments = []
+    for text in path.split("."):
+        match = _SEGMENT.match(text)
+        if match is None:
+            raise MappingError(f"bad path segment {text!r}")
+        segments.append((match["name"], match["index"]))
+    return tuple(segments)
+
+
 def extract(data: Any, path: str) -> Any:
     """The value at a dotted path; `_MISSING` where the path leads nowhere."""
-    if path in ("", "."):
-        return data
-    return _walk(data, path.split("."))
+    return _walk(data, compile_path(path))
 
 
-def _walk(data: Any, segments: list[str]) -> Any:
+def _walk(data: Any, segments: tuple[Segment, ...]) -> Any:
     if not segments:
         return data
-    match = _SEGMENT.match(segments[0])
-    if match is None:
-        raise MappingError(f"bad path segment {segments[0]!r}")
-    name, index = match["name"], match["index"]
+    (name, index), rest = segments[0], segments[1:]
     value = data
     if name:
         if not isinstance(value, Mapping) or name not in value:
             return _MISSING
         value = value[name]
     if index is None:
-        return _walk(value, segments[1:])
+        return _walk(value, rest)
     if value is None:
         return [] if index == "" else _MISSING
     if not isinstance(value, list):
-        raise MappingError(f"{segments[0]!r}: expected a list, got {type(value).__name__}")
+        raise MappingError(f"{name}[{index}]: expected a list, got {type(value).__name__}")
     if index == "":
-        items = [_walk(item, segments[1:]) for item in value]
+        items = [_walk(item, rest) for item in value]
         return [item for item in items if item is not _MISSING]
     position = int(index)
-    return _walk(value[position], segments[1:]) if position < len(value) else _MISSING
+    return _walk(value[position], rest) if position < len(value) else _MISSING
 
 
 def required_fields(topic: Topic) -> set[str]:
@@ -87,8 +99,9 @@ class RecordMapper:
         self.fields = dict(fields)
         self.values = {name: dict(table) for name, table in (values or {}).items()}
         self.constants = dict(constants or {})
-        self.status_map = dict(status_map or {})
+        self.statuses = status_table(status_map)
         self.model = RECORD_TYPES[topic]
+        self.required = required_fields(topic)
 
     def map_record(self, raw: Mapping[str, Any], fetched_at: datetime) -> CanonicalRecord:
         if not isinstance(raw, Mapping):
@@ -106,12 +119,12 @@ class RecordMapper:
                     else (table.get(str(value), value))
                 )
             data[name] = value
-        missing = sorted(required_fields(self.topic) - data.keys())
+        missing = sorted(self.required - data.keys())
         if missing:
             raise MappingError(f"record has no value for required field(s) {', '.join(missing)}")
         if self.topic is Topic.REGISTRATION:
             data["raw_status"] = str(data["raw_status"]).strip()
-            data["status"] = map_status(data["raw_status"], self.status_map)
+            data["status"] = map_status(data["raw_status"], table=self.statuses)
         for name in ("record_id", "credit_code", "name", "document_no"):
             if name in data and isinstance(data[name], int | float):
                 data[name] = str(data[name])

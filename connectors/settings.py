@@ -41,9 +41,6 @@ class ConnectorSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
     concurrency: int = Field(default=8, ge=1, le=512)
     rate_limit_per_s: int | None = Field(default=None, ge=1)
-    # Requests reach the provider with some jitter; counting our window a little
-    # longer than a second keeps theirs within the quota.
-    rate_margin_s: float = Field(default=0.05, ge=0, le=1)
     retries: int = Field(default=3, ge=0, le=10)
     backoff_initial_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=30.0, gt=0)

@@ -1,0 +1,206 @@
+"""Benchmark: a sweep of 10,000 factories against the simulator with 20 ms latency (issue 3).
+
+(a) rate-bound, rate_limit_per_s = 500: at most 1.10 × N/R;
+(b) latency-bound, concurrency = 64, no rate limit: at most 1.15 × N·L/C, and at
+    least 20× faster than a sequential loop over the same simulator.
+
+The simulator runs as its own process (`sfm simulator`), as a provider would;
+the sweep is the real one (`monitor.sweep.run_sweep`), storing to SQLite. The
+sequential loop is timed over a sample and scaled to N. Run with `make bench`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from connectors.http import HttpConnector  # noqa: E402
+from monitor import db  # noqa: E402
+from monitor.codes import check_character  # noqa: E402
+from monitor.config import LoadedConfig, Settings  # noqa: E402
+from monitor.registry import import_factories  # noqa: E402
+from monitor.sweep import run_sweep  # noqa: E402
+from tests.conftest import shipped_connector  # noqa: E402
+
+N = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))
+LATENCY_S = 0.020
+RATE = 500
+CONCURRENCY = 64
+SEQUENTIAL_SAMPLE = 300
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_simulator(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "--config",
+            str(ROOT / "config" / "sfm.toml"),
+            "simulator",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(LATENCY_S * 1000),
+            "--synthesize",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_sim/stats", timeout=1).read()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("the simulator did not start")
+
+
+def simulator_stats(port: int) -> dict[str, object]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_sim/stats", timeout=5) as answer:
+        return dict(json.loads(answer.read()))
+
+
+def reset_simulator(port: int) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_sim/reset", method="POST")
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def register_file(directory: Path) -> Path:
+    lines = ["credit_code,name,level,district,designated_on"]
+    for index in range(N):
+        first17 = f"91110108MA{index:07d}"
+        lines.append(
+            f"{first17}{check_character(first17)},基准企业{index}有限公司,basic,海淀,2025-06-30"
+        )
+    path = directory / "factories.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def fresh_database(template: Path, name: str) -> str:
+    copy = template.with_name(name)
+    shutil.copy(template, copy)
+    return f"sqlite:///{copy}"
+
+
+def timed_sweep(url: str, base_url: str, **connector: object) -> float:
+    settings = Settings(connectors=[shipped_connector("registry-qcc", base_url, **connector)])
+    engine = db.make_engine(url)
+    started = time.perf_counter()
+    summary = asyncio.run(run_sweep(engine, LoadedConfig(settings=settings, path=None)))
+    elapsed = time.perf_counter() - started
+    tally = summary.connectors["registry-qcc"]
+    if tally.found != N:
+        raise SystemExit(f"sweep found {tally.found} of {N}: {tally.as_json()}")
+    engine.dispose()
+    return elapsed
+
+
+def sequential_per_factory(base_url: str) -> float:
+    settings = shipped_connector("registry-qcc", base_url, concurrency=1, rate_limit_per_s=None)
+    codes = [f"91110108MA{index:07d}" for index in range(SEQUENTIAL_SAMPLE)]
+
+    async def loop() -> float:
+        connector = HttpConnector(settings)
+        try:
+            started = time.perf_counter()
+            for code in codes:
+                outcome = await connector.fetch(code + check_character(code))
+                assert outcome.kind == "found", outcome
+            return (time.perf_counter() - started) / len(codes)
+        finally:
+            await connector.aclose()
+
+    return asyncio.run(loop())
+
+
+def report(label: str, seconds: float, bound: float, formula: str) -> bool:
+    ratio = seconds / bound
+    verdict = "OK" if ratio <= 1.0 else "OVER BOUND"
+    print(f"{label}: {seconds:.2f} s; bound {bound:.2f} s ({formula}); ratio {ratio:.3f} {verdict}")
+    return ratio <= 1.0
+
+
+def main() -> int:
+    port = free_port()
+    simulator = start_simulator(port)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            directory = Path(scratch)
+            template = directory / "template.db"
+            engine = db.make_engine(f"sqlite:///{template}")
+            db.upgrade(engine)
+            started = time.perf_counter()
+            import_factories(engine, register_file(directory), actor="bench")
+            engine.dispose()
+            print(f"setup: {N} factories imported in {time.perf_counter() - started:.1f} s")
+
+            reset_simulator(port)
+            rate_bound = timed_sweep(
+                fresh_database(template, "a.db"),
+                base_url,
+                rate_limit_per_s=RATE,
+                concurrency=CONCURRENCY,
+            )
+            stats = simulator_stats(port)
+            print(
+                f"(a) simulator saw {stats['requests']} requests, at most "
+                f"{stats['max_in_any_second']} in any second (quota {RATE}), "
+                f"statuses {stats['by_status']}"
+            )
+            ok_a = report("(a) rate-bound sweep", rate_bound, 1.10 * N / RATE, "1.10 × N/R")
+            ok_a &= int(str(stats["max_in_any_second"])) <= RATE
+
+            reset_simulator(port)
+            latency_bound = timed_sweep(
+                fresh_database(template, "b.db"),
+                base_url,
+                concurrency=CONCURRENCY,
+                rate_limit_per_s=None,
+            )
+            ok_b = report(
+                "(b) latency-bound sweep",
+                latency_bound,
+                1.15 * N * LATENCY_S / CONCURRENCY,
+                "1.15 × N·L/C",
+            )
+
+            per_factory = sequential_per_factory(base_url)
+            sequential = per_factory * N
+            speedup = sequential / latency_bound
+            print(
+                f"(b) sequential loop: {per_factory * 1000:.2f} ms per factory over "
+                f"{SEQUENTIAL_SAMPLE}, {sequential:.1f} s for {N}; sweep is {speedup:.1f}× "
+                f"faster (needs ≥ 20×, ratio {20 / speedup:.3f})"
+            )
+            ok_b &= speedup >= 20
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+    return 0 if ok_a and ok_b else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
