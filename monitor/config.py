@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.base import RegistrationStatus
 from connectors.settings import ConnectorSettings
 from monitor.codes import resolve_district
 from monitor.errors import ConfigError
+from monitor.rules.policy import DEFAULT_POLICIES, Policy
 
 DEFAULT_CONFIG_PATH = Path("config/sfm.toml")
 DEFAULT_DATABASE_URL = "sqlite:///var/sfm.db"
@@ -90,8 +90,8 @@ class Settings(StrictModel):
     alerts: AlertsSettings = AlertsSettings()
     operators: dict[str, OperatorSettings] = Field(default_factory=dict)
     allow_operator_override: bool = False
-    # provider status text → canonical status, over the defaults of DESIGN §3
-    status_map: dict[str, RegistrationStatus] = Field(default_factory=dict)
+    # the measures in force, keyed by name: thresholds, status map, switches (DESIGN §4)
+    policy: dict[str, Policy] = Field(default_factory=lambda: dict(DEFAULT_POLICIES))
     connectors: list[ConnectorSettings] = Field(default_factory=list)
     simulator: SimulatorSettings = SimulatorSettings()
     sweep: SweepSettings = SweepSettings()

@@ -172,6 +172,80 @@ CATALOG: dict[str, dict[str, str]] = {
     "check.col.not_found": {"zh": "查无此企业", "en": "Not found"},
     "check.col.errors": {"zh": "失败", "en": "Errors"},
     "check.col.changed": {"zh": "有变化", "en": "Changed"},
+    # findings (a flag's summary)
+    "finding.terminated": {
+        "zh": "登记状态为“{raw_status}”：企业已依法终止",
+        "en": "registration status is '{raw_status}': the enterprise has been terminated",
+    },
+    "finding.not_operating_status": {
+        "zh": "登记状态为“{raw_status}”：可能不能正常生产经营",
+        "en": "registration status is '{raw_status}': it may not be operating normally",
+    },
+    "finding.abnormal_operation": {
+        "zh": "被{authority}于 {decided_on} 列入经营异常名录：{reason}",
+        "en": "listed for abnormal operation by {authority} on {decided_on}: {reason}",
+    },
+    "finding.accident": {
+        "zh": "{occurred_on} 发生{category}（等级：{grade}，死亡 {deaths} 人）：{summary}",
+        "en": "{category} on {occurred_on} (grade {grade}, {deaths} deaths): {summary}",
+    },
+    "finding.relocated": {
+        "zh": "注册地已迁出北京市：{destination}",
+        "en": "registered address moved out of Beijing: {destination}",
+    },
+    "finding.penalty": {
+        "zh": "{authority} {decided_on} {document_no}（{kind}，罚款 {fine} 元）：{reason}",
+        "en": "{authority} {decided_on} {document_no} ({kind}, fine ¥{fine}): {reason}",
+    },
+    "finding.rename": {
+        "zh": "登记名称已变更为“{registered}”（认定名称“{designated}”），尚未申请变更",
+        "en": "registered name is now '{registered}' (designated as '{designated}'); "
+        "no name change recorded",
+    },
+    "finding.restructure": {
+        "zh": "企业类型由“{before}”变更为“{after}”，可能发生重组",
+        "en": "entity type changed from '{before}' to '{after}': possible restructuring",
+    },
+    "finding.unknown_status": {
+        "zh": "无法识别的登记状态“{raw_status}”，需人工核实",
+        "en": "unrecognised registration status '{raw_status}': check by hand",
+    },
+    "finding.not_found": {
+        "zh": "数据源 {source} 查无此企业",
+        "en": "source {source} has no such enterprise",
+    },
+    "finding.false_information": {
+        "zh": "工作人员发现申报材料不实：{reason}",
+        "en": "staff found false information in the application: {reason}",
+    },
+    # flags
+    "flag.not_found": {"zh": "没有编号为 {id} 的标记", "en": "no flag with id {id}"},
+    "flag.transition_refused": {
+        "zh": "标记 {id} 当前状态为 {from_state}，不能变为 {to_state}",
+        "en": "flag {id} is {from_state}; it cannot become {to_state}",
+    },
+    "flag.not_raisable": {
+        "zh": "规则 {rule} 不能人工提出（可人工提出的：{allowed}）",
+        "en": "rule {rule} cannot be raised by staff (these can: {allowed})",
+    },
+    "flag.moved": {
+        "zh": "标记 {id}：{from_state} → {to_state}",
+        "en": "flag {id}: {from_state} → {to_state}",
+    },
+    "flag.raised": {"zh": "已提出标记 {id}", "en": "flag {id} raised"},
+    "operator.unknown": {
+        "zh": "操作系统用户 {user} 不是已配置的操作员（[operators.{user}]），操作被拒绝",
+        "en": "OS user {user} is not a configured operator ([operators.{user}]); refused",
+    },
+    "operator.out_of_scope": {
+        "zh": "操作员 {user} 的权限范围（{scope}）不包括 {district} 的企业，操作被拒绝",
+        "en": "operator {user} (scope {scope}) may not decide for a factory in {district}",
+    },
+    "operator.municipal_only": {
+        "zh": "{what}须由市经济和信息化局的操作员办理，操作员 {user} 的范围是 {scope}",
+        "en": "{what} is for an operator of the municipal bureau; {user} has scope {scope}",
+    },
+    "reason.required": {"zh": "必须填写 --reason", "en": "--reason is required"},
     # errors
     "error.unexpected": {
         "zh": "意外错误：{detail}（详情见日志）",

@@ -81,6 +81,8 @@ class Factory(SQLModel, table=True):
         default=DesignationStatus.ACTIVE.value, sa_column=Column(String(16), nullable=False)
     )
     revoked_on: date | None = None
+    # 企业类型 seen at the first sweep after designation: a change means restructuring.
+    baseline_entity_type: str | None = Field(default=None, sa_column=Column(String(100)))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
@@ -201,3 +203,60 @@ class SweepRun(SQLModel, table=True):
     status: str = Field(default="running", sa_column=Column(String(16), nullable=False))
     scope: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class FlagState(StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+    RESOLVED = "resolved"
+    CLEARED = "cleared"
+
+
+class Flag(SQLModel, table=True):
+    """A finding someone must decide on, tied to the clause it triggers (DESIGN §4)."""
+
+    __tablename__ = "flag"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('open', 'confirmed', 'dismissed', 'resolved', 'cleared')",
+            name="ck_flag_state",
+        ),
+        CheckConstraint("severity IN ('revocation', 'review', 'action')", name="ck_flag_severity"),
+        Index("ix_flag_factory", "factory_id"),
+        Index("ix_flag_state", "state", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    rule_id: str = Field(sa_column=Column(String(64), nullable=False))
+    clause: str = Field(sa_column=Column(String(32), nullable=False))
+    severity: str = Field(sa_column=Column(String(16), nullable=False))
+    factory_id: int = Field(sa_column=Column(Integer, ForeignKey("factory.id"), nullable=False))
+    topic: str | None = Field(default=None, sa_column=Column(String(16)))
+    evidence_key: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False))
+    summary_key: str = Field(sa_column=Column(String(64), nullable=False))
+    summary_params: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    first_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    last_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    state_changed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class FlagAudit(SQLModel, table=True):
+    """Who moved a flag, when, from what to what and why. Written once, never changed."""
+
+    __tablename__ = "flag_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("flag.id"), nullable=False, index=True)
+    )
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    actor: str = Field(sa_column=Column(String(100), nullable=False))
+    from_state: str | None = Field(default=None, sa_column=Column(String(16)))
+    to_state: str = Field(sa_column=Column(String(16), nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))

@@ -36,6 +36,7 @@ from monitor.clock import now_utc
 from monitor.config import LoadedConfig
 from monitor.db import session_scope
 from monitor.errors import BadInput
+from monitor.evaluation import EvaluationSummary, evaluate_register, measures_in_force
 from monitor.models import (
     ConnectorHealth,
     ConsumedFile,
@@ -97,6 +98,7 @@ class SweepSummary:
     factories: int
     connectors: dict[str, ConnectorTally]
     duration_s: float = 0.0
+    evaluation: EvaluationSummary | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class SweepSummary:
             "factories": self.factories,
             "duration_s": round(self.duration_s, 3),
             "connectors": {name: tally.as_json() for name, tally in self.connectors.items()},
+            "evaluation": self.evaluation.as_json() if self.evaluation else None,
         }
 
 
@@ -475,10 +478,11 @@ async def run_sweep(
             if any(SIMULATOR_PLACEHOLDER in (c.url or "") for c in settings_list)
             else None
         )
+        status_map = measures_in_force(config).policy.status_map
         connectors = [
             build_connector(
                 c,
-                status_map=config.settings.status_map,
+                status_map=status_map,
                 base_dir=config.directory,
                 simulator_url=simulator_url,
             )
@@ -514,6 +518,8 @@ async def run_sweep(
                 await connector.aclose()
 
     summary.duration_s = time.monotonic() - started
+    # The rules run on what is now stored, after every sweep.
+    summary.evaluation = await asyncio.to_thread(evaluate_register, engine, config)
     _finish_run(engine, run_id, summary)
     log.info("sweep finished", **summary.as_json())
     return summary

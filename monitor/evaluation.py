@@ -1,0 +1,188 @@
+"""Run the rules over the register's latest observations and reconcile the flags.
+
+Factories are taken a chunk at a time with their latest answers, so memory
+stays flat however large the register is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import structlog
+from pydantic import TypeAdapter
+from sqlalchemy import Engine, func, or_, select
+from sqlmodel import Session, col
+
+from connectors.base import RECORD_TYPES, CanonicalRecord, Topic
+from connectors.settings import ConnectorSettings
+from monitor.clock import now_utc, today_beijing
+from monitor.config import LoadedConfig
+from monitor.db import session_scope
+from monitor.flags import ReconcileTally, reconcile
+from monitor.models import DesignationStatus, Factory, Flag, Observation
+from monitor.rules import FactoryFacts, SourceAnswer, evaluate
+from monitor.rules.policy import PolicyChoice, policy_in_force
+
+log = structlog.get_logger("sfm.evaluation")
+
+CHUNK = 1000
+_ADAPTERS = {topic: TypeAdapter(list[model]) for topic, model in RECORD_TYPES.items()}  # type: ignore[valid-type]
+
+
+@dataclass
+class EvaluationSummary:
+    factories: int = 0
+    measures: str = ""
+    measures_expired: bool = False
+    tally: ReconcileTally = field(default_factory=ReconcileTally)
+    duration_s: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "factories": self.factories,
+            "measures": self.measures,
+            "measures_expired": self.measures_expired,
+            "flags_opened": self.tally.opened,
+            "flags_seen_again": self.tally.seen_again,
+            "flags_cleared": self.tally.cleared,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def measures_in_force(config: LoadedConfig, on: date | None = None) -> PolicyChoice:
+    return policy_in_force(dict(config.settings.policy), on or today_beijing())
+
+
+def _records(topic: Topic, stored: Any) -> tuple[CanonicalRecord, ...]:
+    adapter = _ADAPTERS[topic]
+    parsed = (
+        adapter.validate_json(stored)
+        if isinstance(stored, str | bytes)
+        else (adapter.validate_python(stored))
+    )
+    return tuple(parsed)
+
+
+def _answers(
+    session: Session, factory_ids: list[int], connectors: list[ConnectorSettings]
+) -> dict[int, list[SourceAnswer]]:
+    latest_of = [c.name for c in connectors if c.kind != "files"]
+    cumulative = [c.name for c in connectors if c.kind == "files"]
+    newest = (
+        select(func.max(col(Observation.id)))
+        .where(col(Observation.factory_id).in_(factory_ids))
+        .where(col(Observation.connector).in_(latest_of))
+        .group_by(col(Observation.factory_id), col(Observation.connector))
+    )
+    query = select(
+        col(Observation.id),
+        col(Observation.factory_id),
+        col(Observation.connector),
+        col(Observation.topic),
+        col(Observation.outcome),
+        col(Observation.records),
+        col(Observation.fetched_at),
+    ).where(
+        or_(
+            col(Observation.id).in_(newest),
+            col(Observation.factory_id).in_(factory_ids)
+            & col(Observation.connector).in_(cumulative)
+            & (col(Observation.outcome) == "found"),
+        )
+    )
+    answers: dict[int, list[SourceAnswer]] = defaultdict(list)
+    for obs_id, factory_id, connector, topic, outcome, records, fetched_at in session.execute(
+        query
+    ):
+        kind = Topic(topic)
+        answers[factory_id].append(
+            SourceAnswer(
+                connector=connector,
+                topic=kind,
+                outcome=outcome,
+                records=_records(kind, records) if outcome == "found" else (),
+                observed_at=fetched_at,
+                observation_id=obs_id,
+            )
+        )
+    return answers
+
+
+def _clearable(answers: Iterable[SourceAnswer], connectors: list[ConnectorSettings]) -> set[str]:
+    """Topics whose every per-factory source gave a real answer (not an error) this time."""
+    by_connector = {answer.connector: answer for answer in answers}
+    clearable = set()
+    for topic in Topic:
+        sources = [c.name for c in connectors if c.topic is topic and c.kind != "files"]
+        if sources and all(
+            name in by_connector and by_connector[name].outcome != "error" for name in sources
+        ):
+            clearable.add(topic.value)
+    return clearable
+
+
+def evaluate_register(
+    engine: Engine, config: LoadedConfig, *, today: date | None = None
+) -> EvaluationSummary:
+    started = time.monotonic()
+    today = today or today_beijing()
+    choice = measures_in_force(config, today)
+    connectors = [c for c in config.settings.connectors if c.enabled]
+    summary = EvaluationSummary(measures=choice.key, measures_expired=choice.expired)
+    if choice.expired:
+        log.warning(
+            "measures expired", measures=choice.key, expires_on=str(choice.policy.expires_on)
+        )
+    with session_scope(engine) as session:
+        ids: list[int] = list(
+            session.scalars(
+                select(col(Factory.id))
+                .where(col(Factory.status) == DesignationStatus.ACTIVE.value)
+                .order_by(col(Factory.id))
+            )
+        )
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        now = now_utc()
+        with session_scope(engine) as session:
+            factories = list(session.scalars(select(Factory).where(col(Factory.id).in_(chunk))))
+            flags: dict[int, dict[str, Flag]] = defaultdict(dict)
+            for flag in session.scalars(select(Flag).where(col(Flag.factory_id).in_(chunk))):
+                flags[flag.factory_id][flag.fingerprint] = flag
+            answers = _answers(session, chunk, connectors)
+            for factory in factories:
+                assert factory.id is not None
+                mine = answers.get(factory.id, [])
+                facts = FactoryFacts(
+                    factory.credit_code,
+                    factory.name,
+                    factory.designated_on,
+                    factory.baseline_entity_type,
+                    tuple(mine),
+                )
+                if factory.baseline_entity_type is None:
+                    seen = next(
+                        (r.entity_type for _, r in facts.registrations() if r.entity_type), None
+                    )
+                    if seen:
+                        factory.baseline_entity_type = seen
+                        session.add(factory)
+                findings = evaluate(facts, choice.policy, today)
+                reconcile(
+                    session,
+                    factory,
+                    findings,
+                    flags[factory.id],
+                    _clearable(mine, connectors),
+                    summary.tally,
+                    now,
+                )
+        summary.factories += len(chunk)
+    summary.duration_s = time.monotonic() - started
+    log.info("evaluation finished", **summary.as_json())
+    return summary

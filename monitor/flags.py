@@ -1,0 +1,244 @@
+"""Findings → flags: fingerprint dedup, the lifecycle of DESIGN §4, and its audit trail.
+
+    open → confirmed | dismissed | cleared;  confirmed → resolved;
+    dismissed | cleared → open (reopen, by staff only);
+    open | confirmed → resolved when a recorded decision answers the flag.
+
+The same fingerprint (rule + credit code + evidence key) never opens a second
+flag; new evidence is a new fingerprint and so a new flag. Every transition
+writes a FlagAudit row, and nothing updates or deletes those rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlmodel import Session, col, select
+
+from monitor.clock import now_utc
+from monitor.errors import BadInput, NotFound, Refused
+from monitor.i18n import Message
+from monitor.models import Factory, Flag, FlagAudit, FlagState
+from monitor.rules import Finding, Severity
+
+SYSTEM_ACTOR = "sfm"
+STAFF_RAISED_RULES = {"art12.1-false-information": ("12(1)", Severity.REVOCATION)}
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    # (from, to): who may make it
+    ("open", "confirmed"): "staff",
+    ("open", "dismissed"): "staff",
+    ("dismissed", "open"): "staff",
+    ("cleared", "open"): "staff",
+    ("open", "cleared"): "system",
+    ("open", "resolved"): "system",
+    ("confirmed", "resolved"): "system",
+}
+
+# Called with (session, flag) when a flag opens, inside the same transaction: the
+# alert outbox registers here so that a flag and its alerts are written together.
+on_flag_opened: list[Callable[[Session, Flag], None]] = []
+
+
+@event.listens_for(FlagAudit, "before_update")
+@event.listens_for(FlagAudit, "before_delete")
+def _audit_is_append_only(_mapper: Any, _connection: Any, target: FlagAudit) -> None:
+    raise Refused(f"audit entry {target.id} cannot be changed or deleted")
+
+
+def fingerprint(rule_id: str, credit_code: str, evidence_key: str) -> str:
+    return hashlib.sha256(f"{rule_id}|{credit_code}|{evidence_key}".encode()).hexdigest()
+
+
+def transition(
+    session: Session,
+    flag: Flag,
+    to_state: FlagState,
+    *,
+    actor: str,
+    reason: str,
+    by: str = "staff",
+    now: datetime | None = None,
+) -> FlagAudit:
+    """Move a flag, or refuse (exit 3) with the reason the lifecycle forbids it."""
+    allowed = TRANSITIONS.get((flag.state, to_state.value))
+    if allowed != by:
+        raise Refused(
+            Message(
+                "flag.transition_refused",
+                id=flag.id,
+                from_state=flag.state,
+                to_state=to_state.value,
+            )
+        )
+    moment = now or now_utc()
+    audit = FlagAudit(
+        flag_id=flag.id or 0,
+        at=moment,
+        actor=actor,
+        from_state=flag.state,
+        to_state=to_state.value,
+        reason=reason,
+    )
+    flag.state = to_state.value
+    flag.state_changed_at = moment
+    session.add(flag)
+    session.add(audit)
+    return audit
+
+
+def open_flag(
+    session: Session,
+    factory: Factory,
+    finding: Finding,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> Flag:
+    flag = Flag(
+        fingerprint=fingerprint(finding.rule_id, factory.credit_code, finding.evidence_key),
+        rule_id=finding.rule_id,
+        clause=finding.clause,
+        severity=finding.severity.value,
+        factory_id=factory.id or 0,
+        topic=finding.topic.value if finding.topic else None,
+        evidence_key=finding.evidence_key,
+        state=FlagState.OPEN.value,
+        summary_key=finding.summary_key,
+        summary_params=finding.summary_params,
+        evidence=finding.evidence,
+        first_seen_at=now,
+        last_seen_at=now,
+        state_changed_at=now,
+    )
+    session.add(flag)
+    session.flush()
+    session.add(
+        FlagAudit(
+            flag_id=flag.id or 0,
+            at=now,
+            actor=actor,
+            from_state=None,
+            to_state=FlagState.OPEN.value,
+            reason=reason,
+        )
+    )
+    for hook in on_flag_opened:
+        hook(session, flag)
+    return flag
+
+
+@dataclass
+class ReconcileTally:
+    opened: int = 0
+    seen_again: int = 0
+    cleared: int = 0
+
+
+def reconcile(
+    session: Session,
+    factory: Factory,
+    findings: Iterable[Finding],
+    existing: dict[str, Flag],
+    clearable_topics: set[str],
+    tally: ReconcileTally,
+    now: datetime,
+) -> None:
+    """Bring one factory's flags in line with its findings.
+
+    `existing` maps fingerprint → flag for this factory. A flag whose finding is
+    gone is cleared only if it is open and every source of its topic answered
+    this time: an error is never evidence that a condition went away.
+    """
+    current: set[str] = set()
+    for finding in findings:
+        key = fingerprint(finding.rule_id, factory.credit_code, finding.evidence_key)
+        current.add(key)
+        flag = existing.get(key)
+        if flag is None:
+            existing[key] = open_flag(
+                session, factory, finding, actor=SYSTEM_ACTOR, reason="rule fired", now=now
+            )
+            tally.opened += 1
+        else:  # seen again: a dismissed or cleared flag stays as it is
+            flag.last_seen_at = now
+            flag.evidence = finding.evidence
+            session.add(flag)
+            tally.seen_again += 1
+    for key, flag in existing.items():
+        if (
+            key not in current
+            and flag.state == FlagState.OPEN.value
+            and flag.rule_id not in STAFF_RAISED_RULES
+            and flag.topic in clearable_topics
+        ):
+            transition(
+                session,
+                flag,
+                FlagState.CLEARED,
+                actor=SYSTEM_ACTOR,
+                by="system",
+                reason="condition no longer observed",
+                now=now,
+            )
+            tally.cleared += 1
+
+
+def resolve_answered(
+    session: Session,
+    factory: Factory,
+    *,
+    actor: str,
+    reason: str,
+    rule_id: str | None = None,
+    evidence_key: str | None = None,
+) -> list[Flag]:
+    """Resolve the open or confirmed flags a recorded decision answers."""
+    query = select(Flag).where(
+        Flag.factory_id == factory.id,
+        col(Flag.state).in_([FlagState.OPEN.value, FlagState.CONFIRMED.value]),
+    )
+    if rule_id is not None:
+        query = query.where(Flag.rule_id == rule_id)
+    if evidence_key is not None:
+        query = query.where(Flag.evidence_key == evidence_key)
+    flags = list(session.exec(query))
+    for flag in flags:
+        transition(session, flag, FlagState.RESOLVED, actor=actor, reason=reason, by="system")
+    return flags
+
+
+def get_flag(session: Session, flag_id: int) -> Flag:
+    flag = session.get(Flag, flag_id)
+    if flag is None:
+        raise NotFound(Message("flag.not_found", id=flag_id))
+    return flag
+
+
+def raise_flag(
+    session: Session, factory: Factory, rule_id: str, *, actor: str, reason: str
+) -> Flag:
+    """A flag only staff can raise (12(1): false information in the application)."""
+    if rule_id not in STAFF_RAISED_RULES:
+        raise BadInput(
+            Message("flag.not_raisable", rule=rule_id, allowed=", ".join(STAFF_RAISED_RULES))
+        )
+    clause, severity = STAFF_RAISED_RULES[rule_id]
+    now = now_utc()
+    finding = Finding(
+        rule_id,
+        clause,
+        severity,
+        None,
+        f"raised:{now.isoformat()}",
+        "finding.false_information",
+        {"reason": reason},
+        {"raised_by": actor, "reason": reason},
+    )
+    return open_flag(session, factory, finding, actor=actor, reason=reason, now=now)

@@ -1,0 +1,138 @@
+"""Article 12 as pure functions: a factory's facts and the measures in force → findings.
+
+No rule does I/O. Each module reads like the clause it implements; `evaluate`
+runs every enabled rule and merges findings that rest on the same evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from connectors.base import (
+    CanonicalRecord,
+    CreditRecord,
+    RegistrationRecord,
+    RegistrationStatus,
+    SafetyRecord,
+    Topic,
+    map_status,
+)
+from monitor.rules.policy import Policy
+
+
+class Severity(StrEnum):
+    REVOCATION = "revocation"  # the measures say the designation must go
+    REVIEW = "review"  # someone must look and decide
+    ACTION = "action"  # the enterprise or the bureau must do something (rename)
+
+
+@dataclass(frozen=True)
+class SourceAnswer:
+    """The latest answer of one connector about one factory."""
+
+    connector: str
+    topic: Topic
+    outcome: Literal["found", "not_found", "error"]
+    records: tuple[CanonicalRecord, ...]
+    observed_at: datetime
+    observation_id: int
+
+
+@dataclass(frozen=True)
+class FactoryFacts:
+    credit_code: str
+    name: str  # the designated name, as last recorded by the bureau
+    designated_on: date
+    baseline_entity_type: str | None  # seen at the first sweep after designation
+    answers: tuple[SourceAnswer, ...]
+
+    def found(self, topic: Topic) -> Iterator[SourceAnswer]:
+        return (a for a in self.answers if a.topic is topic and a.outcome == "found")
+
+    def registrations(self) -> Iterator[tuple[SourceAnswer, RegistrationRecord]]:
+        for answer in self.found(Topic.REGISTRATION):
+            for record in answer.records:
+                if isinstance(record, RegistrationRecord):
+                    yield answer, record
+
+    def credit(self) -> Iterator[tuple[SourceAnswer, CreditRecord]]:
+        for answer in self.found(Topic.CREDIT):
+            for record in answer.records:
+                if isinstance(record, CreditRecord):
+                    yield answer, record
+
+    def safety(self) -> Iterator[tuple[SourceAnswer, SafetyRecord]]:
+        for answer in self.found(Topic.SAFETY):
+            for record in answer.records:
+                if isinstance(record, SafetyRecord):
+                    yield answer, record
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    clause: str
+    severity: Severity
+    topic: Topic | None  # the topic whose answers can make it go away
+    evidence_key: str
+    summary_key: str  # i18n catalog key, rendered when shown
+    summary_params: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def policy_status(record: RegistrationRecord, policy: Policy) -> RegistrationStatus:
+    """The status under the measures in force (their status map over the defaults)."""
+    return map_status(record.raw_status, policy.status_map)
+
+
+def evidence_of(answer: SourceAnswer, **more: Any) -> dict[str, Any]:
+    return {
+        "source": answer.connector,
+        "observed_at": answer.observed_at.isoformat(),
+        "observation_id": answer.observation_id,
+        **{k: (v.isoformat() if isinstance(v, date) else v) for k, v in more.items()},
+    }
+
+
+Rule = Callable[[FactoryFacts, Policy, date], list[Finding]]
+
+
+def all_rules() -> list[tuple[str, Rule]]:
+    from monitor.rules import accident, data, naming, penalty, relocation, termination
+
+    return [
+        ("art12.2-terminated", termination.terminated),
+        ("art12.2-not-operating", termination.not_operating),
+        ("art12.3-major-accident", accident.major_accident),
+        ("art12.3-large-accident", accident.large_accident),
+        ("art12.4-relocated", relocation.relocated),
+        ("art12.5-penalty", penalty.penalised),
+        ("art12-rename-pending", naming.rename_pending),
+        ("art12-restructure-pending", naming.restructure_pending),
+        ("data-unknown-status", data.unknown_status),
+        ("data-not-found", data.not_found),
+    ]
+
+
+def evaluate(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+    """Every enabled rule's findings, one per (rule, evidence key)."""
+    merged: dict[tuple[str, str], Finding] = {}
+    for rule_id, rule in all_rules():
+        if not policy.enabled(rule_id):
+            continue
+        for finding in rule(facts, policy, today):
+            key = (finding.rule_id, finding.evidence_key)
+            if key in merged:  # the same fact from two sources: one finding, both sources
+                sources = sorted(
+                    {*merged[key].evidence.get("sources", []), finding.evidence.get("source")}
+                    - {None}
+                )
+                merged[key].evidence["sources"] = sources
+            else:
+                finding.evidence.setdefault("sources", [finding.evidence.get("source")])
+                merged[key] = finding
+    return list(merged.values())

@@ -1,0 +1,71 @@
+"""Article 12, last paragraph: a renamed or restructured enterprise must apply for a name change.
+
+《北京市智能工厂认定管理办法》第十二条：企业更名或者发生重组等重大调整的，应当向市经济和信息化局
+申请变更。Until the change is recorded (`sfm factories rename`), the rename is pending.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+from connectors.base import Topic
+from monitor.rules import FactoryFacts, Finding, Severity, evidence_of
+from monitor.rules.policy import Policy
+
+
+def normalise_name(name: str) -> str:
+    """Compare names as officials would: width, bracket style and spaces do not matter."""
+    text = unicodedata.normalize("NFKC", name)  # full-width （） and letters → half-width
+    text = text.replace("〔", "(").replace("〕", ")").replace("[", "(").replace("]", ")")
+    return re.sub(r"\s+", "", text)
+
+
+def rename_pending(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+    designated = normalise_name(facts.name)
+    findings = []
+    for answer, record in facts.registrations():
+        registered = normalise_name(record.name)
+        if registered != designated:
+            findings.append(
+                Finding(
+                    "art12-rename-pending",
+                    "12",
+                    Severity.ACTION,
+                    Topic.REGISTRATION,
+                    f"name:{registered}",
+                    "finding.rename",
+                    {"designated": facts.name, "registered": record.name},
+                    evidence_of(
+                        answer,
+                        registered_name=record.name,
+                        designated_name=facts.name,
+                        former_names=record.former_names,
+                    ),
+                )
+            )
+    return findings
+
+
+def restructure_pending(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+    if not facts.baseline_entity_type:
+        return []
+    findings = []
+    for answer, record in facts.registrations():
+        if record.entity_type and record.entity_type != facts.baseline_entity_type:
+            findings.append(
+                Finding(
+                    "art12-restructure-pending",
+                    "12",
+                    Severity.REVIEW,
+                    Topic.REGISTRATION,
+                    f"entity_type:{facts.baseline_entity_type}->{record.entity_type}",
+                    "finding.restructure",
+                    {"before": facts.baseline_entity_type, "after": record.entity_type},
+                    evidence_of(
+                        answer, before=facts.baseline_entity_type, after=record.entity_type
+                    ),
+                )
+            )
+    return findings

@@ -1,0 +1,59 @@
+"""Article 12(5): other violations penalised by the authorities, no longer meeting the conditions.
+
+《北京市智能工厂认定管理办法》第十二条（五）：存在其他违法违规行为受到有关部门处罚，
+不再符合认定条件的。Whether a penalty means the conditions are no longer met is a
+judgement, so these are raised for review, never as revocations.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from connectors.base import CreditKind, Topic
+from monitor.rules import FactoryFacts, Finding, Severity, evidence_of
+from monitor.rules.policy import Policy
+
+LISTINGS = {CreditKind.SERIOUS_VIOLATION, CreditKind.DISHONEST_DEBTOR}
+
+
+def penalised(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+    findings = []
+    for answer, record in facts.credit():
+        if record.kind in LISTINGS:
+            if record.removed_on is not None:
+                continue  # off the list again
+        elif record.kind is CreditKind.ADMINISTRATIVE_PENALTY:
+            threshold = policy.penalty_fine_threshold_cny
+            if threshold > 0 and (record.fine_cny or 0) < threshold:
+                continue
+        else:
+            continue
+        findings.append(
+            Finding(
+                "art12.5-penalty",
+                "12(5)",
+                Severity.REVIEW,
+                Topic.CREDIT,
+                f"{answer.connector}:{record.record_id}",
+                "finding.penalty",
+                {
+                    "kind": record.kind.value,
+                    "authority": record.authority or "—",
+                    "document_no": record.document_no or "—",
+                    "decided_on": str(record.decided_on or "—"),
+                    "fine": f"{record.fine_cny:,.0f}" if record.fine_cny is not None else "—",
+                    "reason": record.reason or "—",
+                },
+                evidence_of(
+                    answer,
+                    record_id=record.record_id,
+                    kind=record.kind.value,
+                    decided_on=record.decided_on,
+                    authority=record.authority,
+                    document_no=record.document_no,
+                    fine_cny=record.fine_cny,
+                    reason=record.reason,
+                ),
+            )
+        )
+    return findings
