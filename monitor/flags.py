@@ -24,6 +24,7 @@ from monitor.clock import now_utc
 from monitor.errors import BadInput, NotFound, Refused
 from monitor.i18n import Message
 from monitor.models import Factory, Flag, FlagAudit, FlagState
+from monitor.operators import Operator
 from monitor.rules import Finding, Severity
 
 SYSTEM_ACTOR = "sfm"
@@ -242,3 +243,40 @@ def raise_flag(
         {"raised_by": actor, "reason": reason},
     )
     return open_flag(session, factory, finding, actor=actor, reason=reason, now=now)
+
+
+def decide(
+    engine: Any, flag_id: int, to_state: FlagState, *, operator: Operator, reason: str
+) -> tuple[Flag, FlagAudit]:
+    """Staff confirm, dismiss or reopen a flag of a factory within their scope."""
+    from monitor.db import session_scope
+
+    if not reason or not reason.strip():
+        raise BadInput(Message("reason.required"))
+    with session_scope(engine) as session:
+        flag = get_flag(session, flag_id)
+        factory = session.get(Factory, flag.factory_id)
+        assert factory is not None
+        operator.require_district(factory)
+        audit = transition(session, flag, to_state, actor=operator.user, reason=reason.strip())
+        return flag, audit
+
+
+def raise_for(
+    engine: Any,
+    credit_code: str,
+    rule_id: str,
+    *,
+    operator: Operator,
+    reason: str,
+    accept_codes: Iterable[str] = (),
+) -> Flag:
+    from monitor.db import session_scope
+    from monitor.registry import find_factory
+
+    if not reason or not reason.strip():
+        raise BadInput(Message("reason.required"))
+    with session_scope(engine) as session:
+        factory = find_factory(session, credit_code, accept_codes=accept_codes)
+        operator.require_district(factory)
+        return raise_flag(session, factory, rule_id, actor=operator.user, reason=reason.strip())

@@ -1,13 +1,23 @@
-"""Who is acting: the OS user, or SFM_OPERATOR where config allows an override (demo, tests)."""
+"""Who is acting and what they may decide (DESIGN §7).
+
+The acting operator is the OS user, configured as `[operators.<os-user>]` with a
+scope: "municipal" (the bureau: every factory) or a list of district codes.
+Only where config sets `allow_operator_override = true` (demo, tests) may
+SFM_OPERATOR name the operator instead.
+"""
 
 from __future__ import annotations
 
 import getpass
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import Settings
 from monitor.errors import Refused
+from monitor.i18n import Message
+from monitor.models import Factory, Level
 
 
 def acting_user(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
@@ -21,3 +31,58 @@ def acting_user(settings: Settings, environ: Mapping[str, str] | None = None) ->
             )
         return override
     return getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Operator:
+    user: str
+    name: str
+    scope: str | tuple[str, ...]  # "municipal" or district codes
+
+    @property
+    def municipal(self) -> bool:
+        return self.scope == "municipal"
+
+    def covers(self, district_code: str) -> bool:
+        return self.municipal or district_code in self.scope
+
+    def scope_text(self) -> str:
+        if isinstance(self.scope, str):
+            return self.scope
+        return "、".join(DISTRICTS_BY_CODE[c].name for c in self.scope if c in DISTRICTS_BY_CODE)
+
+    def require_district(self, factory: Factory) -> None:
+        """Refuse a decision about a factory outside this operator's districts."""
+        if not self.covers(factory.district_code):
+            district = DISTRICTS_BY_CODE.get(factory.district_code)
+            raise Refused(
+                Message(
+                    "operator.out_of_scope",
+                    user=self.user,
+                    scope=self.scope_text(),
+                    district=district.name if district else factory.district_code,
+                )
+            )
+
+    def require_municipal(self, what: str) -> None:
+        if not self.municipal:
+            raise Refused(
+                Message(
+                    "operator.municipal_only", what=what, user=self.user, scope=self.scope_text()
+                )
+            )
+
+    def require_revocation_power(self, factory: Factory) -> None:
+        """Advanced designations are the bureau's; basic ones their district's (or the bureau's)."""
+        if factory.level == Level.ADVANCED.value:
+            self.require_municipal("先进级认定的撤销")
+        self.require_district(factory)
+
+
+def current_operator(settings: Settings, environ: Mapping[str, str] | None = None) -> Operator:
+    user = acting_user(settings, environ)
+    configured = settings.operators.get(user)
+    if configured is None:
+        raise Refused(Message("operator.unknown", user=user))
+    scope = configured.scope if isinstance(configured.scope, str) else tuple(configured.scope)
+    return Operator(user=user, name=configured.name, scope=scope)

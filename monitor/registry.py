@@ -24,8 +24,11 @@ from monitor.clock import now_utc, today_beijing
 from monitor.codes import InvalidCreditCode, resolve_district, validate_credit_code
 from monitor.db import session_scope
 from monitor.errors import BadInput, NotFound, Refused
+from monitor.flags import resolve_answered
 from monitor.i18n import Message, language, t
 from monitor.models import DesignationEvent, DesignationStatus, EventKind, Factory, Level
+from monitor.operators import Operator
+from monitor.rules.naming import normalise_name
 
 
 @dataclass(frozen=True)
@@ -423,7 +426,7 @@ def rename_factory(
     new_name: str,
     approved_on: date,
     reference: str | None,
-    actor: str,
+    operator: Operator,
     accept_codes: Iterable[str] = (),
     today: date | None = None,
 ) -> tuple[Factory, str]:
@@ -431,6 +434,7 @@ def rename_factory(
     new_name = re.sub(r"\s+", " ", _require_text(new_name, "--name"))
     with session_scope(engine) as session:
         factory = find_factory(session, code, accept_codes=accept_codes)
+        operator.require_municipal("认定企业名称变更")
         if factory.status == DesignationStatus.REVOKED:
             raise Refused(
                 Message(
@@ -450,9 +454,18 @@ def rename_factory(
             factory,
             EventKind.RENAMED,
             occurred_on=approved_on,
-            actor=actor,
+            actor=operator.user,
             reference=reference,
             details={"from": former, "to": new_name},
+        )
+        # The recorded rename answers the pending-rename flag for this very name.
+        resolve_answered(
+            session,
+            factory,
+            actor=operator.user,
+            reason=f"rename recorded: {former} → {new_name} ({reference or '—'})",
+            rule_id="art12-rename-pending",
+            evidence_key=f"name:{normalise_name(new_name)}",
         )
     return factory, former
 
@@ -464,15 +477,16 @@ def revoke_factory(
     decided_on: date,
     reference: str,
     reason: str,
-    actor: str,
+    operator: Operator,
     accept_codes: Iterable[str] = (),
     today: date | None = None,
 ) -> Factory:
-    """Record the revocation of a designation (Article 12)."""
+    """Record the revocation of a designation (Article 12); it answers every open flag."""
     reference = _require_text(reference, "--ref")
     reason = _require_text(reason, "--reason")
     with session_scope(engine) as session:
         factory = find_factory(session, code, accept_codes=accept_codes)
+        operator.require_revocation_power(factory)
         if factory.status == DesignationStatus.REVOKED:
             raise Refused(
                 Message(
@@ -490,9 +504,15 @@ def revoke_factory(
             factory,
             EventKind.REVOKED,
             occurred_on=decided_on,
-            actor=actor,
+            actor=operator.user,
             reference=reference,
             reason=reason,
+        )
+        resolve_answered(
+            session,
+            factory,
+            actor=operator.user,
+            reason=f"designation revoked on {decided_on} ({reference}): {reason}",
         )
     return factory
 

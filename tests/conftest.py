@@ -100,11 +100,26 @@ class Cli:
         return Result(code, captured.out, captured.err)
 
 
-def write_config(directory: Path, database_url: str, extra: str = "") -> Path:
+OPERATORS = """
+allow_operator_override = true
+[operators.li]
+name = "李明（市经信局）"
+scope = "municipal"
+[operators.wang]
+name = "王芳（海淀区经信局）"
+scope = ["110108"]
+"""
+
+
+def write_config(
+    directory: Path, database_url: str, extra: str = "", *, operators: bool = True
+) -> Path:
     path = directory / "sfm.toml"
     path.write_text(
-        f'[database]\nurl = "{database_url}"\n'
-        f'[logging]\nfile = "{directory / "sfm.log"}"\n' + extra,
+        (OPERATORS if operators else "")
+        + f'[database]\nurl = "{database_url}"\n'
+        + f'[logging]\nfile = "{directory / "sfm.log"}"\n'
+        + extra,
         encoding="utf-8",
     )
     return path
@@ -121,7 +136,7 @@ def cli(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SFM_CONFIG", raising=False)
     monkeypatch.delenv("SFM_DATABASE_URL", raising=False)
-    monkeypatch.delenv("SFM_OPERATOR", raising=False)
+    monkeypatch.setenv("SFM_OPERATOR", "li")
     monkeypatch.setenv("SFM_LANG", "zh")
     return Cli(capsys, write_config(tmp_path, database_url))
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from monitor.cli import check_cmd, config_cmd, db_cmd, factories
+from monitor.cli import check_cmd, config_cmd, db_cmd, factories, flags_cmd
 from monitor.cli.common import AppContext
 from monitor.errors import SfmError
 from monitor.i18n import t
@@ -24,6 +24,9 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(factories.app, name="factories")
+app.add_typer(flags_cmd.app, name="flags")
+app.add_typer(flags_cmd.export_app, name="export")
+app.command("audit")(flags_cmd.audit)
 app.command("check")(check_cmd.check)
 app.command("simulator")(check_cmd.simulator)
 

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from sqlalchemy import Engine
 
 from monitor.config import LoadedConfig, load_config
 from monitor.i18n import Message
+
+if TYPE_CHECKING:
+    from monitor.operators import Operator
 
 
 @dataclass
@@ -42,6 +45,13 @@ class AppContext:
         from monitor.operators import acting_user
 
         return acting_user(self.config.settings)
+
+    @property
+    def operator(self) -> Operator:
+        """The configured operator acting now; refused (exit 3) if there is none."""
+        from monitor.operators import current_operator
+
+        return current_operator(self.config.settings)
 
     @property
     def accept_codes(self) -> list[str]:

@@ -178,7 +178,7 @@ def rename(
         new_name=name,
         approved_on=parse_date_option(approved_on, "--approved-on"),
         reference=ref,
-        actor=app_state.actor,
+        operator=app_state.operator,
         accept_codes=app_state.accept_codes,
     )
     say(Message("factory.renamed", code=factory.credit_code, old=former, new=factory.name))
@@ -202,7 +202,7 @@ def revoke(
         decided_on=parse_date_option(decided_on, "--decided-on"),
         reference=ref,
         reason=reason,
-        actor=app_state.actor,
+        operator=app_state.operator,
         accept_codes=app_state.accept_codes,
     )
     say(Message("factory.revoked", code=factory.credit_code, name=factory.name, ref=ref))

@@ -117,11 +117,40 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 
 
 def test_operator_override_is_refused_unless_config_allows_it(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> None:
+    strict = Cli(cli.capsys, write_config(tmp_path, database_url, operators=False))
+    result = strict("factories", "import", str(DEMO_FACTORIES))
+    assert result.code == 3 and "allow_operator_override" in result.err
+
+
+def test_designation_decisions_need_an_operator_in_scope(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SFM_OPERATOR", "someone")
-    result = cli("factories", "import", str(DEMO_FACTORIES))
-    assert result.code == 3 and "allow_operator_override" in result.err
+    import_demo(cli)
+    rows = json.loads(cli("factories", "list", "--json").out)
+    haidian_basic = next(
+        r for r in rows if r["district_code"] == "110108" and r["level"] == "basic"
+    )
+    chaoyang = next(r for r in rows if r["district_code"] == "110105" and r["level"] == "basic")
+    revoke = ["--decided-on", "2026-05-01", "--ref", "海经信〔2026〕1号", "--reason", "12(2)"]
+    monkeypatch.setenv("SFM_OPERATOR", "wang")  # 海淀 district staff
+    out_of_scope = cli("factories", "revoke", chaoyang["credit_code"], *revoke)
+    assert out_of_scope.code == 3 and "朝阳区" in out_of_scope.err
+    renamed = cli(
+        "factories",
+        "rename",
+        haidian_basic["credit_code"],
+        "--name",
+        "新名",
+        "--approved-on",
+        "2026-05-01",
+    )
+    assert renamed.code == 3 and "市经济和信息化局" in renamed.err  # renames are the bureau's
+    assert cli("factories", "revoke", haidian_basic["credit_code"], *revoke).code == 0
+    monkeypatch.setenv("SFM_OPERATOR", "zhao")  # not configured at all
+    unknown = cli("factories", "revoke", chaoyang["credit_code"], *revoke)
+    assert unknown.code == 3 and "zhao" in unknown.err
 
 
 def test_commands_refuse_a_database_whose_schema_is_behind(
@@ -169,8 +198,7 @@ def test_installed_console_script(tmp_path: Path) -> None:
     """The real `sfm` entry point, as a deployment runs it."""
     sfm = Path(sys.executable).parent / "sfm"
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'sfm.db'}")
-    env = {**os.environ, "SFM_CONFIG": str(config), "SFM_LANG": "en"}
-    env.pop("SFM_OPERATOR", None)
+    env = {**os.environ, "SFM_CONFIG": str(config), "SFM_LANG": "en", "SFM_OPERATOR": "li"}
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

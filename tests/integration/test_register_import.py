@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from monitor.errors import BadInput, NotFound, Refused
 from monitor.models import DesignationEvent, Factory
+from monitor.operators import Operator
 from monitor.registry import (
     factory_history,
     import_factories,
@@ -18,6 +19,8 @@ from monitor.registry import (
     revoke_factory,
 )
 from tests.conftest import DEMO_FACTORIES
+
+BUREAU = Operator("li", "李", "municipal")
 
 HEADER_ZH = "统一社会信用代码,企业名称,级别,所在区,认定日期,注册地址\n"
 HEADER_EN = "credit_code,name,level,district,designated_on,registered_address\n"
@@ -194,7 +197,7 @@ def test_rename_records_the_approval(engine: Engine, tmp_path: Path) -> None:
         new_name="北京新名机床有限公司",
         approved_on=date(2026, 3, 1),
         reference="京经信函〔2026〕1号",
-        actor="li",
+        operator=BUREAU,
     )
     assert (former, factory.name) == ("北京测试机床有限公司", "北京新名机床有限公司")
     _, events = factory_history(engine, "91110000600037341L")
@@ -208,7 +211,7 @@ def test_rename_records_the_approval(engine: Engine, tmp_path: Path) -> None:
             new_name="北京新名机床有限公司",
             approved_on=date(2026, 3, 2),
             reference=None,
-            actor="li",
+            operator=BUREAU,
         )
 
 
@@ -220,7 +223,7 @@ def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path:
         decided_on=date(2026, 5, 1),
         reference="京经信发〔2026〕9号",
         reason="12(3) 重大安全事故",
-        actor="li",
+        operator=BUREAU,
     )
     [factory] = list_factories(engine)
     assert (factory.status, factory.revoked_on) == ("revoked", date(2026, 5, 1))
@@ -231,7 +234,7 @@ def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path:
             decided_on=date(2026, 5, 2),
             reference="x",
             reason="y",
-            actor="li",
+            operator=BUREAU,
         )
     with pytest.raises(Refused):
         rename_factory(
@@ -240,7 +243,7 @@ def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path:
             new_name="新名",
             approved_on=date(2026, 5, 2),
             reference=None,
-            actor="li",
+            operator=BUREAU,
         )
     # re-importing the original list does not silently undo the revocation
     import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
@@ -256,7 +259,7 @@ def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
             decided_on=date(2026, 5, 1),
             reference=" ",
             reason="r",
-            actor="li",
+            operator=BUREAU,
         )
     with pytest.raises(BadInput):  # before the designation
         revoke_factory(
@@ -265,7 +268,7 @@ def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
             decided_on=date(2024, 1, 1),
             reference="x",
             reason="r",
-            actor="li",
+            operator=BUREAU,
         )
     with pytest.raises(NotFound):
         revoke_factory(
@@ -274,7 +277,7 @@ def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
             decided_on=date(2026, 5, 1),
             reference="x",
             reason="r",
-            actor="li",
+            operator=BUREAU,
         )
     assert counts(engine) == (1, 1)
 

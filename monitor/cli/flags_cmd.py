@@ -1,0 +1,230 @@
+"""`sfm flags`, `sfm audit`, `sfm export flags`: staff decide on flags; every decision audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from monitor.cli.common import console, print_json, say, state
+from monitor.i18n import Message, t
+
+app = typer.Typer(
+    help="Flags raised by the rules, and staff decisions on them.", no_args_is_help=True
+)
+export_app = typer.Typer(help="Reports for officials.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (required, kept in the audit).")]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    state_: Annotated[str | None, typer.Option("--state", help="open, confirmed, ...")] = None,
+    rule: Annotated[str | None, typer.Option("--rule")] = None,
+    district: Annotated[str | None, typer.Option("--district")] = None,
+    level: Annotated[str | None, typer.Option("--level", help="basic or advanced")] = None,
+    severity: Annotated[
+        str | None, typer.Option("--severity", help="revocation, review or action")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="0: all")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Flags, newest first."""
+    from monitor.reports import list_flags
+
+    rows = list_flags(
+        state(ctx).engine,
+        state=state_,
+        rule=rule,
+        district=district,
+        level=level,
+        severity=severity,
+        limit=limit or None,
+    )
+    if as_json:
+        print_json([row.as_json() for row in rows])
+        return
+    from rich.table import Table
+
+    from monitor.codes import DISTRICTS_BY_CODE
+
+    table = Table(title=t("flags.title"), caption=t("flags.count", count=len(rows)))
+    for key in ("id", "severity", "state", "clause", "credit_code", "name", "district", "summary"):
+        table.add_column(
+            t(f"flags.col.{key}"), overflow="fold", no_wrap=key in ("id", "credit_code")
+        )
+    for row in rows:
+        district = DISTRICTS_BY_CODE.get(row.district_code)
+        table.add_row(
+            str(row.id),
+            t(f"severity.{row.severity}"),
+            t(f"state.{row.state}"),
+            row.clause,
+            row.credit_code,
+            row.name,
+            district.name if district else row.district_code,
+            row.summary,
+        )
+    console().print(table)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    flag_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: JsonOption = False,
+) -> None:
+    """One flag: evidence, history and audit trail."""
+    from monitor.reports import flag_detail
+
+    detail = flag_detail(state(ctx).engine, flag_id)
+    if as_json:
+        print_json(detail)
+        return
+    from rich.table import Table
+
+    card = Table.grid(padding=(0, 2))
+    card.add_column(style="bold")
+    card.add_column(overflow="fold")
+    card.add_row(t("flags.col.id"), str(detail["id"]))
+    card.add_row(t("flags.col.rule"), f"{detail['rule_id']}（{detail['clause']}）")
+    card.add_row(t("flags.col.severity"), t(f"severity.{detail['severity']}"))
+    card.add_row(t("flags.col.state"), t(f"state.{detail['state']}"))
+    card.add_row(t("flags.col.name"), f"{detail['name']}  {detail['credit_code']}")
+    card.add_row(t("flags.col.summary"), detail["summary"])
+    for key, value in detail["evidence"].items():
+        if value not in (None, "", []):
+            card.add_row(f"  {key}", str(value))
+    out = console()
+    out.print(card)
+    trail = Table(title=t("flags.audit"))
+    for key in ("at", "actor", "change", "reason"):
+        trail.add_column(t(f"audit.col.{key}"), overflow="fold")
+    for entry in detail["audit"]:
+        trail.add_row(
+            _local(entry["at"]),
+            entry["actor"],
+            f"{entry['from'] or '—'} → {entry['to']}",
+            entry["reason"],
+        )
+    out.print(trail)
+
+
+def _local(iso: str) -> str:
+    from datetime import datetime
+
+    from monitor.clock import beijing_text
+
+    return beijing_text(datetime.fromisoformat(iso))
+
+
+def _decide(ctx: typer.Context, flag_id: int, to_state: str, reason: str) -> None:
+    from monitor.flags import decide
+    from monitor.models import FlagState
+
+    app_state = state(ctx)
+    flag, audit = decide(
+        app_state.engine, flag_id, FlagState(to_state), operator=app_state.operator, reason=reason
+    )
+    say(
+        Message(
+            "flag.moved",
+            id=flag.id,
+            from_state=t(f"state.{audit.from_state}"),
+            to_state=t(f"state.{audit.to_state}"),
+        )
+    )
+
+
+@app.command("confirm")
+def confirm(
+    ctx: typer.Context, flag_id: Annotated[int, typer.Argument(metavar="ID")], reason: ReasonOption
+) -> None:
+    """Confirm an open flag: the condition is real and the bureau must act."""
+    _decide(ctx, flag_id, "confirmed", reason)
+
+
+@app.command("dismiss")
+def dismiss(
+    ctx: typer.Context, flag_id: Annotated[int, typer.Argument(metavar="ID")], reason: ReasonOption
+) -> None:
+    """Dismiss an open flag: it stays dismissed while its evidence is unchanged."""
+    _decide(ctx, flag_id, "dismissed", reason)
+
+
+@app.command("reopen")
+def reopen(
+    ctx: typer.Context, flag_id: Annotated[int, typer.Argument(metavar="ID")], reason: ReasonOption
+) -> None:
+    """Reopen a dismissed or cleared flag."""
+    _decide(ctx, flag_id, "open", reason)
+
+
+@app.command("raise")
+def raise_(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(metavar="CODE")],
+    rule: Annotated[str, typer.Option("--rule", help="art12.1-false-information")],
+    reason: ReasonOption,
+) -> None:
+    """Raise a flag only staff can see (12(1): false information in the application)."""
+    from monitor.flags import raise_for
+
+    app_state = state(ctx)
+    flag = raise_for(
+        app_state.engine,
+        code,
+        rule,
+        operator=app_state.operator,
+        reason=reason,
+        accept_codes=app_state.accept_codes,
+    )
+    say(Message("flag.raised", id=flag.id))
+
+
+def audit(
+    ctx: typer.Context,
+    factory: Annotated[str | None, typer.Option("--factory", help="One credit code.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every decision and flag transition: who, when, from, to, why."""
+    from monitor.reports import audit_trail
+
+    app_state = state(ctx)
+    entries = audit_trail(
+        app_state.engine, credit_code=factory, accept_codes=app_state.accept_codes
+    )
+    if as_json:
+        print_json(entries)
+        return
+    from rich.table import Table
+
+    table = Table(title=t("audit.title"))
+    for key in ("at", "actor", "credit_code", "subject", "change", "reason"):
+        table.add_column(t(f"audit.col.{key}"), overflow="fold")
+    for entry in entries:
+        table.add_row(
+            _local(entry["at"]),
+            entry["actor"],
+            entry["credit_code"],
+            entry["subject"],
+            entry["change"],
+            entry["reason"],
+        )
+    console().print(table)
+
+
+@export_app.command("flags")
+def export_flags(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(metavar="OUT")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "xlsx",
+) -> None:
+    """Every flag as a spreadsheet for reports (Chinese headers; SFM_LANG=en for English)."""
+    from monitor.reports import export_flags as write
+
+    count = write(state(ctx).engine, out, fmt)
+    say(Message("export.done", count=count, path=str(out)))
