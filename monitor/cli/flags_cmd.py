@@ -57,7 +57,7 @@ def list_(
             t(f"flags.col.{key}"), overflow="fold", no_wrap=key in ("id", "credit_code")
         )
     for row in rows:
-        district = DISTRICTS_BY_CODE.get(row.district_code)
+        where = DISTRICTS_BY_CODE.get(row.district_code)
         table.add_row(
             str(row.id),
             t(f"severity.{row.severity}"),
@@ -65,7 +65,7 @@ def list_(
             row.clause,
             row.credit_code,
             row.name,
-            district.name if district else row.district_code,
+            where.name if where else row.district_code,
             row.summary,
         )
     console().print(table)
