@@ -1,0 +1,276 @@
+"""Every Article 12 trigger: a case that fires and a near miss that does not."""
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import (
+    CreditRecord,
+    RegistrationRecord,
+    SafetyRecord,
+    Topic,
+)
+from monitor.config import load_config
+from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evaluate
+from monitor.rules.policy import DEFAULT_POLICIES, policy_in_force
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+TODAY = date(2026, 11, 25)
+POLICY = DEFAULT_POLICIES["2025"]
+NAME = "北京测试智能装备有限公司"
+
+
+def registration(**fields: Any) -> RegistrationRecord:
+    data: dict[str, Any] = {
+        "source": "registry", "fetched_at": NOW, "credit_code": "91110000600037341L",
+        "name": NAME, "raw_status": "存续（在营、开业、在册）", "status": "active",
+        "registration_authority": "北京市海淀区市场监督管理局", "division_code": "110108",
+        "registered_address": "北京市海淀区上地十街1号", "entity_type": "有限责任公司",
+    }
+    data.update(fields)
+    return RegistrationRecord.model_validate(data)
+
+
+def credit(**fields: Any) -> CreditRecord:
+    return CreditRecord.model_validate({"source": "credit", "fetched_at": NOW, "record_id": "C1",
+                                        "kind": "administrative_penalty", **fields})
+
+
+def accident(**fields: Any) -> SafetyRecord:
+    return SafetyRecord.model_validate({"source": "safety", "fetched_at": NOW, "record_id": "S1",
+                                        "category": "production_safety",
+                                        "occurred_on": "2026-06-01", **fields})
+
+
+def facts(*records: Any, outcome: str = "found", baseline: str | None = "有限责任公司",
+          name: str = NAME) -> FactoryFacts:
+    answers = []
+    for index, record in enumerate(records):
+        topic = record.topic if outcome == "found" else record
+        answers.append(SourceAnswer(
+            connector=f"src{index}", topic=topic, outcome=outcome,  # type: ignore[arg-type]
+            records=(record,) if outcome == "found" else (), observed_at=NOW,
+            observation_id=index + 1,
+        ))
+    return FactoryFacts("91110000600037341L", name, date(2025, 6, 30), baseline, tuple(answers))
+
+
+def fired(*records: Any, policy: Any = POLICY, today: date = TODAY, **kwargs: Any) -> list[Finding]:
+    return evaluate(facts(*records, **kwargs), policy, today)
+
+
+def rules(findings: list[Finding]) -> set[str]:
+    return {finding.rule_id for finding in findings}
+
+
+def test_an_ordinary_active_factory_raises_nothing() -> None:
+    assert fired(registration(), credit(kind="abnormal_operation", removed_on="2026-01-01"),
+                 accident(grade="general")) == []
+
+
+@pytest.mark.parametrize("raw", ["注销", "吊销，未注销", "吊销，已注销", "吊销", "撤销"])
+def test_terminated_is_a_revocation(raw: str) -> None:
+    [finding] = fired(registration(raw_status=raw))
+    assert (finding.rule_id, finding.severity, finding.clause) == (
+        "art12.2-terminated", Severity.REVOCATION, "12(2)")
+
+
+@pytest.mark.parametrize("raw", ["停业", "歇业", "清算", "清算中", "破产"])
+def test_not_operating_status_is_a_review(raw: str) -> None:
+    [finding] = fired(registration(raw_status=raw))
+    assert (finding.rule_id, finding.severity) == ("art12.2-not-operating", Severity.REVIEW)
+
+
+def test_abnormal_operation_listing_until_removed() -> None:
+    listed = credit(kind="abnormal_operation", record_id="JY-1", authority="北京市房山区市场监督管理局")
+    [finding] = fired(listed)
+    assert finding.rule_id == "art12.2-not-operating" and finding.evidence_key == "src0:JY-1"
+    assert fired(credit(kind="abnormal_operation", removed_on="2026-02-01")) == []
+
+
+@pytest.mark.parametrize(
+    ("figures", "rule"),
+    [
+        ({"deaths": 9, "direct_loss_cny": 49_999_999}, "art12.3-large-accident"),
+        ({"deaths": 10}, "art12.3-major-accident"),
+        ({"serious_injuries": 50}, "art12.3-major-accident"),
+        ({"serious_injuries": 49}, "art12.3-large-accident"),
+        ({"direct_loss_cny": 50_000_000}, "art12.3-major-accident"),
+        ({"deaths": 30}, "art12.3-major-accident"),  # especially major is major or worse
+        ({"deaths": 3}, "art12.3-large-accident"),
+        ({"deaths": 2, "direct_loss_cny": 9_999_999}, None),  # general
+    ],
+)
+def test_production_safety_grading_decree_493(figures: dict[str, Any], rule: str | None) -> None:
+    assert rules(fired(accident(**figures))) == ({rule} if rule else set())
+
+
+@pytest.mark.parametrize(
+    ("figures", "grade"),
+    [
+        ({"direct_loss_cny": 20_000_000}, "major"),
+        ({"direct_loss_cny": 19_999_999}, "large"),
+        ({"evacuated": 10_000}, "major"),
+        ({"evacuated": 50_000}, "especially_major"),
+        ({"evacuated": 4_999}, None),
+    ],
+)
+def test_environmental_grading(figures: dict[str, Any], grade: str | None) -> None:
+    findings = fired(accident(category="environmental", **figures))
+    assert [f.evidence["grade"] for f in findings] == ([grade] if grade else [])
+    if findings:
+        assert findings[0].evidence["grade_derived"] is True
+
+
+def test_the_providers_grade_wins_and_quality_has_no_derived_grade() -> None:
+    [finding] = fired(accident(grade="major", deaths=0))
+    assert finding.rule_id == "art12.3-major-accident" and not finding.evidence["grade_derived"]
+    assert fired(accident(category="quality", deaths=40)) == []
+    assert rules(fired(accident(category="quality", grade="major"))) == {"art12.3-major-accident"}
+
+
+def test_large_accident_only_within_the_window() -> None:
+    assert rules(fired(accident(deaths=3, occurred_on="2023-11-25"))) == {"art12.3-large-accident"}
+    assert fired(accident(deaths=3, occurred_on="2023-11-24")) == []
+    # a major accident has no window: it is a revocation ground whenever it happened
+    assert rules(fired(accident(deaths=10, occurred_on="2020-01-01"))) == {"art12.3-major-accident"}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"raw_status": "迁出"},
+        {"division_code": "131003"},
+        {"registration_authority": "上海市浦东新区市场监督管理局"},
+        {"registration_authority": "河北省廊坊市市场监督管理局", "division_code": None},
+        {"registered_address": "天津市滨海新区第三大街5号"},
+    ],
+)
+def test_relocated_out_of_beijing(fields: dict[str, Any]) -> None:
+    [finding] = fired(registration(**fields))
+    assert (finding.rule_id, finding.severity, finding.clause) == (
+        "art12.4-relocated", Severity.REVOCATION, "12(4)")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"registration_authority": "北京经济技术开发区市场监督管理局", "division_code": "110302"},
+        {"registration_authority": "北京市市场监督管理局", "division_code": None},
+        {"registration_authority": "国家市场监督管理总局", "division_code": None},
+        {"credit_code": "91310115MA1K4CTN7X"},  # first registered in Shanghai, now in Beijing
+        {"raw_status": "迁入"},
+    ],
+)
+def test_beijing_and_unclear_places_are_not_relocations(fields: dict[str, Any]) -> None:
+    assert fired(registration(**fields)) == []
+
+
+def test_penalties_and_listings() -> None:
+    assert rules(fired(credit(kind="serious_violation"))) == {"art12.5-penalty"}
+    assert rules(fired(credit(kind="dishonest_debtor"))) == {"art12.5-penalty"}
+    assert fired(credit(kind="serious_violation", removed_on="2026-03-01")) == []
+    [finding] = fired(credit(fine_cny=1000, document_no="京环罚字〔2026〕1号"))
+    assert finding.severity is Severity.REVIEW
+    assert finding.summary_params["document_no"] == "京环罚字〔2026〕1号"
+
+
+def test_penalty_fine_threshold() -> None:
+    strict = POLICY.model_copy(update={"penalty_fine_threshold_cny": 100_000})
+    assert fired(credit(fine_cny=99_999), policy=strict) == []
+    assert rules(fired(credit(fine_cny=100_000), policy=strict)) == {"art12.5-penalty"}
+
+
+@pytest.mark.parametrize(
+    "registered",
+    ["北京测试智能装备有限公司", "北京测试智能装备 有限公司", "北京测试智能装备\u3000有限公司"],
+)
+def test_same_name_after_normalisation_is_not_a_rename(registered: str) -> None:
+    assert fired(registration(name=registered)) == []
+
+
+def test_bracket_width_alone_is_not_a_rename() -> None:
+    assert fired(registration(name="中关村传感(北京)有限公司"), name="中关村传感（北京）有限公司") == []
+
+
+def test_a_new_registered_name_is_a_pending_rename() -> None:
+    [finding] = fired(registration(name="北京新名智能装备有限公司"))
+    assert (finding.rule_id, finding.severity) == ("art12-rename-pending", Severity.ACTION)
+    assert finding.evidence_key == "name:北京新名智能装备有限公司"
+
+
+def test_restructure_against_the_baseline_entity_type() -> None:
+    [finding] = fired(registration(entity_type="股份有限公司"))
+    assert finding.rule_id == "art12-restructure-pending"
+    assert fired(registration(entity_type="股份有限公司"), baseline=None) == []
+
+
+def test_unknown_status_and_not_found_are_data_findings() -> None:
+    [unknown] = fired(registration(raw_status="待核实"))
+    assert unknown.rule_id == "data-unknown-status" and unknown.evidence_key == "status:待核实"
+    [missing] = fired(Topic.REGISTRATION, outcome="not_found")
+    assert missing.rule_id == "data-not-found"
+
+
+def test_an_error_outcome_produces_no_finding() -> None:
+    for topic in Topic:
+        assert fired(topic, outcome="error") == []
+
+
+def test_the_same_fact_from_two_sources_is_one_finding() -> None:
+    [finding] = fired(registration(raw_status="注销"), registration(raw_status="注销"))
+    assert finding.evidence["sources"] == ["src0", "src1"]
+
+
+def test_rule_switches() -> None:
+    off = POLICY.model_copy(update={"rules": {"art12.5-penalty": False}})
+    assert fired(credit(kind="serious_violation"), policy=off) == []
+
+
+SUCCESSOR = """
+[policy."2025"]
+title = "2025 measures"
+effective_from = 2025-01-01
+expires_on = 2026-12-31
+
+[policy."2027"]
+title = "a fictional successor"
+effective_from = 2027-01-01
+expires_on = 2029-12-31
+large_accident_window_years = 1
+
+[policy."2027".production_safety.major]
+deaths = 5
+"""
+
+
+def test_a_successor_profile_applies_from_its_effective_date_by_config_alone(tmp_path: Path) -> None:
+    path = tmp_path / "sfm.toml"
+    path.write_text(SUCCESSOR, encoding="utf-8")
+    policies = load_config(path, environ={}).settings.policy
+    before = policy_in_force(policies, date(2026, 12, 31))
+    after = policy_in_force(policies, date(2027, 1, 1))
+    assert (before.key, after.key) == ("2025", "2027") and not after.expired
+    five_deaths = accident(deaths=5, occurred_on="2026-12-30")
+    assert rules(fired(five_deaths, policy=before.policy, today=date(2026, 12, 31))) == {
+        "art12.3-large-accident"}
+    assert rules(fired(five_deaths, policy=after.policy, today=date(2027, 1, 1))) == {
+        "art12.3-major-accident"}
+    three_deaths_long_ago = accident(deaths=3, occurred_on="2025-06-01")
+    assert fired(three_deaths_long_ago, policy=after.policy, today=date(2027, 1, 1)) == []
+
+
+def test_expired_measures_keep_applying_and_say_so() -> None:
+    choice = policy_in_force(DEFAULT_POLICIES, date(2027, 1, 1))
+    assert choice.key == "2025" and choice.expired
+    assert not policy_in_force(DEFAULT_POLICIES, date(2026, 12, 31)).expired
+
+
+def test_unknown_rule_switch_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "sfm.toml"
+    path.write_text('[policy."2025"]\ntitle="x"\neffective_from=2025-01-01\n'
+                    'rules = { "art12.9-typo" = false }\n', encoding="utf-8")
+    with pytest.raises(Exception, match="art12.9-typo"):
+        load_config(path, environ={})
