@@ -24,36 +24,62 @@ NAME = "北京测试智能装备有限公司"
 
 def registration(**fields: Any) -> RegistrationRecord:
     data: dict[str, Any] = {
-        "source": "registry", "fetched_at": NOW, "credit_code": "91110000600037341L",
-        "name": NAME, "raw_status": "存续（在营、开业、在册）", "status": "active",
-        "registration_authority": "北京市海淀区市场监督管理局", "division_code": "110108",
-        "registered_address": "北京市海淀区上地十街1号", "entity_type": "有限责任公司",
+        "source": "registry",
+        "fetched_at": NOW,
+        "credit_code": "91110000600037341L",
+        "name": NAME,
+        "raw_status": "存续（在营、开业、在册）",
+        "status": "active",
+        "registration_authority": "北京市海淀区市场监督管理局",
+        "division_code": "110108",
+        "registered_address": "北京市海淀区上地十街1号",
+        "entity_type": "有限责任公司",
     }
     data.update(fields)
     return RegistrationRecord.model_validate(data)
 
 
 def credit(**fields: Any) -> CreditRecord:
-    return CreditRecord.model_validate({"source": "credit", "fetched_at": NOW, "record_id": "C1",
-                                        "kind": "administrative_penalty", **fields})
+    return CreditRecord.model_validate(
+        {
+            "source": "credit",
+            "fetched_at": NOW,
+            "record_id": "C1",
+            "kind": "administrative_penalty",
+            **fields,
+        }
+    )
 
 
 def accident(**fields: Any) -> SafetyRecord:
-    return SafetyRecord.model_validate({"source": "safety", "fetched_at": NOW, "record_id": "S1",
-                                        "category": "production_safety",
-                                        "occurred_on": "2026-06-01", **fields})
+    return SafetyRecord.model_validate(
+        {
+            "source": "safety",
+            "fetched_at": NOW,
+            "record_id": "S1",
+            "category": "production_safety",
+            "occurred_on": "2026-06-01",
+            **fields,
+        }
+    )
 
 
-def facts(*records: Any, outcome: str = "found", baseline: str | None = "有限责任公司",
-          name: str = NAME) -> FactoryFacts:
+def facts(
+    *records: Any, outcome: str = "found", baseline: str | None = "有限责任公司", name: str = NAME
+) -> FactoryFacts:
     answers = []
     for index, record in enumerate(records):
         topic = record.topic if outcome == "found" else record
-        answers.append(SourceAnswer(
-            connector=f"src{index}", topic=topic, outcome=outcome,  # type: ignore[arg-type]
-            records=(record,) if outcome == "found" else (), observed_at=NOW,
-            observation_id=index + 1,
-        ))
+        answers.append(
+            SourceAnswer(
+                connector=f"src{index}",
+                topic=topic,
+                outcome=outcome,  # type: ignore[arg-type]
+                records=(record,) if outcome == "found" else (),
+                observed_at=NOW,
+                observation_id=index + 1,
+            )
+        )
     return FactoryFacts("91110000600037341L", name, date(2025, 6, 30), baseline, tuple(answers))
 
 
@@ -66,15 +92,24 @@ def rules(findings: list[Finding]) -> set[str]:
 
 
 def test_an_ordinary_active_factory_raises_nothing() -> None:
-    assert fired(registration(), credit(kind="abnormal_operation", removed_on="2026-01-01"),
-                 accident(grade="general")) == []
+    assert (
+        fired(
+            registration(),
+            credit(kind="abnormal_operation", removed_on="2026-01-01"),
+            accident(grade="general"),
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("raw", ["注销", "吊销，未注销", "吊销，已注销", "吊销", "撤销"])
 def test_terminated_is_a_revocation(raw: str) -> None:
     [finding] = fired(registration(raw_status=raw))
     assert (finding.rule_id, finding.severity, finding.clause) == (
-        "art12.2-terminated", Severity.REVOCATION, "12(2)")
+        "art12.2-terminated",
+        Severity.REVOCATION,
+        "12(2)",
+    )
 
 
 @pytest.mark.parametrize("raw", ["停业", "歇业", "清算", "清算中", "破产"])
@@ -84,7 +119,9 @@ def test_not_operating_status_is_a_review(raw: str) -> None:
 
 
 def test_abnormal_operation_listing_until_removed() -> None:
-    listed = credit(kind="abnormal_operation", record_id="JY-1", authority="北京市房山区市场监督管理局")
+    listed = credit(
+        kind="abnormal_operation", record_id="JY-1", authority="北京市房山区市场监督管理局"
+    )
     [finding] = fired(listed)
     assert finding.rule_id == "art12.2-not-operating" and finding.evidence_key == "src0:JY-1"
     assert fired(credit(kind="abnormal_operation", removed_on="2026-02-01")) == []
@@ -151,7 +188,10 @@ def test_large_accident_only_within_the_window() -> None:
 def test_relocated_out_of_beijing(fields: dict[str, Any]) -> None:
     [finding] = fired(registration(**fields))
     assert (finding.rule_id, finding.severity, finding.clause) == (
-        "art12.4-relocated", Severity.REVOCATION, "12(4)")
+        "art12.4-relocated",
+        Severity.REVOCATION,
+        "12(4)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -192,7 +232,10 @@ def test_same_name_after_normalisation_is_not_a_rename(registered: str) -> None:
 
 
 def test_bracket_width_alone_is_not_a_rename() -> None:
-    assert fired(registration(name="中关村传感(北京)有限公司"), name="中关村传感（北京）有限公司") == []
+    assert (
+        fired(registration(name="中关村传感(北京)有限公司"), name="中关村传感（北京）有限公司")
+        == []
+    )
 
 
 def test_a_new_registered_name_is_a_pending_rename() -> None:
@@ -246,7 +289,9 @@ deaths = 5
 """
 
 
-def test_a_successor_profile_applies_from_its_effective_date_by_config_alone(tmp_path: Path) -> None:
+def test_a_successor_profile_applies_from_its_effective_date_by_config_alone(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "sfm.toml"
     path.write_text(SUCCESSOR, encoding="utf-8")
     policies = load_config(path, environ={}).settings.policy
@@ -255,9 +300,11 @@ def test_a_successor_profile_applies_from_its_effective_date_by_config_alone(tmp
     assert (before.key, after.key) == ("2025", "2027") and not after.expired
     five_deaths = accident(deaths=5, occurred_on="2026-12-30")
     assert rules(fired(five_deaths, policy=before.policy, today=date(2026, 12, 31))) == {
-        "art12.3-large-accident"}
+        "art12.3-large-accident"
+    }
     assert rules(fired(five_deaths, policy=after.policy, today=date(2027, 1, 1))) == {
-        "art12.3-major-accident"}
+        "art12.3-major-accident"
+    }
     three_deaths_long_ago = accident(deaths=3, occurred_on="2025-06-01")
     assert fired(three_deaths_long_ago, policy=after.policy, today=date(2027, 1, 1)) == []
 
@@ -270,7 +317,10 @@ def test_expired_measures_keep_applying_and_say_so() -> None:
 
 def test_unknown_rule_switch_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "sfm.toml"
-    path.write_text('[policy."2025"]\ntitle="x"\neffective_from=2025-01-01\n'
-                    'rules = { "art12.9-typo" = false }\n', encoding="utf-8")
+    path.write_text(
+        '[policy."2025"]\ntitle="x"\neffective_from=2025-01-01\n'
+        'rules = { "art12.9-typo" = false }\n',
+        encoding="utf-8",
+    )
     with pytest.raises(Exception, match="art12.9-typo"):
         load_config(path, environ={})
