@@ -13,6 +13,7 @@ from connectors.base import (
     Topic,
 )
 from monitor.config import load_config
+from monitor.errors import ConfigError
 from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evaluate
 from monitor.rules.policy import DEFAULT_POLICIES, policy_in_force
 
@@ -322,5 +323,5 @@ def test_unknown_rule_switch_is_a_config_error(tmp_path: Path) -> None:
         'rules = { "art12.9-typo" = false }\n',
         encoding="utf-8",
     )
-    with pytest.raises(Exception, match="art12.9-typo"):
+    with pytest.raises(ConfigError, match=r"art12\.9-typo"):
         load_config(path, environ={})
