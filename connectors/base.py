@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -66,8 +67,13 @@ def status_key(raw: str) -> str:
 
 def status_table(overrides: Mapping[str, str] | None = None) -> dict[str, RegistrationStatus]:
     """The default mapping with the configured overrides on top, keyed by `status_key`."""
+    return dict(_status_table(tuple(sorted((overrides or {}).items()))))
+
+
+@lru_cache(maxsize=64)
+def _status_table(overrides: tuple[tuple[str, str], ...]) -> dict[str, RegistrationStatus]:
     table = {status_key(k): v for k, v in DEFAULT_STATUS_MAP.items()}
-    table.update({status_key(k): RegistrationStatus(v) for k, v in (overrides or {}).items()})
+    table.update({status_key(k): RegistrationStatus(v) for k, v in overrides})
     return table
 
 
@@ -78,7 +84,8 @@ def map_status(
     table: Mapping[str, RegistrationStatus] | None = None,
 ) -> RegistrationStatus:
     """The canonical status for a provider's text; `unknown` for anything not mapped."""
-    table = status_table(overrides) if table is None else table
+    if table is None:
+        table = _status_table(tuple(sorted((overrides or {}).items())))
     return table.get(status_key(raw), RegistrationStatus.UNKNOWN)
 
 

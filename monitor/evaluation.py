@@ -23,8 +23,8 @@ from connectors.settings import ConnectorSettings
 from monitor.clock import now_utc, today_beijing
 from monitor.config import LoadedConfig
 from monitor.db import session_scope
-from monitor.flags import ReconcileTally, reconcile
-from monitor.models import DesignationStatus, Factory, Flag, Observation
+from monitor.flags import FlagBook, ReconcileTally, reconcile
+from monitor.models import DesignationStatus, Factory, Observation
 from monitor.rules import FactoryFacts, SourceAnswer, evaluate
 from monitor.rules.policy import PolicyChoice, policy_in_force
 
@@ -151,9 +151,7 @@ def evaluate_register(
         now = now_utc()
         with session_scope(engine) as session:
             factories = list(session.scalars(select(Factory).where(col(Factory.id).in_(chunk))))
-            flags: dict[int, dict[str, Flag]] = defaultdict(dict)
-            for flag in session.scalars(select(Flag).where(col(Flag.factory_id).in_(chunk))):
-                flags[flag.factory_id][flag.fingerprint] = flag
+            book = FlagBook(session, chunk)
             answers = _answers(session, chunk, connectors)
             for factory in factories:
                 assert factory.id is not None
@@ -173,15 +171,8 @@ def evaluate_register(
                         factory.baseline_entity_type = seen
                         session.add(factory)
                 findings = evaluate(facts, choice.policy, today)
-                reconcile(
-                    session,
-                    factory,
-                    findings,
-                    flags[factory.id],
-                    _clearable(mine, connectors),
-                    summary.tally,
-                    now,
-                )
+                reconcile(book, factory, findings, _clearable(mine, connectors), summary.tally, now)
+            book.write(now)
         summary.factories += len(chunk)
     summary.duration_s = time.monotonic() - started
     log.info("evaluation finished", **summary.as_json())
