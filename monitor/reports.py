@@ -3,142 +3,18 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from monitor.codes import DISTRICTS_BY_CODE, resolve_district
 from monitor.db import session_scope
 from monitor.errors import BadInput
+from monitor.flag_list import list_flags, summary_text
 from monitor.flags import get_flag
-from monitor.i18n import CATALOG, Message, t
-from monitor.models import DesignationEvent, Factory, Flag, FlagAudit, FlagState, Level
-from monitor.rules import Severity
-from monitor.rules.policy import RULE_IDS
-
-
-@dataclass(frozen=True)
-class FlagRow:
-    id: int
-    rule_id: str
-    clause: str
-    severity: str
-    state: str
-    credit_code: str
-    name: str
-    level: str
-    district_code: str
-    summary: str
-    first_seen_at: datetime
-    last_seen_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        district = DISTRICTS_BY_CODE.get(self.district_code)
-        return {
-            "id": self.id,
-            "rule_id": self.rule_id,
-            "clause": self.clause,
-            "severity": self.severity,
-            "state": self.state,
-            "credit_code": self.credit_code,
-            "name": self.name,
-            "level": self.level,
-            "district_code": self.district_code,
-            "district": district.name if district else None,
-            "summary": self.summary,
-            "first_seen_at": self.first_seen_at.isoformat(),
-            "last_seen_at": self.last_seen_at.isoformat(),
-        }
-
-
-def summary_text(key: str, params: dict[str, Any]) -> str:
-    """A flag's summary in the reader's language, its coded values spelled out."""
-    shown = {
-        name: t(f"{name}.{value}") if f"{name}.{value}" in CATALOG else value
-        for name, value in params.items()
-    }
-    try:
-        return str(Message(key, **shown))
-    except (KeyError, IndexError):  # a message whose parameters changed since it was stored
-        return key
-
-
-def _check_choice(value: str | None, allowed: list[str], option: str) -> None:
-    if value is not None and value not in allowed:
-        raise BadInput(f"{option}: unknown value {value!r} (one of: {', '.join(allowed)})")
-
-
-def list_flags(
-    engine: Engine,
-    *,
-    state: str | None = None,
-    rule: str | None = None,
-    district: str | None = None,
-    level: str | None = None,
-    severity: str | None = None,
-    limit: int | None = 100,
-) -> list[FlagRow]:
-    """Flags, newest first, filtered as the CLI's options say."""
-    _check_choice(state, [s.value for s in FlagState], "--state")
-    _check_choice(rule, list(RULE_IDS), "--rule")
-    _check_choice(severity, [s.value for s in Severity], "--severity")
-    _check_choice(level, [lv.value for lv in Level], "--level")
-    query = (
-        select(
-            col(Flag.id),
-            col(Flag.rule_id),
-            col(Flag.clause),
-            col(Flag.severity),
-            col(Flag.state),
-            col(Factory.credit_code),
-            col(Factory.name),
-            col(Factory.level),
-            col(Factory.district_code),
-            col(Flag.summary_key),
-            col(Flag.summary_params),
-            col(Flag.first_seen_at),
-            col(Flag.last_seen_at),
-        )
-        .join(Factory, col(Factory.id) == col(Flag.factory_id))
-        .order_by(col(Flag.id).desc())
-    )
-    if state:
-        query = query.where(col(Flag.state) == state)
-    if rule:
-        query = query.where(col(Flag.rule_id) == rule)
-    if severity:
-        query = query.where(col(Flag.severity) == severity)
-    if level:
-        query = query.where(col(Factory.level) == level)
-    if district:
-        resolved = resolve_district(district)
-        if resolved is None:
-            raise BadInput(Message("district.unknown", value=district))
-        query = query.where(col(Factory.district_code) == resolved.code)
-    if limit:
-        query = query.limit(limit)
-    with session_scope(engine) as session:
-        return [
-            FlagRow(
-                id=row[0],
-                rule_id=row[1],
-                clause=row[2],
-                severity=row[3],
-                state=row[4],
-                credit_code=row[5],
-                name=row[6],
-                level=row[7],
-                district_code=row[8],
-                summary=summary_text(row[9], row[10]),
-                first_seen_at=row[11],
-                last_seen_at=row[12],
-            )
-            for row in session.execute(query)
-        ]
+from monitor.i18n import t
+from monitor.models import DesignationEvent, Factory, Flag, FlagAudit
 
 
 def flag_detail(engine: Engine, flag_id: int) -> dict[str, Any]:

@@ -6,13 +6,15 @@ import sys
 from collections.abc import Sequence
 from typing import Annotated
 
-import structlog
 import typer
 
 from monitor.cli import check_cmd, config_cmd, db_cmd, factories, flags_cmd
 from monitor.cli.common import AppContext
 from monitor.errors import SfmError
 from monitor.i18n import t
+
+_last_context: AppContext | None = None
+_command_words: tuple[str, ...] = ()
 
 app = typer.Typer(
     name="sfm",
@@ -39,8 +41,17 @@ def root(
         typer.Option("--config", help="Config file (default config/sfm.toml, or SFM_CONFIG)."),
     ] = None,
 ) -> None:
-    ctx.obj = AppContext(config_path=config)
-    _configure_logging(ctx.obj)
+    global _last_context
+    ctx.obj = _last_context = AppContext(config_path=config)
+    if _command_words[:2] not in QUIET_COMMANDS and _command_words[:1] not in QUIET_COMMANDS:
+        _configure_logging(ctx.obj)
+
+
+# Read-only views log nothing, so they skip setting logging up (structlog's import
+# alone is a tenth of the 0.5 s `flags list` may take); an unexpected error still
+# configures it before it is logged.
+QUIET_COMMANDS = {("flags", "list"), ("flags", "show"), ("factories", "list"),
+                  ("factories", "show"), ("audit",)}
 
 
 def _configure_logging(context: AppContext | None) -> None:
@@ -56,7 +67,9 @@ def _configure_logging(context: AppContext | None) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code (DESIGN §7)."""
+    global _command_words
     command = typer.main.get_command(app)
+    _command_words = _words(sys.argv[1:] if argv is None else argv)
     try:
         command.main(args=None if argv is None else list(argv), prog_name="sfm")
     except SystemExit as exit_:  # usage errors (2), --help (0)
@@ -67,6 +80,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"  {detail}", file=sys.stderr)
         return error.exit_code
     except Exception as error:  # one line on screen, the traceback in the log
+        import structlog
+
+        _configure_logging(_last_context)
+
         structlog.get_logger("sfm.cli").exception("unexpected error", argv=argv or sys.argv)
         print(
             f"sfm: {t('error.unexpected', detail=f'{type(error).__name__}: {error}')}",
@@ -74,6 +91,19 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def _words(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command's words (`flags list`), without the global options before them."""
+    words, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--config":
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+    return tuple(words)
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from monitor.cli.common import console, print_json, state
 from monitor.i18n import t
@@ -61,6 +60,8 @@ def check(
     if as_json:
         print_json(summary.as_json())
         return
+    from rich.table import Table
+
     table = Table(
         title=t("check.title", factories=summary.factories, seconds=f"{summary.duration_s:.1f}")
     )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from monitor.cli.common import console, parse_date_option, print_json, say, state
 from monitor.clock import beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.i18n import Message, language, t
-from monitor.models import DesignationEvent, Factory
+
+if TYPE_CHECKING:
+    from monitor.models import DesignationEvent, Factory
 
 app = typer.Typer(help="The register of designated factories.", no_args_is_help=True)
 
@@ -97,6 +98,8 @@ def list_(
     if as_json:
         print_json([factory_json(factory) for factory in factories])
         return
+    from rich.table import Table
+
     table = Table(title=t("list.title"), caption=t("list.count", count=len(factories)))
     for key in ("credit_code", "name", "level", "district", "designated_on", "status"):
         table.add_column(t(f"col.{key}"), no_wrap=key != "name", overflow="fold")
@@ -124,6 +127,8 @@ def show(ctx: typer.Context, code: str, as_json: JsonOption = False) -> None:
         print_json(factory_json(factory) | {"events": [event_json(e) for e in events]})
         return
     out = console()
+    from rich.table import Table
+
     card = Table.grid(padding=(0, 2))
     card.add_column(style="bold")
     card.add_column()

@@ -24,3 +24,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:  # type: i
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_the_schema_head_every_command_checks_is_the_newest_migration() -> None:
+    assert db.head_revision() == db.SCHEMA_HEAD

@@ -243,9 +243,11 @@ def main() -> int:
         )
         ok &= ratio <= 1
         again = result["seconds_again"] / 5.0
-        print(f"(a) the next evaluation ({result['seen_again']} flags seen again): "
-              f"{result['seconds_again']:.2f} s; bound 5.00 s; ratio {again:.3f} "
-              f"{'OK' if again <= 1 else 'OVER BOUND'}")
+        print(
+            f"(a) the next evaluation ({result['seen_again']} flags seen again): "
+            f"{result['seconds_again']:.2f} s; bound 5.00 s; ratio {again:.3f} "
+            f"{'OK' if again <= 1 else 'OVER BOUND'}"
+        )
         ok &= again <= 1
         rss_ratio = result["rss_mb"] / 200
         print(
