@@ -48,7 +48,16 @@ class CodesSettings(StrictModel):
 
 
 class AlertsSettings(StrictModel):
-    authorities: str = "authorities.toml"
+    authorities: str = "authorities.toml"  # relative to this config file
+    templates: str = "templates"  # Jinja2 templates, relative to this config file
+    language: Literal["zh", "en"] = "zh"
+    retry_budget: int = Field(default=8, ge=1)  # attempts before an alert is `failed`
+    backoff_initial_s: float = Field(default=30.0, ge=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    sending_lease_s: float = Field(default=300.0, gt=0)  # a claim older than this is retried
+    reminder_after_days: int = Field(default=10, ge=1)  # open flags: remind the recipients
+    escalate_after_days: int = Field(default=20, ge=1)  # then tell the municipal bureau
+    im_max_chars: int = Field(default=3800, ge=200)  # WeCom's 4096-byte markdown limit
 
 
 class OperatorSettings(StrictModel):

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import TypeAdapter
@@ -27,6 +27,9 @@ from monitor.flags import FlagBook, ReconcileTally, reconcile
 from monitor.models import DesignationStatus, Factory, Observation
 from monitor.rules import FactoryFacts, SourceAnswer, evaluate
 from monitor.rules.policy import PolicyChoice, policy_in_force
+
+if TYPE_CHECKING:
+    from monitor.alerts.outbox import Outbox
 
 log = structlog.get_logger("sfm.evaluation")
 
@@ -127,9 +130,22 @@ def _clearable(answers: Iterable[SourceAnswer], connectors: list[ConnectorSettin
 
 
 def evaluate_register(
-    engine: Engine, config: LoadedConfig, *, today: date | None = None
+    engine: Engine,
+    config: LoadedConfig,
+    *,
+    today: date | None = None,
+    outbox: Outbox | None = None,
 ) -> EvaluationSummary:
+    """Run the rules over every active factory; new flags get their alerts in the outbox.
+
+    Without an explicit outbox, the one the config's authorities describe is used.
+    """
     started = time.monotonic()
+    if outbox is None:
+        from monitor.alerts.authorities import load_authorities
+        from monitor.alerts.outbox import Outbox as OutboxClass
+
+        outbox = OutboxClass(load_authorities(config), config.settings.alerts)
     today = today or today_beijing()
     choice = measures_in_force(config, today)
     connectors = [c for c in config.settings.connectors if c.enabled]
@@ -151,7 +167,7 @@ def evaluate_register(
         now = now_utc()
         with session_scope(engine) as session:
             factories = list(session.scalars(select(Factory).where(col(Factory.id).in_(chunk))))
-            book = FlagBook(session, chunk)
+            book = FlagBook(session, chunk, outbox)
             answers = _answers(session, chunk, connectors)
             for factory in factories:
                 assert factory.id is not None

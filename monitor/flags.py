@@ -12,10 +12,10 @@ writes a FlagAudit row, and nothing updates or deletes those rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, insert, update
 from sqlmodel import Session, col, select
@@ -25,6 +25,9 @@ from monitor.errors import BadInput, NotFound, Refused
 from monitor.i18n import Message
 from monitor.models import Factory, Flag, FlagAudit, FlagState
 from monitor.operators import Operator
+
+if TYPE_CHECKING:
+    from monitor.alerts.outbox import Outbox
 from monitor.rules import Finding, Severity
 
 SYSTEM_ACTOR = "sfm"
@@ -40,10 +43,6 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("open", "resolved"): "system",
     ("confirmed", "resolved"): "system",
 }
-
-# Called with (session, ids of flags just opened) inside the same transaction: the
-# alert outbox registers here so that flags and their alerts are written together.
-on_flag_opened: list[Callable[[Session, list[int]], None]] = []
 
 
 @event.listens_for(FlagAudit, "before_update")
@@ -120,6 +119,7 @@ def open_flag(
     actor: str,
     reason: str,
     now: datetime,
+    outbox: Outbox | None,
 ) -> Flag:
     """Open one flag now (staff raising one); sweeps open theirs in bulk through FlagBook."""
     flag = Flag(**flag_row(factory, finding, now))
@@ -136,8 +136,8 @@ def open_flag(
         )
     )
     session.flush()
-    for hook in on_flag_opened:
-        hook(session, [flag.id or 0])
+    if outbox is not None:
+        outbox.flags_opened(session, [flag.id or 0], now)
     return flag
 
 
@@ -163,8 +163,9 @@ class FlagBook:
     kind of change, instead of one per flag, is what keeps evaluation within 5 s.
     """
 
-    def __init__(self, session: Session, factory_ids: list[int]) -> None:
+    def __init__(self, session: Session, factory_ids: list[int], outbox: Outbox | None) -> None:
         self.session = session
+        self.outbox = outbox
         self.known: dict[int, dict[str, KnownFlag]] = {}
         columns = [Flag.factory_id, Flag.fingerprint, Flag.id, Flag.state, Flag.topic, Flag.rule_id]
         rows = session.execute(
@@ -203,8 +204,8 @@ class FlagBook:
                     for flag_id in inserted
                 ],
             )
-            for hook in on_flag_opened:
-                hook(session, list(inserted))
+            if self.outbox is not None:
+                self.outbox.flags_opened(session, list(inserted), now)
         if self.seen_ids:
             session.execute(
                 update(Flag).where(col(Flag.id).in_(self.seen_ids)).values(last_seen_at=now)
@@ -280,6 +281,7 @@ def resolve_answered(
     *,
     actor: str,
     reason: str,
+    outbox: Outbox | None,
     rule_id: str | None = None,
     evidence_key: str | None = None,
 ) -> list[Flag]:
@@ -293,8 +295,13 @@ def resolve_answered(
     if evidence_key is not None:
         query = query.where(Flag.evidence_key == evidence_key)
     flags = list(session.exec(query))
+    now = now_utc()
     for flag in flags:
-        transition(session, flag, FlagState.RESOLVED, actor=actor, reason=reason, by="system")
+        transition(
+            session, flag, FlagState.RESOLVED, actor=actor, reason=reason, by="system", now=now
+        )
+    if outbox is not None and flags:
+        outbox.flags_closed(session, [flag.id or 0 for flag in flags], now)
     return flags
 
 
@@ -306,7 +313,13 @@ def get_flag(session: Session, flag_id: int) -> Flag:
 
 
 def raise_flag(
-    session: Session, factory: Factory, rule_id: str, *, actor: str, reason: str
+    session: Session,
+    factory: Factory,
+    rule_id: str,
+    *,
+    actor: str,
+    reason: str,
+    outbox: Outbox | None,
 ) -> Flag:
     """A flag only staff can raise (12(1): false information in the application)."""
     if rule_id not in STAFF_RAISED_RULES:
@@ -325,7 +338,7 @@ def raise_flag(
         {"reason": reason},
         {"raised_by": actor, "reason": reason},
     )
-    return open_flag(session, factory, finding, actor=actor, reason=reason, now=now)
+    return open_flag(session, factory, finding, actor=actor, reason=reason, now=now, outbox=outbox)
 
 
 def decide(
@@ -352,6 +365,7 @@ def raise_for(
     *,
     operator: Operator,
     reason: str,
+    outbox: Outbox | None,
     accept_codes: Iterable[str] = (),
 ) -> Flag:
     from monitor.db import session_scope
@@ -362,4 +376,6 @@ def raise_for(
     with session_scope(engine) as session:
         factory = find_factory(session, credit_code, accept_codes=accept_codes)
         operator.require_district(factory)
-        return raise_flag(session, factory, rule_id, actor=operator.user, reason=reason.strip())
+        return raise_flag(
+            session, factory, rule_id, actor=operator.user, reason=reason.strip(), outbox=outbox
+        )

@@ -258,6 +258,52 @@ CATALOG: dict[str, dict[str, str]] = {
     "kind.abnormal_operation": {"zh": "经营异常", "en": "abnormal operation"},
     "kind.serious_violation": {"zh": "严重违法失信", "en": "serious violation list"},
     "kind.dishonest_debtor": {"zh": "失信被执行人", "en": "dishonest debtor list"},
+    # clauses of the 2025 measures, as alerts quote them
+    "clause.12(1)": {
+        "zh": "在申请过程中提供虚假信息或有其他违法行为",
+        "en": "false information in the application, or other illegal acts",
+    },
+    "clause.12(2)": {
+        "zh": "企业依法终止或者不能正常生产经营",
+        "en": "the enterprise is terminated or cannot operate normally",
+    },
+    "clause.12(3)": {
+        "zh": "发生重大环境、安全、质量事故",
+        "en": "a major environmental, safety or quality accident",
+    },
+    "clause.12(4)": {
+        "zh": "企业注册地址迁出北京市",
+        "en": "the registered address moved out of Beijing",
+    },
+    "clause.12(5)": {
+        "zh": "存在其他违法违规行为受到处罚，不再符合认定条件",
+        "en": "penalised for other violations; no longer meets the conditions",
+    },
+    "clause.12": {
+        "zh": "企业更名或发生重组等重大调整的，应当申请变更",
+        "en": "a renamed or restructured enterprise must apply for a change",
+    },
+    "clause.5(3), 12(5)": {
+        "zh": "近三年未发生较大及以上安全、环境、质量事故（第五条（三））",
+        "en": "no large or worse accident in the last three years (art. 5(3))",
+    },
+    "clause.—": {"zh": "数据核实", "en": "data check"},
+    "action.revocation": {
+        "zh": "核实情况；属实的，请按《办法》第十二条启动撤销认定程序，撤销后登记："
+        "`sfm factories revoke 统一社会信用代码 --decided-on 日期 --ref 文号 --reason 理由`",
+        "en": "check the facts; if confirmed, start revocation under Article 12 and record it "
+        "with `sfm factories revoke CODE --decided-on DATE --ref DOC --reason TEXT`",
+    },
+    "action.review": {
+        "zh": "核实情况，判断是否仍符合认定条件，并确认或排除本标记",
+        "en": "check whether the factory still meets the conditions, then confirm or dismiss",
+    },
+    "action.action": {
+        "zh": "督促企业向市经济和信息化局申请名称变更；批准后登记："
+        "`sfm factories rename 统一社会信用代码 --name 新名称 --approved-on 日期`",
+        "en": "ask the enterprise to apply to the municipal bureau for the change; once approved, "
+        "record it with `sfm factories rename CODE --name NEW --approved-on DATE`",
+    },
     # flag tables and exports
     "flags.title": {"zh": "标记", "en": "Flags"},
     "flags.count": {"zh": "共 {count} 条", "en": "{count} flags"},

@@ -241,3 +241,65 @@ class FlagAudit(SQLModel, table=True):
     from_state: str | None = Field(default=None, sa_column=Column(String(16)))
     to_state: str = Field(sa_column=Column(String(16), nullable=False))
     reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AlertStatus(StrEnum):
+    HELD = "held"  # a review/action flag's alert waiting for the daily digest
+    BUNDLED = "bundled"  # held, then sent inside a digest (digest_id)
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a dispatcher (claimed_at); reclaimed after a lease
+    SENT = "sent"
+    FAILED = "failed"  # retry budget spent: listed, and re-sent by `sfm alerts retry`
+
+
+class Alert(SQLModel, table=True):
+    """The outbox: what sfm owes one recipient, written with the flag that caused it."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('held', 'bundled', 'pending', 'sending', 'sent', 'failed')",
+            name="ck_alert_status",
+        ),
+        Index("ix_alert_due", "status", "next_attempt_at"),
+        Index("ix_alert_flag", "flag_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # flag | digest | reminder | escalation | closing | test | ops
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    # What makes it unique: one alert per flag and recipient, except reminders.
+    dedup_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    flag_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("flag.id")))
+    authority: str = Field(sa_column=Column(String(16), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    digest_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("alert.id")))
+    subject: str | None = Field(default=None, sa_column=Column(Text))
+    body_text: str | None = Field(default=None, sa_column=Column(Text))
+    body_html: str | None = Field(default=None, sa_column=Column(Text))
+    body_markdown: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = 0
+    # Indexes of the authority's URLs that already took this alert: a retry after a
+    # partial failure goes only to the others, so nobody gets it twice.
+    delivered: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
+class AlertAttempt(SQLModel, table=True):
+    """One hand-over to apprise and what came back: status and each service's result."""
+
+    __tablename__ = "alert_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("alert.id"), nullable=False, index=True)
+    )
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    detail: str = Field(sa_column=Column(Text, nullable=False))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openpyxl.utils import get_column_letter
 from sqlalchemy import Engine
@@ -28,6 +28,9 @@ from monitor.flags import resolve_answered
 from monitor.i18n import Message, language, t
 from monitor.models import DesignationEvent, DesignationStatus, EventKind, Factory, Level
 from monitor.operators import Operator
+
+if TYPE_CHECKING:
+    from monitor.alerts.outbox import Outbox
 from monitor.rules.naming import normalise_name
 
 
@@ -427,6 +430,7 @@ def rename_factory(
     approved_on: date,
     reference: str | None,
     operator: Operator,
+    outbox: Outbox | None,
     accept_codes: Iterable[str] = (),
     today: date | None = None,
 ) -> tuple[Factory, str]:
@@ -462,6 +466,7 @@ def rename_factory(
         resolve_answered(
             session,
             factory,
+            outbox=outbox,
             actor=operator.user,
             reason=f"rename recorded: {former} → {new_name} ({reference or '—'})",
             rule_id="art12-rename-pending",
@@ -478,6 +483,7 @@ def revoke_factory(
     reference: str,
     reason: str,
     operator: Operator,
+    outbox: Outbox | None,
     accept_codes: Iterable[str] = (),
     today: date | None = None,
 ) -> Factory:
@@ -511,6 +517,7 @@ def revoke_factory(
         resolve_answered(
             session,
             factory,
+            outbox=outbox,
             actor=operator.user,
             reason=f"designation revoked on {decided_on} ({reference}): {reason}",
         )

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 POSTGRES_URL = os.environ.get(
     "SFM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-DEMO_FACTORIES = Path(__file__).parents[1] / "config" / "demo" / "factories.csv"
+CONFIG_DIR = Path(__file__).parents[1] / "config"
+DEMO_FACTORIES = CONFIG_DIR / "demo" / "factories.csv"
 
 
 def _postgres_unavailable() -> str | None:
@@ -119,10 +120,20 @@ def write_config(
         (OPERATORS if operators else "")
         + f'[database]\nurl = "{database_url}"\n'
         + f'[logging]\nfile = "{directory / "sfm.log"}"\n'
+        + f'[alerts]\nauthorities = "{CONFIG_DIR / "authorities.toml"}"\n'
+        + f'templates = "{CONFIG_DIR / "templates"}"\n'
         + extra,
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture(autouse=True)
+def local_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Demo alerts (outbox://) land in the test's own folder, never in the work tree."""
+    folder = tmp_path / "outbox"
+    monkeypatch.setenv("SFM_OUTBOX_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture

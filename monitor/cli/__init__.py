@@ -50,8 +50,13 @@ def root(
 # Read-only views log nothing, so they skip setting logging up (structlog's import
 # alone is a tenth of the 0.5 s `flags list` may take); an unexpected error still
 # configures it before it is logged.
-QUIET_COMMANDS = {("flags", "list"), ("flags", "show"), ("factories", "list"),
-                  ("factories", "show"), ("audit",)}
+QUIET_COMMANDS = {
+    ("flags", "list"),
+    ("flags", "show"),
+    ("factories", "list"),
+    ("factories", "show"),
+    ("audit",),
+}
 
 
 def _configure_logging(context: AppContext | None) -> None:

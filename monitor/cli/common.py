@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from sqlalchemy import Engine
 
+    from monitor.alerts.service import Alerting
     from monitor.config import LoadedConfig
     from monitor.operators import Operator
 
@@ -49,6 +50,12 @@ class AppContext:
         from monitor.operators import acting_user
 
         return acting_user(self.config.settings)
+
+    @cached_property
+    def alerting(self) -> Alerting:
+        from monitor.alerts.service import alerting_for
+
+        return alerting_for(self.engine, self.config)
 
     @property
     def operator(self) -> Operator:

@@ -184,6 +184,7 @@ def rename(
         approved_on=parse_date_option(approved_on, "--approved-on"),
         reference=ref,
         operator=app_state.operator,
+        outbox=app_state.alerting.outbox,
         accept_codes=app_state.accept_codes,
     )
     say(Message("factory.renamed", code=factory.credit_code, old=former, new=factory.name))
@@ -208,6 +209,7 @@ def revoke(
         reference=ref,
         reason=reason,
         operator=app_state.operator,
+        outbox=app_state.alerting.outbox,
         accept_codes=app_state.accept_codes,
     )
     say(Message("factory.revoked", code=factory.credit_code, name=factory.name, ref=ref))

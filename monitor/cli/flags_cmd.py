@@ -180,6 +180,7 @@ def raise_(
         rule,
         operator=app_state.operator,
         reason=reason,
+        outbox=app_state.alerting.outbox,
         accept_codes=app_state.accept_codes,
     )
     say(Message("flag.raised", id=flag.id))

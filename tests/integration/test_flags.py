@@ -159,6 +159,7 @@ def test_a_recorded_rename_resolves_its_flag_and_a_later_name_raises_a_new_one(
         approved_on=date(2026, 11, 20),
         reference="京经信函〔2026〕8号",
         operator=BUREAU,
+        outbox=None,
     )
     assert one(swept, "art12-rename-pending", "丰泰").state == "resolved"
     sweep(swept, simulator)
@@ -192,6 +193,7 @@ def test_recording_a_revocation_resolves_the_factorys_flags(
         reference="京经信发〔2026〕30号",
         reason="12(3)",
         operator=BUREAU,
+        outbox=None,
     )
     assert one(swept, "art12.3-major-accident", "南苑航空").state == "resolved"
     with Session(swept) as session:
@@ -232,11 +234,12 @@ def test_staff_raise_false_information(swept: Engine, upstream: dict[str, Any]) 
         code,
         "art12.1-false-information",
         operator=BUREAU,
+        outbox=None,
         reason="申报材料中的营业收入与审计报告不符",
     )
     assert (flag.state, flag.severity, flag.clause) == ("open", "revocation", "12(1)")
     with pytest.raises(BadInput):
-        raise_for(swept, code, "art12.2-terminated", operator=BUREAU, reason="x")
+        raise_for(swept, code, "art12.2-terminated", operator=BUREAU, outbox=None, reason="x")
 
 
 def test_audit_rows_cannot_be_changed_or_deleted(swept: Engine) -> None:

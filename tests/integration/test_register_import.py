@@ -198,6 +198,7 @@ def test_rename_records_the_approval(engine: Engine, tmp_path: Path) -> None:
         approved_on=date(2026, 3, 1),
         reference="京经信函〔2026〕1号",
         operator=BUREAU,
+        outbox=None,
     )
     assert (former, factory.name) == ("北京测试机床有限公司", "北京新名机床有限公司")
     _, events = factory_history(engine, "91110000600037341L")
@@ -212,6 +213,7 @@ def test_rename_records_the_approval(engine: Engine, tmp_path: Path) -> None:
             approved_on=date(2026, 3, 2),
             reference=None,
             operator=BUREAU,
+            outbox=None,
         )
 
 
@@ -224,6 +226,7 @@ def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path:
         reference="京经信发〔2026〕9号",
         reason="12(3) 重大安全事故",
         operator=BUREAU,
+        outbox=None,
     )
     [factory] = list_factories(engine)
     assert (factory.status, factory.revoked_on) == ("revoked", date(2026, 5, 1))
@@ -235,6 +238,7 @@ def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path:
             reference="x",
             reason="y",
             operator=BUREAU,
+            outbox=None,
         )
     with pytest.raises(Refused):
         rename_factory(
@@ -244,6 +248,7 @@ def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path:
             approved_on=date(2026, 5, 2),
             reference=None,
             operator=BUREAU,
+            outbox=None,
         )
     # re-importing the original list does not silently undo the revocation
     import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
@@ -260,6 +265,7 @@ def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
             reference=" ",
             reason="r",
             operator=BUREAU,
+            outbox=None,
         )
     with pytest.raises(BadInput):  # before the designation
         revoke_factory(
@@ -269,6 +275,7 @@ def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
             reference="x",
             reason="r",
             operator=BUREAU,
+            outbox=None,
         )
     with pytest.raises(NotFound):
         revoke_factory(
@@ -278,6 +285,7 @@ def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
             reference="x",
             reason="r",
             operator=BUREAU,
+            outbox=None,
         )
     assert counts(engine) == (1, 1)
 

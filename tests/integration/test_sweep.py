@@ -20,7 +20,7 @@ from monitor.config import LoadedConfig, Settings
 from monitor.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
 from monitor.registry import import_factories
 from monitor.sweep import SweepSummary, run_sweep
-from tests.conftest import DEMO_FACTORIES, UPSTREAM, shipped_connector
+from tests.conftest import CONFIG_DIR, DEMO_FACTORIES, UPSTREAM, shipped_connector
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
 
@@ -205,7 +205,10 @@ def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_compl
             'data = "demo/upstream.json"',
             f'data = "{UPSTREAM}"\nlatency_ms = 100\nsynthesize = true',
         )
-        .replace('file = "var/log/sfm.log"', f'file = "{tmp_path / "sfm.log"}"'),
+        .replace('file = "var/log/sfm.log"', f'file = "{tmp_path / "sfm.log"}"')
+        .replace('authorities = "authorities.toml"',
+                 f'authorities = "{CONFIG_DIR / "authorities.toml"}"\n'
+                 f'templates = "{CONFIG_DIR / "templates"}"'),
         encoding="utf-8",
     )
     sfm = [sys.executable, "-m", "monitor.cli", "--config", str(config), "check"]

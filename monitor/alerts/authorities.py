@@ -1,0 +1,110 @@
+"""`config/authorities.toml`: the municipal bureau, the districts, ops, and how to reach them."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.codes import resolve_district
+from monitor.config import LoadedConfig, substitute_env
+from monitor.errors import ConfigError
+
+MUNICIPAL = "municipal"
+OPS = "ops"
+
+
+class AuthorityEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    urls: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+
+class AuthoritiesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    municipal: AuthorityEntry
+    districts: dict[str, AuthorityEntry] = Field(default_factory=dict)
+    ops: AuthorityEntry
+
+    @field_validator("districts")
+    @classmethod
+    def _known_codes(cls, districts: dict[str, AuthorityEntry]) -> dict[str, AuthorityEntry]:
+        resolved: dict[str, AuthorityEntry] = {}
+        for key, entry in districts.items():
+            district = resolve_district(key)
+            if district is None:
+                raise ValueError(f"districts.{key}: not a Beijing district code")
+            resolved[district.code] = entry
+        return resolved
+
+
+@dataclass(frozen=True)
+class Authority:
+    key: str  # "municipal", a district code, or "ops"
+    name: str
+    urls: tuple[str, ...]
+    masked_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Authorities:
+    by_key: dict[str, Authority]
+    path: Path
+
+    def get(self, key: str) -> Authority | None:
+        return self.by_key.get(key)
+
+    def has_district(self, code: str) -> bool:
+        return code in self.by_key
+
+
+def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = None) -> Authorities:
+    path = config.resolve(config.settings.alerts.authorities)
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: authorities file not found") from exc
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    effective, masked = substitute_env(
+        raw, os.environ if environ is None else environ, source=str(path)
+    )
+    try:
+        parsed = AuthoritiesFile.model_validate(effective)
+        shown = AuthoritiesFile.model_validate(masked)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: "
+            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc
+
+    def authority(key: str, entry: AuthorityEntry, masked_entry: AuthorityEntry) -> Authority:
+        return Authority(key, entry.name, tuple(entry.urls), tuple(masked_entry.urls))
+
+    by_key = {
+        MUNICIPAL: authority(MUNICIPAL, parsed.municipal, shown.municipal),
+        OPS: authority(OPS, parsed.ops, shown.ops),
+    }
+    for code, entry in parsed.districts.items():
+        by_key[code] = authority(code, entry, shown.districts[code])
+    return Authorities(by_key, path)
+
+
+def unparseable_urls(authorities: Authorities) -> list[str]:
+    """Every configured URL apprise cannot turn into a service, named by authority."""
+    import apprise
+
+    problems = []
+    for authority in authorities.by_key.values():
+        for url, shown in zip(authority.urls, authority.masked_urls, strict=True):
+            if apprise.Apprise.instantiate(url) is None:
+                problems.append(f"{authority.key} ({authority.name}): {shown}")
+    return problems

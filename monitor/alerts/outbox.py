@@ -1,0 +1,234 @@
+"""The outbox: alert rows written in the same transaction as the flags that cause them.
+
+Revocation flags' alerts are due at once; review and action flags' alerts are
+held for the daily digest. Each (flag, recipient) gets one alert; a closing
+notice goes to whoever was alerted when the flag is cleared or resolved;
+reminders repeat every `reminder_after_days`, and an open flag past
+`escalate_after_days` is escalated to the municipal bureau once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session, col
+
+from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
+from monitor.alerts.routing import recipients
+from monitor.clock import beijing_text
+from monitor.config import AlertsSettings
+from monitor.models import Alert, AlertStatus, Factory, Flag, FlagState
+
+SENT_OR_OWED = (
+    AlertStatus.PENDING,
+    AlertStatus.SENDING,
+    AlertStatus.SENT,
+    AlertStatus.FAILED,
+    AlertStatus.BUNDLED,
+)
+
+
+def _row(
+    kind: str,
+    dedup_key: str,
+    authority: str,
+    status: AlertStatus,
+    now: datetime,
+    flag_id: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "dedup_key": dedup_key,
+        "flag_id": flag_id,
+        "authority": authority,
+        "status": status.value,
+        "attempts": 0,
+        "delivered": [],
+        "next_attempt_at": now if status is AlertStatus.PENDING else None,
+        "created_at": now,
+    }
+
+
+def _existing_keys(session: Session, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
+    return set(session.scalars(select(col(Alert.dedup_key)).where(col(Alert.dedup_key).in_(keys))))
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose dedup key is not taken yet: the same alert is never owed twice."""
+    taken = _existing_keys(session, [row["dedup_key"] for row in rows])
+    fresh = [row for row in rows if row["dedup_key"] not in taken]
+    if fresh:
+        session.execute(insert(Alert), fresh)
+    return len(fresh)
+
+
+class Outbox:
+    def __init__(self, authorities: Authorities, settings: AlertsSettings) -> None:
+        self.authorities = authorities
+        self.settings = settings
+
+    # ------------------------------------------------------------ caused by flags
+
+    def flags_opened(self, session: Session, flag_ids: list[int], now: datetime) -> int:
+        rows = []
+        query = (
+            select(
+                col(Flag.id),
+                col(Flag.severity),
+                col(Flag.rule_id),
+                col(Factory.level),
+                col(Factory.district_code),
+                col(Factory.credit_code),
+            )
+            .join(Factory, col(Factory.id) == col(Flag.factory_id))
+            .where(col(Flag.id).in_(flag_ids))
+        )
+        for flag_id, severity, rule_id, level, district, code in session.execute(query):
+            status = AlertStatus.PENDING if severity == "revocation" else AlertStatus.HELD
+            for authority in recipients(
+                self.authorities,
+                level=level,
+                district_code=district,
+                severity=severity,
+                rule_id=rule_id,
+                credit_code=code,
+            ):
+                rows.append(
+                    _row("flag", f"flag:{flag_id}:{authority}", authority, status, now, flag_id)
+                )
+        return _insert_new(session, rows)
+
+    def flags_closed(self, session: Session, flag_ids: list[int], now: datetime) -> int:
+        """A short notice to everyone who was (or is being) told of these flags."""
+        told = session.execute(
+            select(col(Alert.flag_id), col(Alert.authority)).where(
+                col(Alert.flag_id).in_(flag_ids),
+                col(Alert.kind) == "flag",
+                col(Alert.status).in_([s.value for s in SENT_OR_OWED]),
+            )
+        ).all()
+        rows = [
+            _row(
+                "closing",
+                f"closing:{flag_id}:{authority}",
+                authority,
+                AlertStatus.PENDING,
+                now,
+                flag_id,
+            )
+            for flag_id, authority in told
+        ]
+        # Held items of a flag closed before its digest went out need no notice at all.
+        session.execute(
+            update(Alert)
+            .where(col(Alert.flag_id).in_(flag_ids), col(Alert.status) == AlertStatus.HELD.value)
+            .values(status=AlertStatus.BUNDLED.value, last_error="flag closed before the digest")
+        )
+        return _insert_new(session, rows)
+
+    # ------------------------------------------------------------ scheduled
+
+    def make_digests(self, session: Session, now: datetime) -> list[int]:
+        """One digest per authority of everything held for it; the items are marked bundled."""
+        held = session.execute(
+            select(col(Alert.id), col(Alert.authority))
+            .where(col(Alert.status) == AlertStatus.HELD.value)
+            .order_by(col(Alert.id))
+        ).all()
+        by_authority: dict[str, list[int]] = defaultdict(list)
+        for alert_id, authority in held:
+            by_authority[authority].append(alert_id)
+        digests = []
+        for authority, items in by_authority.items():
+            digest = Alert(
+                **_row(
+                    "digest",
+                    f"digest:{authority}:{now.isoformat()}",
+                    authority,
+                    AlertStatus.PENDING,
+                    now,
+                )
+            )
+            session.add(digest)
+            session.flush()
+            session.execute(
+                update(Alert)
+                .where(col(Alert.id).in_(items))
+                .values(status=AlertStatus.BUNDLED.value, digest_id=digest.id)
+            )
+            digests.append(digest.id or 0)
+        return digests
+
+    def make_reminders(self, session: Session, now: datetime) -> int:
+        """Remind whoever was told of a flag still open; escalate the oldest to the bureau."""
+        remind_after = timedelta(days=self.settings.reminder_after_days)
+        escalate_after = timedelta(days=self.settings.escalate_after_days)
+        stale = session.execute(
+            select(col(Flag.id), col(Flag.first_seen_at)).where(
+                col(Flag.state) == FlagState.OPEN.value,
+                col(Flag.first_seen_at) <= now - remind_after,
+            )
+        ).all()
+        if not stale:
+            return 0
+        told: dict[int, set[str]] = defaultdict(set)
+        for flag_id, authority in session.execute(
+            select(col(Alert.flag_id), col(Alert.authority)).where(
+                col(Alert.flag_id).in_([row[0] for row in stale]), col(Alert.kind) == "flag"
+            )
+        ):
+            told[flag_id].add(authority)
+        rows = []
+        for flag_id, first_seen in stale:
+            age = now - first_seen
+            period = int(age / remind_after)  # a reminder every `reminder_after_days`
+            for authority in sorted(told.get(flag_id, set())):
+                rows.append(
+                    _row(
+                        "reminder",
+                        f"reminder:{flag_id}:{authority}:{period}",
+                        authority,
+                        AlertStatus.PENDING,
+                        now,
+                        flag_id,
+                    )
+                )
+            if age >= escalate_after:
+                rows.append(
+                    _row(
+                        "escalation",
+                        f"escalation:{flag_id}",
+                        MUNICIPAL,
+                        AlertStatus.PENDING,
+                        now,
+                        flag_id,
+                    )
+                )
+        return _insert_new(session, rows)
+
+    # ------------------------------------------------------------ by hand
+
+    def test_message(self, session: Session, authority: str, now: datetime) -> int:
+        alert = Alert(
+            **_row("test", f"test:{authority}:{uuid.uuid4()}", authority, AlertStatus.PENDING, now)
+        )
+        session.add(alert)
+        session.flush()
+        return alert.id or 0
+
+    def tell_ops(self, session: Session, key: str, title: str, message: str, now: datetime) -> int:
+        """A note to the people who run sfm, once per `key` (e.g. once a day)."""
+        row = _row("ops", f"ops:{key}", OPS, AlertStatus.PENDING, now)
+        row["subject"] = title
+        row["body_text"] = message
+        return _insert_new(session, [row])
+
+
+def local_now_text(now: datetime) -> str:
+    return beijing_text(now)

@@ -1,0 +1,59 @@
+"""The words of an alert: Jinja2 templates in config/templates/<language>/<kind>.md.j2.
+
+A template's first line is the subject; the rest is Markdown. Email gets the
+full text (apprise sends it as HTML with a plain-text part); IM gets the same
+template rendered with `compact = true`, cut to the platform's length limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from monitor.errors import ConfigError
+
+KINDS = ("flag", "digest", "reminder", "escalation", "closing", "test", "ops")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    full: str  # Markdown for email
+    compact: str  # Markdown for IM, within the length limit
+
+
+class Renderer:
+    def __init__(self, templates: Path, language: str, im_max_chars: int) -> None:
+        folder = templates / language
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: alert templates not found")
+        self.environment = Environment(
+            loader=FileSystemLoader(folder),
+            undefined=StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.im_max_chars = im_max_chars
+        self.language = language
+
+    def render(self, kind: str, context: dict[str, Any]) -> Rendered:
+        try:
+            template = self.environment.get_template(f"{kind}.md.j2")
+            full = template.render(**context, compact=False).strip()
+            compact = template.render(**context, compact=True).strip()
+        except TemplateError as exc:
+            raise ConfigError(f"template {self.language}/{kind}.md.j2: {exc}") from exc
+        subject, _, body = full.partition("\n")
+        _, _, compact_body = compact.partition("\n")
+        return Rendered(subject.strip(), body.strip(), self._fit(compact_body.strip()))
+
+    def _fit(self, text: str) -> str:
+        if len(text) <= self.im_max_chars:
+            return text
+        note = "\n\n……（内容过长已截断）" if self.language == "zh" else "\n\n… (cut to fit)"
+        return text[: self.im_max_chars - len(note)].rstrip() + note

@@ -1,0 +1,32 @@
+"""Everything alerting needs, built once from the config: authorities, outbox, dispatcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from monitor.alerts.authorities import Authorities, load_authorities
+from monitor.alerts.dispatch import Dispatcher
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.render import Renderer
+from monitor.config import LoadedConfig
+
+
+@dataclass(frozen=True)
+class Alerting:
+    authorities: Authorities
+    outbox: Outbox
+    dispatcher: Dispatcher
+
+
+def alerting_for(engine: Engine, config: LoadedConfig) -> Alerting:
+    from monitor.evaluation import measures_in_force
+
+    settings = config.settings.alerts
+    authorities = load_authorities(config)
+    renderer = Renderer(
+        config.resolve(settings.templates), settings.language, settings.im_max_chars
+    )
+    dispatcher = Dispatcher(engine, authorities, settings, renderer, measures_in_force(config))
+    return Alerting(authorities, Outbox(authorities, settings), dispatcher)
