@@ -22,6 +22,7 @@ demo: install
 	$(BIN)/sfm factories import config/demo/factories.csv
 	$(BIN)/sfm factories list
 	$(BIN)/sfm check
+	$(BIN)/sfm flags list
 
 test: install
 	$(BIN)/python -m pytest

@@ -350,6 +350,53 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "已导出 {count} 条标记到 {path}",
         "en": "{count} flags written to {path}",
     },
+    "check.flags": {
+        "zh": "规则核查（{measures}）：新增标记 {flags_opened} 条，仍存在 {flags_seen_again} 条，"
+        "消除 {flags_cleared} 条",
+        "en": "rules ({measures}): {flags_opened} new flags, {flags_seen_again} still present, "
+        "{flags_cleared} cleared",
+    },
+    # alerts
+    "alerts.title": {"zh": "通知", "en": "Alerts"},
+    "alerts.col.id": {"zh": "编号", "en": "ID"},
+    "alerts.col.kind": {"zh": "类型", "en": "Kind"},
+    "alerts.col.authority": {"zh": "接收单位", "en": "Recipient"},
+    "alerts.col.status": {"zh": "状态", "en": "Status"},
+    "alerts.col.flag_id": {"zh": "标记", "en": "Flag"},
+    "alerts.col.attempts": {"zh": "尝试次数", "en": "Attempts"},
+    "alerts.col.subject": {"zh": "标题", "en": "Subject"},
+    "alerts.col.error": {"zh": "最近错误", "en": "Last error"},
+    "alert_status.held": {"zh": "待汇总", "en": "held"},
+    "alert_status.bundled": {"zh": "已汇总", "en": "bundled"},
+    "alert_status.pending": {"zh": "待发送", "en": "pending"},
+    "alert_status.sending": {"zh": "发送中", "en": "sending"},
+    "alert_status.sent": {"zh": "已发送", "en": "sent"},
+    "alert_status.failed": {"zh": "发送失败", "en": "failed"},
+    "alerts.dispatched": {
+        "zh": "已发送 {sent} 条，待重试 {retrying} 条，失败 {failed} 条",
+        "en": "{sent} sent, {retrying} to retry, {failed} failed",
+    },
+    "alerts.config_error": {"zh": "配置错误：{detail}", "en": "configuration error: {detail}"},
+    "alerts.incomplete": {
+        "zh": "部分通知未能送达（见 `sfm alerts list`）",
+        "en": "some alerts did not go out (see `sfm alerts list`)",
+    },
+    "alerts.retry_usage": {
+        "zh": "请给出一个通知编号，或使用 --failed（二者选一）",
+        "en": "give one alert ID, or --failed (not both)",
+    },
+    "alerts.not_failed": {
+        "zh": "编号 {id} 的通知不存在或未处于失败状态",
+        "en": "alert {id} does not exist or has not failed",
+    },
+    "alerts.unknown_authority": {
+        "zh": "未配置的接收单位“{value}”（municipal、ops 或区）",
+        "en": "no authority '{value}' is configured (municipal, ops or a district)",
+    },
+    "alerts.test_failed": {
+        "zh": "发给{authority}的测试消息未能全部送达",
+        "en": "the test message to {authority} did not fully go out",
+    },
     # errors
     "error.unexpected": {
         "zh": "意外错误：{detail}（详情见日志）",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Engine, func, select, text, update
@@ -46,6 +46,9 @@ from monitor.models import (
     SweepRun,
 )
 from monitor.registry import find_factory
+
+if TYPE_CHECKING:
+    from monitor.alerts.outbox import Outbox
 
 log = structlog.get_logger("sfm.sweep")
 
@@ -460,6 +463,7 @@ async def run_sweep(
     topic: str | None = None,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    outbox: Outbox | None = None,
 ) -> SweepSummary:
     """Ask every selected connector about every active factory (or one); store the outcomes."""
     settings_list = selected_connectors(config, topic)
@@ -519,7 +523,9 @@ async def run_sweep(
 
     summary.duration_s = time.monotonic() - started
     # The rules run on what is now stored, after every sweep.
-    summary.evaluation = await asyncio.to_thread(evaluate_register, engine, config)
+    summary.evaluation = await asyncio.to_thread(
+        lambda: evaluate_register(engine, config, outbox=outbox)
+    )
     _finish_run(engine, run_id, summary)
     log.info("sweep finished", **summary.as_json())
     return summary

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import check_cmd, config_cmd, db_cmd, factories, flags_cmd
+from monitor.cli import alerts_cmd, check_cmd, config_cmd, db_cmd, factories, flags_cmd
 from monitor.cli.common import AppContext
 from monitor.errors import SfmError
 from monitor.i18n import t
@@ -27,6 +27,8 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(factories.app, name="factories")
 app.add_typer(flags_cmd.app, name="flags")
+app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(alerts_cmd.notify_app, name="notify")
 app.add_typer(flags_cmd.export_app, name="export")
 app.command("audit")(flags_cmd.audit)
 app.command("check")(check_cmd.check)

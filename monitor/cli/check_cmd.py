@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli.common import console, print_json, state
-from monitor.i18n import t
+from monitor.cli.common import console, print_json, say, state
+from monitor.i18n import Message, t
 
 
 def check(
@@ -28,9 +28,12 @@ def check(
 
     app_state = state(ctx)
     engine, config = app_state.engine, app_state.config
+    outbox = app_state.alerting.outbox
     show_progress = sys.stdout.isatty() and not as_json
     if not show_progress:
-        summary = asyncio.run(run_sweep(engine, config, factory_code=factory, topic=topic))
+        summary = asyncio.run(
+            run_sweep(engine, config, factory_code=factory, topic=topic, outbox=outbox)
+        )
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -53,12 +56,16 @@ def check(
                     config,
                     factory_code=factory,
                     topic=topic,
+                    outbox=outbox,
                     progress=lambda _name: bar.advance(task),
                     on_start=started,
                 )
             )
+    # Revocation alerts go out before `sfm check` returns; what cannot go out now stays
+    # in the outbox for `sfm alerts dispatch` (or the daemon) to retry.
+    delivery = app_state.alerting.dispatcher.dispatch_due()
     if as_json:
-        print_json(summary.as_json())
+        print_json(summary.as_json() | {"alerts": delivery.as_json()})
         return
     from rich.table import Table
 
@@ -77,6 +84,16 @@ def check(
             name, tally.topic, str(tally.found), str(tally.not_found), errors, str(tally.changed)
         )
     console().print(table)
+    if summary.evaluation is not None:
+        say(Message("check.flags", **summary.evaluation.as_json()))
+    say(
+        Message(
+            "alerts.dispatched",
+            sent=delivery.sent,
+            retrying=delivery.retrying,
+            failed=delivery.failed,
+        )
+    )
 
 
 def simulator(

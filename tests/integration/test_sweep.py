@@ -206,9 +206,11 @@ def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_compl
             f'data = "{UPSTREAM}"\nlatency_ms = 100\nsynthesize = true',
         )
         .replace('file = "var/log/sfm.log"', f'file = "{tmp_path / "sfm.log"}"')
-        .replace('authorities = "authorities.toml"',
-                 f'authorities = "{CONFIG_DIR / "authorities.toml"}"\n'
-                 f'templates = "{CONFIG_DIR / "templates"}"'),
+        .replace(
+            'authorities = "authorities.toml"',
+            f'authorities = "{CONFIG_DIR / "authorities.toml"}"\n'
+            f'templates = "{CONFIG_DIR / "templates"}"',
+        ),
         encoding="utf-8",
     )
     sfm = [sys.executable, "-m", "monitor.cli", "--config", str(config), "check"]

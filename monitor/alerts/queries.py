@@ -1,0 +1,103 @@
+"""What the alert commands ask of the outbox: listings, digests, reminders, test messages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, select
+from sqlmodel import col
+
+from monitor.alerts.authorities import MUNICIPAL, OPS
+from monitor.alerts.dispatch import DispatchReport
+from monitor.alerts.outbox import Outbox
+from monitor.clock import now_utc
+from monitor.codes import resolve_district
+from monitor.db import session_scope
+from monitor.errors import NotFound
+from monitor.i18n import Message
+from monitor.models import Alert, AlertAttempt, AlertStatus
+
+if TYPE_CHECKING:
+    from monitor.alerts.service import Alerting
+
+
+def list_alerts(engine: Engine, *, failed_only: bool, limit: int | None) -> list[dict[str, Any]]:
+    from monitor.codes import DISTRICTS_BY_CODE
+
+    query = select(Alert).order_by(col(Alert.id).desc())
+    if failed_only:
+        query = query.where(col(Alert.status) == AlertStatus.FAILED.value)
+    if limit:
+        query = query.limit(limit)
+    with session_scope(engine) as session:
+        alerts = list(session.scalars(query))
+    names = {code: d.name for code, d in DISTRICTS_BY_CODE.items()}
+    names.update({MUNICIPAL: "北京市经济和信息化局", OPS: "ops"})
+    return [
+        {
+            "id": a.id,
+            "kind": a.kind,
+            "authority": a.authority,
+            "authority_name": names.get(a.authority, a.authority),
+            "status": a.status,
+            "flag_id": a.flag_id,
+            "attempts": a.attempts,
+            "subject": a.subject,
+            "last_error": a.last_error,
+            "created_at": a.created_at.isoformat(),
+            "sent_at": a.sent_at.isoformat() if a.sent_at else None,
+        }
+        for a in alerts
+    ]
+
+
+def make_digests(engine: Engine, outbox: Outbox) -> list[int]:
+    with session_scope(engine) as session:
+        return outbox.make_digests(session, now_utc())
+
+
+def make_reminders(engine: Engine, outbox: Outbox) -> int:
+    with session_scope(engine) as session:
+        return outbox.make_reminders(session, now_utc())
+
+
+def authority_key(value: str) -> str:
+    if value in (MUNICIPAL, OPS):
+        return value
+    district = resolve_district(value)
+    if district is None:
+        raise NotFound(Message("alerts.unknown_authority", value=value))
+    return district.code
+
+
+def send_test(engine: Engine, alerting: Alerting, value: str) -> dict[str, Any]:
+    key = authority_key(value)
+    authority = alerting.authorities.get(key)
+    if authority is None:
+        raise NotFound(Message("alerts.unknown_authority", value=value))
+    now = now_utc()
+    with session_scope(engine) as session:
+        alert_id = alerting.outbox.test_message(session, key, now)
+    alerting.dispatcher.send_one(alert_id, DispatchReport(), now)
+    with session_scope(engine) as session:
+        alert = session.get(Alert, alert_id)
+        attempt = session.scalars(
+            select(AlertAttempt)
+            .where(col(AlertAttempt.alert_id) == alert_id)
+            .order_by(col(AlertAttempt.id).desc())
+        ).first()
+    assert alert is not None
+    outcomes = []
+    detail_lines = (attempt.detail if attempt else "").splitlines()
+    for index, shown in enumerate(authority.masked_urls):
+        line = next((d for d in detail_lines if d.startswith(f"[{index}] ")), "")
+        status, _, detail = line.partition(": ")
+        outcomes.append(
+            {
+                "index": index,
+                "url": shown,
+                "status": status.removeprefix(f"[{index}] ") or "not sent",
+                "detail": detail,
+            }
+        )
+    return {"authority": authority.name, "status": alert.status, "urls": outcomes}

@@ -1,0 +1,138 @@
+"""`sfm alerts`, `sfm notify test`: the outbox as staff and operators see and drive it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from monitor.cli.common import console, print_json, say, state
+from monitor.errors import BadInput, NotFound, SfmError
+from monitor.i18n import Message, t
+
+app = typer.Typer(
+    help="Alerts to the authorities: the outbox and its delivery.", no_args_is_help=True
+)
+notify_app = typer.Typer(help="Check the notification channels.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+
+
+class DeliveryIncomplete(SfmError):
+    """Some alerts did not go out (they are retried, or listed as failed)."""
+
+    exit_code = 1
+
+
+def _report(report: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(report.as_json())
+    else:
+        say(
+            Message(
+                "alerts.dispatched",
+                sent=report.sent,
+                retrying=report.retrying,
+                failed=report.failed,
+            )
+        )
+        for problem in report.config_errors:
+            say(Message("alerts.config_error", detail=problem))
+    if not report.all_went_out:
+        raise DeliveryIncomplete(Message("alerts.incomplete"))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    failed: Annotated[bool, typer.Option("--failed", help="Only alerts that gave up.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="0: all")] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """The outbox, newest first."""
+    from monitor.alerts.queries import list_alerts
+
+    rows = list_alerts(state(ctx).engine, failed_only=failed, limit=limit or None)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=t("alerts.title"), caption=t("flags.count", count=len(rows)))
+    for key in ("id", "kind", "authority", "status", "flag_id", "attempts", "subject", "error"):
+        table.add_column(t(f"alerts.col.{key}"), overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["kind"],
+            row["authority_name"],
+            t(f"alert_status.{row['status']}"),
+            str(row["flag_id"] or "—"),
+            str(row["attempts"]),
+            row["subject"] or "—",
+            row["last_error"] or "",
+        )
+    console().print(table)
+
+
+@app.command("dispatch")
+def dispatch(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Send everything due now, then exit: 0 when all went out, 1 when any did not."""
+    _report(state(ctx).alerting.dispatcher.dispatch_due(), as_json)
+
+
+@app.command("retry")
+def retry(
+    ctx: typer.Context,
+    alert_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every failed alert.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Give failed alerts a new retry budget and send them now."""
+    if (alert_id is None) == (not failed):
+        raise BadInput(Message("alerts.retry_usage"))
+    dispatcher = state(ctx).alerting.dispatcher
+    count = dispatcher.retry(None if failed else [alert_id or 0])
+    if alert_id is not None and count == 0:
+        raise NotFound(Message("alerts.not_failed", id=alert_id))
+    _report(dispatcher.dispatch_due(), as_json)
+
+
+@app.command("digest")
+def digest(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Bundle held review/action alerts into one digest per authority and send them."""
+    from monitor.alerts.queries import make_digests
+
+    alerting = state(ctx).alerting
+    make_digests(state(ctx).engine, alerting.outbox)
+    _report(alerting.dispatcher.dispatch_due(), as_json)
+
+
+@app.command("remind")
+def remind(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Remind about open flags past their deadline; escalate the oldest; send."""
+    from monitor.alerts.queries import make_reminders
+
+    alerting = state(ctx).alerting
+    make_reminders(state(ctx).engine, alerting.outbox)
+    _report(alerting.dispatcher.dispatch_due(), as_json)
+
+
+@notify_app.command("test")
+def notify_test(
+    ctx: typer.Context,
+    authority: Annotated[str, typer.Argument(help="municipal, ops, or a district (code/name).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Send a test message to one authority's URLs and report each URL's result."""
+    from monitor.alerts.queries import send_test
+
+    alerting = state(ctx).alerting
+    results = send_test(state(ctx).engine, alerting, authority)
+    if as_json:
+        print_json(results)
+    else:
+        for line in results["urls"]:
+            say(f"[{line['index']}] {line['url']}: {line['status']}  {line['detail']}")
+    if results["status"] != "sent":
+        raise DeliveryIncomplete(Message("alerts.test_failed", authority=results["authority"]))
