@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor import db
-from tests.conftest import DEMO_FACTORIES, Cli, write_config
+from tests.conftest import CONFIG_DIR, DEMO_FACTORIES, Cli, write_config
 
 CODE = "91110000600037341L"
 
@@ -184,14 +184,30 @@ def test_config_check_masks_secrets(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "secret.toml"
-    config.write_text('[database]\nurl = "postgresql://sfm:${PGPASS}@db/sfm"\n', encoding="utf-8")
+    alerts = f'[alerts]\nauthorities = "{CONFIG_DIR / "authorities.toml"}"\n'
+    config.write_text(
+        '[database]\nurl = "postgresql://sfm:${PGPASS}@db/sfm"\n' + alerts, encoding="utf-8"
+    )
     monkeypatch.setenv("PGPASS", "s3cret-pw")
     result = cli("--config", str(config), "config", "check", "--json")
     assert result.code == 0 and "s3cret-pw" not in result.out
-    assert json.loads(result.out)["config"]["database"]["url"] == "postgresql://sfm:***@db/sfm"
+    shown = json.loads(result.out)
+    assert shown["config"]["database"]["url"] == "postgresql://sfm:***@db/sfm"
+    assert shown["authorities"]["110108"] == ["outbox://110108"]
     config.write_text("[database]\ntypo = 1\n", encoding="utf-8")
     bad = cli("--config", str(config), "config", "check")
     assert bad.code == 2 and "database.typo: unknown key" in bad.err
+    authorities = tmp_path / "authorities.toml"
+    authorities.write_text(
+        '[municipal]\nname = "市局"\nurls = ["mailto://u:pw@mail.example.gov.cn"]\n'
+        '[ops]\nname = "ops"\nurls = ["nonsense://what", "wecombot://${WECOM_KEY}"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("WECOM_KEY", "k3y")
+    config.write_text(f'[alerts]\nauthorities = "{authorities}"\n', encoding="utf-8")
+    unusable = cli("--config", str(config), "config", "check")
+    assert unusable.code == 2 and "ops (ops): nonsense://what" in unusable.err
+    assert "pw" not in unusable.err
 
 
 def test_installed_console_script(tmp_path: Path) -> None:
