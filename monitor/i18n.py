@@ -7,6 +7,9 @@ parameters) and rendered in the reader's language only when shown.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 SUPPORTED = ("zh", "en")
@@ -405,9 +408,22 @@ CATALOG: dict[str, dict[str, str]] = {
 }
 
 
+_FORCED: ContextVar[str | None] = ContextVar("sfm_language", default=None)
+
+
+@contextmanager
+def using_language(lang: str) -> Iterator[None]:
+    """Render in `lang` whatever SFM_LANG says (alerts follow [alerts] language)."""
+    token = _FORCED.set(lang)
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
 def language() -> str:
     """The reader's language: SFM_LANG if it names a supported one, else Chinese."""
-    lang = os.environ.get("SFM_LANG", "zh").strip().lower()
+    lang = (_FORCED.get() or os.environ.get("SFM_LANG", "zh")).strip().lower()
     for supported in SUPPORTED:
         if lang.startswith(supported):
             return supported

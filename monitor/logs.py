@@ -47,9 +47,22 @@ _SHARED: list[Any] = [
 ]
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written, not when logging was set up."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(settings: LoggingSettings, *, stream: Any = None) -> None:
     """Route structlog through stdlib logging to stderr and, if configured, a JSON file."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     on_terminal = hasattr(stream, "isatty") and stream.isatty()
     terminal_renderer: Any = (
         structlog.dev.ConsoleRenderer() if on_terminal else structlog.processors.JSONRenderer()

@@ -28,7 +28,7 @@ from monitor.clock import beijing_text, now_utc
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import AlertsSettings
 from monitor.db import session_scope
-from monitor.i18n import t
+from monitor.i18n import t, using_language
 from monitor.models import Alert, AlertAttempt, AlertStatus, Factory, Flag
 from monitor.reports import summary_text
 from monitor.rules.policy import PolicyChoice
@@ -110,6 +110,10 @@ class Dispatcher:
         }
 
     def render(self, session: Session, alert: Alert, now: datetime) -> Rendered:
+        with using_language(self.settings.language):
+            return self._render(session, alert, now)
+
+    def _render(self, session: Session, alert: Alert, now: datetime) -> Rendered:
         authority = self.authorities.get(alert.authority)
         context: dict[str, Any] = {
             "measures": self._measures(),

@@ -1,0 +1,290 @@
+"""Alerts delivered to real peers: SMTP (aiosmtpd) and a webhook, through apprise."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session, col
+
+from connectors.simulator import RunningSimulator
+from monitor.alerts.service import Alerting, alerting_for
+from monitor.clock import now_utc
+from monitor.config import LoadedConfig, load_config
+from monitor.db import session_scope
+from monitor.models import Alert, AlertAttempt
+from monitor.registry import import_factories
+from monitor.sweep import run_sweep
+from tests.conftest import DEMO_FACTORIES, Cli, shipped_connector
+from tests.integration.alerts.conftest import SmtpServer, Webhook, write_alert_config
+
+SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
+BUREAU = "zngc@jxj.beijing.gov.cn"
+HAIDIAN = "hdjxj@bjhd.gov.cn"
+
+
+def configured(path: Path, simulator: RunningSimulator | None = None) -> LoadedConfig:
+    loaded = load_config(path, environ={})
+    if simulator is None:
+        return loaded
+    connectors = [shipped_connector(name, simulator.base_url) for name in SHIPPED]
+    settings = loaded.settings.model_copy(update={"connectors": connectors})
+    return LoadedConfig(settings=settings, path=loaded.path, masked=loaded.masked)
+
+
+def sweep(engine: Engine, config: LoadedConfig, alerting: Alerting) -> None:
+    asyncio.run(run_sweep(engine, config, outbox=alerting.outbox))
+
+
+def alerts(engine: Engine) -> list[Alert]:
+    with Session(engine) as session:
+        return list(session.scalars(select(Alert).order_by(col(Alert.id))))
+
+
+@pytest.fixture
+def register(engine: Engine) -> Engine:
+    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    return engine
+
+
+def test_revocation_alerts_reach_email_and_webhook(
+    register: Engine,
+    database_url: str,
+    tmp_path: Path,
+    smtp: SmtpServer,
+    webhook: Webhook,
+    simulator: RunningSimulator,
+) -> None:
+    path = write_alert_config(
+        tmp_path,
+        database_url,
+        {
+            "municipal": [smtp.url(BUREAU)],
+            "110108": [smtp.url(HAIDIAN)],
+            "110105": [webhook.url("chaoyang")],
+        },
+    )
+    config = configured(path, simulator)
+    alerting = alerting_for(register, config)
+    sweep(register, config, alerting)
+    report = alerting.dispatcher.dispatch_due()
+    assert report.failed == 0 and report.sent >= 5
+
+    haidian = [m for m in smtp.mails if m.rcpt_tos == [HAIDIAN]]
+    [deregistered] = haidian  # 华芯微电子: basic level, Haidian, terminated
+    assert "北京华芯微电子装备有限公司" in deregistered.subject
+    assert "911101081235534499" in deregistered.part("text/plain")
+    assert "<table>" in deregistered.part("text/html") or "<td>" in deregistered.part("text/html")
+    assert "sfm flags confirm" in deregistered.part("text/plain")
+    bureau_subjects = sorted(m.subject for m in smtp.mails if m.rcpt_tos == [BUREAU])
+    assert len(bureau_subjects) == 5  # every revocation reaches the bureau
+    assert any("南苑航空" in s for s in bureau_subjects)
+
+    chaoyang = [hook for hook in webhook.received if hook["path"] == "/chaoyang"]
+    assert sorted("朝晖食品" in h["title"] or "东方明光" in h["title"] for h in chaoyang) == [
+        True,
+        True,
+    ]
+    assert all(len(h["message"]) <= 3800 for h in chaoyang)
+    # review and action flags wait for the digest
+    held = [a for a in alerts(register) if a.status == "held"]
+    assert held and all(a.kind == "flag" for a in held)
+
+
+def test_smtp_down_then_back_delivers_each_alert_exactly_once(
+    register: Engine,
+    database_url: str,
+    tmp_path: Path,
+    smtp: SmtpServer,
+    simulator: RunningSimulator,
+) -> None:
+    path = write_alert_config(
+        tmp_path,
+        database_url,
+        {"municipal": [smtp.url(BUREAU)]},
+        extra="retry_budget = 5\nbackoff_initial_s = 60\n",
+    )
+    config = configured(path, simulator)
+    alerting = alerting_for(register, config)
+    sweep(register, config, alerting)
+    smtp.stop()
+    first = alerting.dispatcher.dispatch_due()
+    assert first.sent == 0 and first.retrying > 0
+    pending = [a for a in alerts(register) if a.status == "pending"]
+    assert pending and all(a.attempts == 1 and a.next_attempt_at for a in pending)
+    assert all(
+        "Connection" in (a.last_error or "") or "FAILURE" in (a.last_error or "") for a in pending
+    )
+    assert alerting.dispatcher.dispatch_due().sent == 0  # backing off: nothing due yet
+    smtp.start()
+    later = now_utc() + timedelta(minutes=2)
+    back = alerting.dispatcher.dispatch_due(now=later)
+    assert back.sent == first.retrying and back.retrying == 0
+    assert alerting.dispatcher.dispatch_due(now=later + timedelta(hours=1)).sent == 0
+    subjects = [m.subject for m in smtp.mails]
+    assert len(subjects) == len(set(subjects)) == first.retrying  # once each
+    with Session(register) as session:
+        attempts = session.scalar(select(func.count()).select_from(AlertAttempt))
+    assert attempts == 2 * first.retrying
+
+
+def test_retry_budget_then_failed_then_retry_failed_delivers(
+    register: Engine,
+    database_url: str,
+    tmp_path: Path,
+    smtp: SmtpServer,
+    simulator: RunningSimulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = write_alert_config(
+        tmp_path,
+        database_url,
+        {"municipal": [smtp.url(BUREAU)]},
+        extra="retry_budget = 2\nbackoff_initial_s = 0\n",
+    )
+    config = configured(path, simulator)
+    alerting = alerting_for(register, config)
+    sweep(register, config, alerting)
+    smtp.stop()
+    alerting.dispatcher.dispatch_due()
+    spent = alerting.dispatcher.dispatch_due(now=now_utc() + timedelta(seconds=1))
+    assert spent.failed == 5 and spent.sent == 0
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SFM_OPERATOR", "li")
+    cli = Cli(capsys, path)
+    listed = cli("alerts", "list", "--failed", "--json")
+    assert listed.code == 0 and len(__import__("json").loads(listed.out)) == 5
+    assert cli("alerts", "dispatch").code == 0  # failed alerts are not retried by themselves
+    smtp.start()
+    retried = cli("alerts", "retry", "--failed")
+    assert retried.code == 0, retried.err
+    assert len(smtp.mails) == 5
+    assert cli("alerts", "list", "--failed", "--json").out.strip() == "[]"
+    assert cli("alerts", "retry", "999999").code == 4
+    assert cli("alerts", "retry").code == 2
+
+
+def test_unusable_destination_is_a_configuration_error_told_to_ops(
+    register: Engine,
+    database_url: str,
+    tmp_path: Path,
+    webhook: Webhook,
+    simulator: RunningSimulator,
+) -> None:
+    path = write_alert_config(
+        tmp_path, database_url, {"municipal": [], "ops": [webhook.url("ops")]}
+    )
+    config = configured(path, simulator)
+    alerting = alerting_for(register, config)
+    sweep(register, config, alerting)
+    report = alerting.dispatcher.dispatch_due()
+    assert report.config_errors and not report.all_went_out
+    failed = [
+        a
+        for a in alerts(register)
+        if a.authority == "municipal" and a.kind == "flag" and a.status != "held"
+    ]
+    assert failed and all(
+        a.status == "failed" and "configuration" in (a.last_error or "") for a in failed
+    )
+    alerting.dispatcher.dispatch_due()
+    assert any("municipal" in hook["title"] for hook in webhook.received)
+
+
+def test_notify_test_reports_each_url(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    smtp: SmtpServer,
+    webhook: Webhook,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = write_alert_config(
+        tmp_path,
+        database_url,
+        {
+            "110108": [smtp.url(HAIDIAN), webhook.url("haidian"), "json://127.0.0.1:1/closed"],
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    cli = Cli(capsys, path)
+    result = cli("notify", "test", "海淀", "--json")
+    assert result.code == 1
+    outcome = __import__("json").loads(result.out)
+    assert [u["status"] for u in outcome["urls"]] == ["success", "success", "failure"]
+    assert len(smtp.mails) == 1 and "测试" in smtp.mails[0].subject
+    assert cli("notify", "test", "Gotham").code == 4
+
+
+def test_sfm_check_emails_the_revocation_before_it_exits(
+    register: Engine,
+    database_url: str,
+    tmp_path: Path,
+    smtp: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipped = (Path(__file__).parents[3] / "config" / "sfm.toml").read_text(encoding="utf-8")
+    connectors = shipped[shipped.index("[simulator]") :].replace(
+        'data = "demo/upstream.json"',
+        f'data = "{Path(__file__).parents[3] / "config" / "demo" / "upstream.json"}"',
+    )
+    path = write_alert_config(
+        tmp_path, database_url, {"municipal": [smtp.url(BUREAU)]}, extra=connectors
+    )
+    monkeypatch.chdir(tmp_path)
+    cli = Cli(capsys, path)
+    result = cli("check", "--json")
+    assert result.code == 0, result.err
+    # `sfm check` has returned: the emails are already at the SMTP server
+    assert len(smtp.mails) == 5
+    assert __import__("json").loads(result.out)["alerts"]["sent"] == 5
+
+
+def test_a_dispatcher_killed_midway_loses_nothing(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    webhook: Webhook,
+) -> None:
+    """SIGKILL during `sfm alerts dispatch`; the next run sends the rest. At most the one
+    alert in flight when the process died arrives twice (the documented window)."""
+    path = write_alert_config(
+        tmp_path, database_url, {"ops": [webhook.url("ops")]}, extra="sending_lease_s = 1\n"
+    )
+    alerting = alerting_for(engine, load_config(path, environ={}))
+    with session_scope(engine) as session:
+        for n in range(60):
+            alerting.outbox.tell_ops(session, f"bulk:{n}", f"bulk-{n:03d}", "x", now_utc())
+    webhook.delay_s = 0.05
+    sfm = [sys.executable, "-m", "monitor.cli", "--config", str(path), "alerts", "dispatch"]
+    env = {**os.environ, "SFM_LANG": "en"}
+    process = subprocess.Popen(
+        sfm, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while len(webhook.received) < 15 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert 0 < len(webhook.received) < 60
+    time.sleep(1.2)  # the dead dispatcher's claim expires
+    webhook.delay_s = 0
+    again = subprocess.run(
+        sfm, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    titles = [hook["title"] for hook in webhook.received]
+    assert set(titles) == {f"【sfm】运维：bulk-{n:03d}" for n in range(60)}
+    assert len(titles) - len(set(titles)) <= 1
+    assert all(a.status == "sent" for a in alerts(engine))
