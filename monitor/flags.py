@@ -230,6 +230,8 @@ class FlagBook:
                     for flag_id in self.cleared_ids
                 ],
             )
+            if self.outbox is not None:
+                self.outbox.flags_closed(session, self.cleared_ids, now)
         self.new_rows, self.seen_ids, self.cleared_ids = [], [], []
 
 

@@ -1,0 +1,166 @@
+"""The outbox's timing: digests, reminders, escalation, closing notices (frozen clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlmodel import Session, col
+
+from connectors.simulator import RunningSimulator
+from monitor.alerts.service import alerting_for
+from monitor.clock import now_utc
+from monitor.config import LoadedConfig, load_config
+from monitor.db import session_scope
+from monitor.models import Alert, Flag
+from monitor.registry import import_factories
+from monitor.sweep import run_sweep
+from tests.conftest import DEMO_FACTORIES, shipped_connector
+from tests.integration.alerts.conftest import Webhook, write_alert_config
+
+SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
+
+
+@pytest.fixture
+def setup(
+    engine: Engine, database_url: str, tmp_path: Path, webhook: Webhook, simulator: RunningSimulator
+) -> dict[str, Any]:
+    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    everyone = {
+        key: [webhook.url(key)]
+        for key in (
+            "municipal",
+            "ops",
+            "110101",
+            "110102",
+            "110105",
+            "110106",
+            "110107",
+            "110108",
+            "110109",
+            "110111",
+            "110112",
+            "110113",
+            "110114",
+            "110115",
+            "110116",
+            "110117",
+            "110118",
+            "110119",
+            "110302",
+        )
+    }
+    path = write_alert_config(
+        tmp_path,
+        database_url,
+        everyone,
+        extra="reminder_after_days = 10\nescalate_after_days = 20\n",
+    )
+    loaded = load_config(path, environ={})
+    connectors = [shipped_connector(name, simulator.base_url) for name in SHIPPED]
+    config = LoadedConfig(
+        settings=loaded.settings.model_copy(update={"connectors": connectors}), path=loaded.path
+    )
+    alerting = alerting_for(engine, config)
+    asyncio.run(run_sweep(engine, config, outbox=alerting.outbox))
+    alerting.dispatcher.dispatch_due()
+    return {
+        "engine": engine,
+        "config": config,
+        "alerting": alerting,
+        "webhook": webhook,
+        "simulator": simulator,
+    }
+
+
+def rows(engine: Engine, kind: str | None = None) -> list[Alert]:
+    with Session(engine) as session:
+        query = select(Alert).order_by(col(Alert.id))
+        if kind:
+            query = query.where(col(Alert.kind) == kind)
+        return list(session.scalars(query))
+
+
+def test_review_flags_wait_for_one_digest_per_authority(setup: dict[str, Any]) -> None:
+    engine, alerting, webhook = setup["engine"], setup["alerting"], setup["webhook"]
+    immediate = len(webhook.received)
+    held = [a for a in rows(engine, "flag") if a.status == "held"]
+    authorities = {a.authority for a in held}
+    assert len(held) > len(authorities)  # some authority has several items
+    with session_scope(engine) as session:
+        digests = alerting.outbox.make_digests(session, now_utc())
+    assert len(digests) == len(authorities)
+    report = alerting.dispatcher.dispatch_due()
+    assert report.sent == len(authorities)
+    assert all(
+        a.status == "bundled" and a.digest_id
+        for a in rows(engine, "flag")
+        if a.id in {h.id for h in held}
+    )
+    bureau = [h for h in webhook.received[immediate:] if h["path"] == "/municipal"]
+    assert len(bureau) == 1 and "每日汇总" in bureau[0]["title"]
+    held_for_bureau = sum(1 for a in held if a.authority == "municipal")
+    assert f"{held_for_bureau} 条待核查事项" in bureau[0]["title"]
+    with session_scope(engine) as session:  # nothing left to bundle: no empty digests
+        assert alerting.outbox.make_digests(session, now_utc()) == []
+
+
+def test_reminders_repeat_and_escalation_happens_once(setup: dict[str, Any]) -> None:
+    engine, alerting = setup["engine"], setup["alerting"]
+    start = now_utc()
+    with session_scope(engine) as session:
+        assert alerting.outbox.make_reminders(session, start + timedelta(days=9)) == 0
+    with session_scope(engine) as session:
+        first = alerting.outbox.make_reminders(session, start + timedelta(days=10, hours=1))
+    told = rows(engine, "flag")
+    assert first == len(told)  # one reminder per (flag, authority) told
+    with session_scope(engine) as session:
+        assert alerting.outbox.make_reminders(session, start + timedelta(days=11)) == 0
+    with session_scope(engine) as session:
+        alerting.outbox.make_reminders(session, start + timedelta(days=20, hours=1))
+    escalations = rows(engine, "escalation")
+    open_flags = {a.flag_id for a in told}
+    assert {e.flag_id for e in escalations} == open_flags
+    assert {e.authority for e in escalations} == {"municipal"}
+    with session_scope(engine) as session:
+        alerting.outbox.make_reminders(session, start + timedelta(days=25))
+    assert len(rows(engine, "escalation")) == len(escalations)
+    assert len(rows(engine, "reminder")) == 2 * len(told)  # day 10 and day 20
+    report = alerting.dispatcher.dispatch_due(now=start + timedelta(days=25))
+    assert report.sent == len(rows(engine, "reminder")) + len(escalations)
+    titles = [h["title"] for h in setup["webhook"].received]
+    assert any(t.startswith("【sfm】升级") for t in titles)
+    assert any(t.startswith("【sfm】提醒") for t in titles)
+
+
+def test_decided_flags_are_not_reminded(setup: dict[str, Any]) -> None:
+    engine, alerting = setup["engine"], setup["alerting"]
+    with session_scope(engine) as session:
+        session.execute(update(Flag).values(state="confirmed"))
+    with session_scope(engine) as session:
+        assert alerting.outbox.make_reminders(session, now_utc() + timedelta(days=30)) == 0
+
+
+def test_a_cleared_flag_sends_a_closing_notice_to_whoever_was_told(setup: dict[str, Any]) -> None:
+    engine, alerting, simulator = setup["engine"], setup["alerting"], setup["simulator"]
+    code = next(
+        c for c, e in simulator.simulator.factories.items() if e["registration"]["status"] == "注销"
+    )
+    simulator.simulator.factories[code]["registration"]["status"] = "存续"
+    asyncio.run(run_sweep(engine, setup["config"], outbox=alerting.outbox))
+    [cleared] = [f for f in _flags(engine) if f.state == "cleared"]
+    told = {a.authority for a in rows(engine, "flag") if a.flag_id == cleared.id}
+    closing = [a for a in rows(engine, "closing") if a.flag_id == cleared.id]
+    assert {a.authority for a in closing} == told and told
+    before = len(setup["webhook"].received)
+    assert alerting.dispatcher.dispatch_due().sent == len(closing)
+    assert all("已消除" in h["title"] for h in setup["webhook"].received[before:])
+
+
+def _flags(engine: Engine) -> list[Flag]:
+    with Session(engine) as session:
+        return list(session.scalars(select(Flag)))
