@@ -359,6 +359,27 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "rules ({measures}): {flags_opened} new flags, {flags_seen_again} still present, "
         "{flags_cleared} cleared",
     },
+    "status.measures": {
+        "zh": "适用办法：{title}（有效期至 {expires_on}）",
+        "en": "measures in force: {title} (until {expires_on})",
+    },
+    "status.expired": {
+        "zh": "注意：{title}已于 {expires_on} 到期，尚未配置后续办法，sfm 仍按原办法核查",
+        "en": "note: {title} expired on {expires_on}; no successor is configured and sfm "
+        "keeps applying it",
+    },
+    "status.sweep": {
+        "zh": "核查 {id}：{status}，开始 {started_at}，结束 {finished_at}，{factories} 家",
+        "en": "sweep {id}: {status}, started {started_at}, finished {finished_at}, "
+        "{factories} factories",
+    },
+    "status.connector": {
+        "zh": "数据源 {name}（{topic}）：最近成功 {last_success_at}，最近失败 {last_error_at}，"
+        "连续失败 {consecutive_failures} 次",
+        "en": "connector {name} ({topic}): last success {last_success_at}, last error "
+        "{last_error_at}, {consecutive_failures} consecutive failures",
+    },
+    "status.outbox": {"zh": "通知：{counts}", "en": "outbox: {counts}"},
     # alerts
     "alerts.title": {"zh": "通知", "en": "Alerts"},
     "alerts.col.id": {"zh": "编号", "en": "ID"},

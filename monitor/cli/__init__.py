@@ -33,6 +33,7 @@ app.add_typer(flags_cmd.export_app, name="export")
 app.command("audit")(flags_cmd.audit)
 app.command("check")(check_cmd.check)
 app.command("simulator")(check_cmd.simulator)
+app.command("status")(check_cmd.status)
 
 
 @app.callback()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -124,3 +124,42 @@ def simulator(
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(Simulator(data, behaviour), host, port))
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON only.")] = False,
+) -> None:
+    """Measures in force, recent sweeps, connector health, flags and the outbox."""
+    from monitor.status import status as collect
+
+    app_state = state(ctx)
+    report = collect(app_state.engine, app_state.config)
+    if as_json:
+        print_json(report)
+        return
+    measures = report["measures"]
+    say(Message("status.measures", title=measures["title"], expires_on=measures["expires_on"]))
+    if measures["expired"]:
+        say(Message("status.expired", title=measures["title"], expires_on=measures["expires_on"]))
+    def shown(row: dict[str, Any]) -> dict[str, Any]:
+        return {key: "—" if value is None else value for key, value in row.items()}
+
+    for run in report["sweeps"]:
+        say(Message("status.sweep", **shown(run)))
+    for health in report["connectors"]:
+        say(Message("status.connector", **shown(health)))
+    for row in report["flags"]:
+        severity, flag_state = t("severity." + row["severity"]), t("state." + row["state"])
+        say(f"  {severity} / {flag_state}: {row['count']}")
+    say(
+        Message(
+            "status.outbox",
+            counts=", ".join(
+                f"{t(f'alert_status.{k}')} {v}" for k, v in sorted(report["outbox"].items())
+            )
+            or "—",
+        )
+    )
+    for problem in report["alert_configuration_errors"]:
+        say(Message("alerts.config_error", detail=problem))

@@ -198,6 +198,10 @@ def test_unusable_destination_is_a_configuration_error_told_to_ops(
     )
     alerting.dispatcher.dispatch_due()
     assert any("municipal" in hook["title"] for hook in webhook.received)
+    from monitor.status import status
+
+    shown = status(register, config)
+    assert shown["alert_configuration_errors"] and shown["outbox"]["failed"] >= 1
 
 
 def test_notify_test_reports_each_url(

@@ -1,0 +1,68 @@
+"""`sfm status`: what an operator checks first — measures, sweeps, sources, flags, outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlmodel import col
+
+from monitor.clock import beijing_text
+from monitor.config import LoadedConfig
+from monitor.db import session_scope
+from monitor.evaluation import measures_in_force
+from monitor.models import Alert, ConnectorHealth, Flag, SweepRun
+
+
+def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
+    choice = measures_in_force(config)
+    with session_scope(engine) as session:
+        runs = session.scalars(select(SweepRun).order_by(col(SweepRun.id).desc()).limit(3)).all()
+        health = session.scalars(select(ConnectorHealth).order_by(col(ConnectorHealth.connector)))
+        flags = session.execute(
+            select(col(Flag.state), col(Flag.severity), func.count()).group_by(
+                col(Flag.state), col(Flag.severity)
+            )
+        ).all()
+        outbox = session.execute(
+            select(col(Alert.status), func.count()).group_by(col(Alert.status))
+        ).all()
+        config_errors = session.scalars(
+            select(col(Alert.last_error))
+            .where(col(Alert.status) == "failed", col(Alert.last_error).like("configuration:%"))
+            .distinct()
+        ).all()
+        return {
+            "measures": {
+                "key": choice.key,
+                "title": choice.policy.title,
+                "expires_on": str(choice.policy.expires_on or ""),
+                "expired": choice.expired,
+            },
+            "sweeps": [
+                {
+                    "id": run.id,
+                    "status": run.status,
+                    "started_at": beijing_text(run.started_at),
+                    "finished_at": beijing_text(run.finished_at) if run.finished_at else None,
+                    "factories": run.summary.get("factories"),
+                }
+                for run in runs
+            ],
+            "connectors": [
+                {
+                    "name": h.connector,
+                    "topic": h.topic,
+                    "last_success_at": beijing_text(h.last_success_at)
+                    if h.last_success_at
+                    else None,
+                    "last_error_at": beijing_text(h.last_error_at) if h.last_error_at else None,
+                    "last_error": h.last_error_detail,
+                    "consecutive_failures": h.consecutive_failures,
+                }
+                for h in health
+            ],
+            "flags": [{"state": s, "severity": v, "count": n} for s, v, n in flags],
+            "outbox": {s: n for s, n in outbox},
+            "alert_configuration_errors": [e for e in config_errors if e],
+        }
