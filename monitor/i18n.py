@@ -200,6 +200,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "{authority} {decided_on} {document_no}（{kind}，罚款 {fine} 元）：{reason}",
         "en": "{authority} {decided_on} {document_no} ({kind}, fine ¥{fine}): {reason}",
     },
+    "finding.listing": {
+        "zh": "{authority} {decided_on} {document_no}（{kind}）：{reason}",
+        "en": "{authority} {decided_on} {document_no} ({kind}): {reason}",
+    },
     "finding.rename": {
         "zh": "登记名称已变更为“{registered}”（认定名称“{designated}”），尚未申请变更",
         "en": "registered name is now '{registered}' (designated as '{designated}'); "

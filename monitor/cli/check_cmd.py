@@ -142,6 +142,7 @@ def status(
     say(Message("status.measures", title=measures["title"], expires_on=measures["expires_on"]))
     if measures["expired"]:
         say(Message("status.expired", title=measures["title"], expires_on=measures["expires_on"]))
+
     def shown(row: dict[str, Any]) -> dict[str, Any]:
         return {key: "—" if value is None else value for key, value in row.items()}
 

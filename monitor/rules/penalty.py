@@ -35,7 +35,7 @@ def penalised(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
                 Severity.REVIEW,
                 Topic.CREDIT,
                 f"{answer.connector}:{record.record_id}",
-                "finding.penalty",
+                "finding.penalty" if record.fine_cny is not None else "finding.listing",
                 {
                     "kind": record.kind.value,
                     "authority": record.authority or "—",
