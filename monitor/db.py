@@ -11,16 +11,13 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from monitor.errors import Refused
+from monitor.schema import SCHEMA_HEAD
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 from monitor.i18n import Message
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The newest migration. Every command checks the database against it, and
-# alembic costs a tenth of a second to import, so it is written here too; a
-# test holds it equal to the migrations folder's head.
-SCHEMA_HEAD = "0004_alerts"
 
 
 def normalise_url(url: str) -> str:

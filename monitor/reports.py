@@ -124,7 +124,7 @@ def export_flags(engine: Engine, out: Path, fmt: str) -> int:
     """Write every flag to CSV (UTF-8 with BOM, for Excel) or XLSX; Chinese headers by default."""
     if fmt not in ("csv", "xlsx"):
         raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
-    rows = list_flags(engine, limit=None)
+    rows = list_flags(engine.url.render_as_string(hide_password=False), limit=None)
     headers = [t(f"export.{column}") for column in EXPORT_COLUMNS]
     table = []
     for row in rows:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sys
 from typing import Annotated, Any
 
@@ -24,6 +22,8 @@ def check(
     ] = False,
 ) -> None:
     """Run the connectors now over every active factory (or one) and store what they say."""
+    import asyncio
+
     from monitor.sweep import run_sweep
 
     app_state = state(ctx)
@@ -108,6 +108,9 @@ def simulator(
     ] = False,
 ) -> None:
     """Serve the demo upstream over HTTP until interrupted."""
+    import asyncio
+    import contextlib
+
     from connectors.simulator import Behaviour, Simulator, load_upstream, serve_forever
 
     config = state(ctx).config

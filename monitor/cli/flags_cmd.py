@@ -36,7 +36,7 @@ def list_(
     from monitor.flag_list import list_flags
 
     rows = list_flags(
-        state(ctx).engine,
+        state(ctx).config.settings.database.url,
         state=state_,
         rule=rule,
         district=district,

@@ -160,6 +160,8 @@ def test_commands_refuse_a_database_whose_schema_is_behind(
     cli = Cli(capsys, write_config(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}"))
     refused = cli("factories", "list")
     assert refused.code == 3 and "sfm db upgrade" in refused.err
+    flags_refused = cli("flags", "list")  # the driver-level fast path checks too
+    assert flags_refused.code == 3 and "sfm db upgrade" in flags_refused.err
     assert cli("db", "upgrade").code == 0
     assert cli("factories", "list").code == 0
     assert db.head_revision() in cli("db", "upgrade").out
