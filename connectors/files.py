@@ -39,14 +39,7 @@ class FilesConnector:
         self.name = settings.name
         self.topic: Topic = settings.topic
         self.folder = folder
-        self.mapper = RecordMapper(
-            settings.topic,
-            settings.name,
-            settings.fields,
-            values=settings.values,
-            constants=settings.constants,
-            status_map=status_map,
-        )
+        self.mapper = RecordMapper.for_connector(settings, status_map)
 
     async def new_files(self, consumed: set[str]) -> AsyncIterator[DroppedFile]:
         if not self.folder.is_dir():

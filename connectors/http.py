@@ -97,14 +97,7 @@ class HttpConnector:
         self.name = settings.name
         self.topic: Topic = settings.topic
         self.url_template = url or settings.url or ""
-        self.mapper = RecordMapper(
-            settings.topic,
-            settings.name,
-            settings.fields,
-            values=settings.values,
-            constants=settings.constants,
-            status_map=status_map,
-        )
+        self.mapper = RecordMapper.for_connector(settings, status_map)
         self._transport = transport or default_transport(settings)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._limiter = (

@@ -10,9 +10,12 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from connectors.settings import ConnectorSettings
 
 from connectors.base import RECORD_TYPES, CanonicalRecord, Topic, map_status, status_table
 
@@ -102,6 +105,20 @@ class RecordMapper:
         self.statuses = status_table(status_map)
         self.model = RECORD_TYPES[topic]
         self.required = required_fields(topic)
+
+    @classmethod
+    def for_connector(
+        cls, settings: ConnectorSettings, status_map: Mapping[str, str] | None = None
+    ) -> RecordMapper:
+        """The mapper a connector's `fields`, `values` and `constants` describe."""
+        return cls(
+            settings.topic,
+            settings.name,
+            settings.fields,
+            values=settings.values,
+            constants=settings.constants,
+            status_map=status_map,
+        )
 
     def map_record(self, raw: Mapping[str, Any], fetched_at: datetime) -> CanonicalRecord:
         if not isinstance(raw, Mapping):

@@ -220,13 +220,17 @@ class ObservationStore:
         # What UTCDateTime does for mapped columns, for the plain insert above.
         return moment.astimezone(UTC).replace(tzinfo=None) if self.sqlite else moment
 
-    def _update_health(self, session: Any, outcomes: Iterable[FetchOutcome], now: datetime) -> None:
+    def _health(self, session: Any) -> ConnectorHealth:
         health = session.get(ConnectorHealth, self.connector)
         if health is None:
             health = ConnectorHealth(
                 connector=self.connector, topic=self.topic.value, consecutive_failures=0
             )
             session.add(health)
+        return health
+
+    def _update_health(self, session: Any, outcomes: Iterable[FetchOutcome], now: datetime) -> None:
+        health = self._health(session)
         for outcome in outcomes:
             if outcome.kind == "error":
                 health.consecutive_failures += 1
@@ -243,12 +247,7 @@ class ObservationStore:
         with session_scope(self.engine) as session:
             if consumed is not None:
                 session.add(consumed)
-            health = session.get(ConnectorHealth, self.connector)
-            if health is None:
-                health = ConnectorHealth(
-                    connector=self.connector, topic=self.topic.value, consecutive_failures=0
-                )
-                session.add(health)
+            health = self._health(session)
             now = now_utc()
             health.consecutive_failures += 1
             health.last_error_at = now
