@@ -28,13 +28,12 @@ from typing import Any
 
 from aiohttp import web
 
-ERROR_KINDS = ("500", "502", "503", "429", "timeout", "bad_json", "schema")
-
 
 @dataclass
 class Behaviour:
     latency_ms: float = 0.0
-    error_rate: float = 0.0
+    # each one of: "500", "502", "503", "429", "timeout", "bad_json", "schema"
+    error_kinds: list[str] = field(default_factory=lambda: ["503"])
     error_kinds: list[str] = field(default_factory=lambda: ["503"])
     rate_limit_per_s: int | None = None
     retry_after_s: int = 1

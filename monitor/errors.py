@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from monitor.i18n import Message
 
 
@@ -19,10 +17,6 @@ class SfmError(Exception):
 
     def __str__(self) -> str:
         return str(self.message)
-
-    @classmethod
-    def of(cls, key: str, /, **params: Any) -> SfmError:
-        return cls(Message(key, **params))
 
 
 class BadInput(SfmError):

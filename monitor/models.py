@@ -276,7 +276,6 @@ class Alert(SQLModel, table=True):
     digest_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("alert.id")))
     subject: str | None = Field(default=None, sa_column=Column(Text))
     body_text: str | None = Field(default=None, sa_column=Column(Text))
-    body_html: str | None = Field(default=None, sa_column=Column(Text))
     body_markdown: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
     # Indexes of the authority's URLs that already took this alert: a retry after a

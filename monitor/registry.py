@@ -49,8 +49,6 @@ COLUMNS = (
     Column("designated_on", "认定日期"),
     Column("registered_address", "注册地址", required=False),
 )
-# The fields an import compares and may change, in the order changes are reported.
-REGISTER_FIELDS = ("name", "level", "district_code", "designated_on", "registered_address")
 
 _LEVELS = {
     "basic": Level.BASIC,

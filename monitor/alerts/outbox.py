@@ -19,7 +19,6 @@ from sqlmodel import Session, col
 
 from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
 from monitor.alerts.routing import recipients
-from monitor.clock import beijing_text
 from monitor.config import AlertsSettings
 from monitor.models import Alert, AlertStatus, Factory, Flag, FlagState
 
@@ -228,7 +227,3 @@ class Outbox:
         row["subject"] = title
         row["body_text"] = message
         return _insert_new(session, [row])
-
-
-def local_now_text(now: datetime) -> str:
-    return beijing_text(now)

@@ -15,8 +15,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from monitor.errors import ConfigError
 
-KINDS = ("flag", "digest", "reminder", "escalation", "closing", "test", "ops")
-
 
 @dataclass(frozen=True)
 class Rendered:

@@ -26,7 +26,6 @@ def upgrade() -> None:
         sa.Column("digest_id", sa.Integer(), sa.ForeignKey("alert.id"), nullable=True),
         sa.Column("subject", sa.Text(), nullable=True),
         sa.Column("body_text", sa.Text(), nullable=True),
-        sa.Column("body_html", sa.Text(), nullable=True),
         sa.Column("body_markdown", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("delivered", sa.JSON(), nullable=False),
