@@ -32,8 +32,8 @@ from aiohttp import web
 @dataclass
 class Behaviour:
     latency_ms: float = 0.0
+    error_rate: float = 0.0
     # each one of: "500", "502", "503", "429", "timeout", "bad_json", "schema"
-    error_kinds: list[str] = field(default_factory=lambda: ["503"])
     error_kinds: list[str] = field(default_factory=lambda: ["503"])
     rate_limit_per_s: int | None = None
     retry_after_s: int = 1

@@ -308,13 +308,17 @@ async def _run_per_factory(
             if item is None:
                 return
 
-    writing = asyncio.create_task(writer())
     workers = min(settings.concurrency, max(1, len(factories)))
     try:
-        await asyncio.gather(*(worker() for _ in range(workers)))
-    finally:
-        await results.put(None)
-        await writing
+        # A task group, so that a writer that fails (the database went away) stops the
+        # workers too, instead of leaving them blocked on a full queue for ever.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(writer())
+            fetching = [group.create_task(worker()) for _ in range(workers)]
+            await asyncio.gather(*fetching)
+            await results.put(None)
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from failed
 
 
 async def _run_drop(

@@ -248,3 +248,17 @@ def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_compl
         assert len({row.factory_id for row in rows if row.connector == name}) == factories
     # what the killed run stored was an answer; the re-run only moved last_checked_at
     assert len(rows) == 900
+
+
+def test_a_storage_failure_stops_the_sweep_with_its_error_instead_of_hanging(
+    register: Engine, simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("monitor.sweep.ObservationStore.write", broken)
+    config = config_for(
+        [shipped_connector("registry-qcc", simulator.base_url)], sweep={"batch_size": 2}
+    )
+    with pytest.raises(RuntimeError, match="database went away"):
+        asyncio.run(asyncio.wait_for(run_sweep(register, config), timeout=60))
