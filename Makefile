@@ -32,10 +32,9 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	@for bench in tests/perf/bench_*.py; do \
-		[ -e "$$bench" ] || continue; \
-		echo "== $$bench"; $(BIN)/python "$$bench" || exit 1; \
-	done
+	@status=0; for bench in tests/perf/bench_*.py; do \
+		echo "== $$bench"; $(BIN)/python "$$bench" || status=1; \
+	done; exit $$status
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

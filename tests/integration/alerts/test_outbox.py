@@ -164,3 +164,48 @@ def test_a_cleared_flag_sends_a_closing_notice_to_whoever_was_told(setup: dict[s
 def _flags(engine: Engine) -> list[Flag]:
     with Session(engine) as session:
         return list(session.scalars(select(Flag)))
+
+
+def test_a_recorded_revocation_sends_closing_notices(setup: dict[str, Any]) -> None:
+    from datetime import date
+
+    from monitor.operators import Operator
+    from monitor.registry import revoke_factory
+
+    engine, alerting, simulator = setup["engine"], setup["alerting"], setup["simulator"]
+    code = next(
+        c
+        for c, e in simulator.simulator.factories.items()
+        if "南苑航空" in e["registration"]["name"]
+    )
+    revoke_factory(
+        engine,
+        code,
+        decided_on=date(2026, 11, 24),
+        reference="京经信发〔2026〕30号",
+        reason="12(3)",
+        operator=Operator("li", "李明", "municipal"),
+        outbox=alerting.outbox,
+    )
+    [resolved] = [f for f in _flags(engine) if f.state == "resolved"]
+    closing = [a for a in rows(engine, "closing") if a.flag_id == resolved.id]
+    assert {a.authority for a in closing} == {"municipal", "110106"}
+    before = len(setup["webhook"].received)
+    assert alerting.dispatcher.dispatch_due().sent == 2
+    assert all("已办结" in h["title"] for h in setup["webhook"].received[before:])
+
+
+def test_alerts_in_english(setup: dict[str, Any]) -> None:
+    from monitor.alerts.render import Renderer
+    from tests.conftest import CONFIG_DIR
+
+    dispatcher = setup["alerting"].dispatcher
+    english = dispatcher.settings.model_copy(update={"language": "en"})
+    dispatcher.settings = english
+    dispatcher.renderer = Renderer(CONFIG_DIR / "templates", "en", english.im_max_chars)
+    flag_alert = next(a for a in rows(setup["engine"], "flag") if a.status == "held")
+    with Session(setup["engine"]) as session:
+        rendered = dispatcher.render(session, flag_alert, now_utc())
+    assert rendered.subject.startswith("[sfm] ")
+    assert "Credit code" in rendered.full and "sfm flags confirm" in rendered.full
+    assert "应撤销" not in rendered.full and "待核查" not in rendered.full
