@@ -49,6 +49,22 @@ def alerts(engine: Engine) -> list[Alert]:
         return list(session.scalars(select(Alert).order_by(col(Alert.id))))
 
 
+def swept(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    simulator: RunningSimulator,
+    authorities: dict[str, list[str]],
+    extra: str = "",
+) -> tuple[Path, Alerting]:
+    """Alert config for these authorities, and one sweep over the simulator with it."""
+    path = write_alert_config(tmp_path, database_url, authorities, extra=extra)
+    config = configured(path, simulator)
+    alerting = alerting_for(engine, config)
+    sweep(engine, config, alerting)
+    return path, alerting
+
+
 @pytest.fixture
 def register(engine: Engine) -> Engine:
     import_factories(engine, DEMO_FACTORIES, actor="tester")
@@ -106,15 +122,14 @@ def test_smtp_down_then_back_delivers_each_alert_exactly_once(
     smtp: SmtpServer,
     simulator: RunningSimulator,
 ) -> None:
-    path = write_alert_config(
-        tmp_path,
+    _, alerting = swept(
+        register,
         database_url,
+        tmp_path,
+        simulator,
         {"municipal": [smtp.url(BUREAU)]},
         extra="retry_budget = 5\nbackoff_initial_s = 60\n",
     )
-    config = configured(path, simulator)
-    alerting = alerting_for(register, config)
-    sweep(register, config, alerting)
     smtp.stop()
     first = alerting.dispatcher.dispatch_due()
     assert first.sent == 0 and first.retrying > 0
@@ -145,15 +160,14 @@ def test_retry_budget_then_failed_then_retry_failed_delivers(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    path = write_alert_config(
-        tmp_path,
+    path, alerting = swept(
+        register,
         database_url,
+        tmp_path,
+        simulator,
         {"municipal": [smtp.url(BUREAU)]},
         extra="retry_budget = 2\nbackoff_initial_s = 0\n",
     )
-    config = configured(path, simulator)
-    alerting = alerting_for(register, config)
-    sweep(register, config, alerting)
     smtp.stop()
     alerting.dispatcher.dispatch_due()
     spent = alerting.dispatcher.dispatch_due(now=now_utc() + timedelta(seconds=1))
