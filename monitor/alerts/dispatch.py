@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 from monitor.alerts.authorities import OPS, Authorities
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.render import Rendered, Renderer
-from monitor.alerts.send import deliver
+from monitor.alerts.send import Delivery, deliver
 from monitor.clock import beijing_text, now_utc
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import AlertsSettings
@@ -184,9 +184,11 @@ class Dispatcher:
         )
         return timedelta(seconds=seconds)
 
-    def send_one(self, alert_id: int, report: DispatchReport, now: datetime) -> None:
+    def send_one(self, alert_id: int, report: DispatchReport, now: datetime) -> Delivery | None:
+        """Send one alert; what each URL said, or None if it was not sent (claimed elsewhere,
+        or it could not be rendered)."""
         if not self._claim(alert_id, now):
-            return  # another dispatcher has it
+            return None  # another dispatcher has it
         with session_scope(self.engine) as session:
             alert = session.get(Alert, alert_id)
             assert alert is not None
@@ -201,7 +203,7 @@ class Dispatcher:
             except Exception as exc:  # a template error is a failed attempt, not a crash
                 log.exception("alert could not be rendered", alert_id=alert_id)
                 self._finish(session, alert, "failure", f"render: {exc}", set(), report, now)
-                return
+                return None
         authority = self.authorities.get(alert.authority)
         urls = authority.urls if authority else ()
         delivery = deliver(urls, set(alert.delivered), rendered)
@@ -215,6 +217,7 @@ class Dispatcher:
             self._finish(
                 session, alert, delivery.status, detail, delivery.delivered, report, now_utc()
             )
+        return delivery
 
     def _finish(
         self,

@@ -15,7 +15,7 @@ from monitor.codes import resolve_district
 from monitor.db import session_scope
 from monitor.errors import NotFound
 from monitor.i18n import Message
-from monitor.models import Alert, AlertAttempt, AlertStatus
+from monitor.models import Alert, AlertStatus
 
 if TYPE_CHECKING:
     from monitor.alerts.service import Alerting
@@ -78,26 +78,18 @@ def send_test(engine: Engine, alerting: Alerting, value: str) -> dict[str, Any]:
     now = now_utc()
     with session_scope(engine) as session:
         alert_id = alerting.outbox.test_message(session, key, now)
-    alerting.dispatcher.send_one(alert_id, DispatchReport(), now)
+    delivery = alerting.dispatcher.send_one(alert_id, DispatchReport(), now)
     with session_scope(engine) as session:
         alert = session.get(Alert, alert_id)
-        attempt = session.scalars(
-            select(AlertAttempt)
-            .where(col(AlertAttempt.alert_id) == alert_id)
-            .order_by(col(AlertAttempt.id).desc())
-        ).first()
     assert alert is not None
-    outcomes = []
-    detail_lines = (attempt.detail if attempt else "").splitlines()
-    for index, shown in enumerate(authority.masked_urls):
-        line = next((d for d in detail_lines if d.startswith(f"[{index}] ")), "")
-        status, _, detail = line.partition(": ")
-        outcomes.append(
-            {
-                "index": index,
-                "url": shown,
-                "status": status.removeprefix(f"[{index}] ") or "not sent",
-                "detail": detail,
-            }
-        )
+    by_index = {o.index: o for o in delivery.outcomes} if delivery else {}
+    outcomes = [
+        {
+            "index": index,
+            "url": shown,
+            "status": by_index[index].status if index in by_index else "not sent",
+            "detail": by_index[index].detail if index in by_index else (alert.last_error or ""),
+        }
+        for index, shown in enumerate(authority.masked_urls)
+    ]
     return {"authority": authority.name, "status": alert.status, "urls": outcomes}
