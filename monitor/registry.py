@@ -384,8 +384,6 @@ def import_factories(
                 source=path.name,
                 details={"changes": {k: [_plain(v) for v in pair] for k, pair in changes.items()}},
             )
-        if dry_run:
-            session.rollback()
     return report
 
 

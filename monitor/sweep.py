@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlmodel import col
 
 from connectors.base import (
@@ -46,6 +46,7 @@ from monitor.models import (
     SweepRun,
 )
 from monitor.registry import find_factory
+from monitor.sqltypes import UTCDateTime
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox
@@ -145,6 +146,10 @@ _INSERT_OBSERVATION = text(
     " payload_hash, payload, records, fetched_at, last_checked_at, sweep_id) VALUES"
     " (:factory_id, :connector, :topic, :outcome, :error_kind, :error_detail, :payload_hash,"
     " :payload, :records, :fetched_at, :last_checked_at, :sweep_id)"
+).bindparams(
+    # the same UTC handling as the mapped columns (naive UTC on SQLite)
+    bindparam("fetched_at", type_=UTCDateTime()),
+    bindparam("last_checked_at", type_=UTCDateTime()),
 )
 
 
@@ -160,7 +165,6 @@ class ObservationStore:
         self.sweep_id = sweep_id
         self.tally = tally
         self.latest = _latest(engine, connector)
-        self.sqlite = engine.dialect.name == "sqlite"
 
     def write(
         self,
@@ -192,8 +196,8 @@ class ObservationStore:
                     "payload_hash": digest,
                     "payload": payload_json,
                     "records": outcome.records_json,
-                    "fetched_at": self._when(outcome.fetched_at),
-                    "last_checked_at": self._when(outcome.fetched_at),
+                    "fetched_at": outcome.fetched_at,
+                    "last_checked_at": outcome.fetched_at,
                     "sweep_id": self.sweep_id,
                 }
             )
@@ -215,10 +219,6 @@ class ObservationStore:
         for factory_id, digest in pending.items():
             self.latest[factory_id] = (None, digest)
         self.tally.changed += len(new_rows)
-
-    def _when(self, moment: datetime) -> datetime:
-        # What UTCDateTime does for mapped columns, for the plain insert above.
-        return moment.astimezone(UTC).replace(tzinfo=None) if self.sqlite else moment
 
     def _health(self, session: Any) -> ConnectorHealth:
         health = session.get(ConnectorHealth, self.connector)

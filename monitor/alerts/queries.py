@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from monitor.alerts.authorities import MUNICIPAL, OPS
+from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
 from monitor.alerts.dispatch import DispatchReport
 from monitor.alerts.outbox import Outbox
 from monitor.clock import now_utc
@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from monitor.alerts.service import Alerting
 
 
-def list_alerts(engine: Engine, *, failed_only: bool, limit: int | None) -> list[dict[str, Any]]:
-    from monitor.codes import DISTRICTS_BY_CODE
-
+def list_alerts(
+    engine: Engine, authorities: Authorities, *, failed_only: bool, limit: int | None
+) -> list[dict[str, Any]]:
     query = select(Alert).order_by(col(Alert.id).desc())
     if failed_only:
         query = query.where(col(Alert.status) == AlertStatus.FAILED.value)
@@ -31,8 +31,7 @@ def list_alerts(engine: Engine, *, failed_only: bool, limit: int | None) -> list
         query = query.limit(limit)
     with session_scope(engine) as session:
         alerts = list(session.scalars(query))
-    names = {code: d.name for code, d in DISTRICTS_BY_CODE.items()}
-    names.update({MUNICIPAL: "北京市经济和信息化局", OPS: "ops"})
+    names = {key: authority.name for key, authority in authorities.by_key.items()}
     return [
         {
             "id": a.id,

@@ -52,7 +52,10 @@ def list_(
     """The outbox, newest first."""
     from monitor.alerts.queries import list_alerts
 
-    rows = list_alerts(state(ctx).engine, failed_only=failed, limit=limit or None)
+    app_state = state(ctx)
+    rows = list_alerts(
+        app_state.engine, app_state.alerting.authorities, failed_only=failed, limit=limit or None
+    )
     if as_json:
         print_json(rows)
         return
