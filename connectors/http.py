@@ -74,12 +74,9 @@ def _refused(error: BaseException) -> bool:
 
 
 def default_transport(settings: ConnectorSettings) -> httpx.AsyncBaseTransport:
-    from httpx_aiohttp import AiohttpTransport
+    from connectors.transport import WholeBodyTransport
 
-    limits = httpx.Limits(
-        max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-    )
-    return AiohttpTransport(verify=settings.verify_tls, limits=limits)
+    return WholeBodyTransport(verify=settings.verify_tls, max_connections=settings.concurrency)
 
 
 class HttpConnector:
@@ -235,7 +232,7 @@ class HttpConnector:
             async with asyncio.timeout(self.settings.timeout_s):
                 response = await self._transport.handle_async_request(request)
                 try:
-                    body = await response.aread()
+                    body = await response.aread()  # already read by the default transport
                 finally:
                     await response.aclose()
         status = response.status_code

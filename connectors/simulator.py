@@ -324,6 +324,26 @@ class Simulator:
         return web.json_response({"ok": True})
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed: a 20 ms latency must mean 20 ms.
+
+    On the stock loop the simulator's own work queues behind its timers: with 64
+    requests in flight and 20 ms of latency, clients saw a median of 22.6 ms (a
+    bare aiohttp handler, this project's 2-core machines); on uvloop, 21.2 ms.
+    """
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def serve(simulator: Simulator, host: str, port: int) -> None:
+    """Serve until interrupted (`sfm simulator`)."""
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(serve_forever(simulator, host, port))
+
+
 class RunningSimulator:
     """The simulator served from a background thread with its own event loop."""
 
@@ -331,7 +351,7 @@ class RunningSimulator:
         self.simulator = simulator
         self.host = host
         self.port = port
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="sfm-simulator"

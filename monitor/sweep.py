@@ -139,18 +139,49 @@ def _latest(engine: Engine, connector: str) -> dict[int, tuple[int | None, str]]
         }
 
 
-# Rows go in as pre-serialised JSON through a plain statement: SQLAlchemy's
-# per-row JSON processing cost more than the HTTP requests of a sweep.
+_OBSERVATION_COLUMNS = (
+    "factory_id",
+    "connector",
+    "topic",
+    "outcome",
+    "error_kind",
+    "error_detail",
+    "payload_hash",
+    "payload",
+    "records",
+    "fetched_at",
+    "last_checked_at",
+    "sweep_id",
+)
 _INSERT_OBSERVATION = text(
-    "INSERT INTO observation (factory_id, connector, topic, outcome, error_kind, error_detail,"
-    " payload_hash, payload, records, fetched_at, last_checked_at, sweep_id) VALUES"
-    " (:factory_id, :connector, :topic, :outcome, :error_kind, :error_detail, :payload_hash,"
-    " :payload, :records, :fetched_at, :last_checked_at, :sweep_id)"
+    f"INSERT INTO observation ({', '.join(_OBSERVATION_COLUMNS)})"
+    f" VALUES ({', '.join(':' + name for name in _OBSERVATION_COLUMNS)})"
 ).bindparams(
     # the same UTC handling as the mapped columns (naive UTC on SQLite)
     bindparam("fetched_at", type_=UTCDateTime()),
     bindparam("last_checked_at", type_=UTCDateTime()),
 )
+
+
+class _DriverInsert:
+    """The observation INSERT compiled once, its rows handed to the driver's executemany.
+
+    Rows go in as pre-serialised JSON with their timestamps converted here:
+    SQLAlchemy's per-row JSON and parameter processing cost more than the
+    insert itself, and more than the HTTP requests of a sweep.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        compiled = _INSERT_OBSERVATION.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup if compiled.positional else None
+        stamp = UTCDateTime().bind_processor(engine.dialect)
+        self._stamp: Callable[[Any], Any] = stamp or (lambda value: value)
+
+    def parameters(self, row: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        row["fetched_at"] = self._stamp(row["fetched_at"])
+        row["last_checked_at"] = self._stamp(row["last_checked_at"])
+        return row if self.order is None else tuple(row[name] for name in self.order)
 
 
 class ObservationStore:
@@ -165,6 +196,7 @@ class ObservationStore:
         self.sweep_id = sweep_id
         self.tally = tally
         self.latest = _latest(engine, connector)
+        self._insert = _DriverInsert(engine)
 
     def write(
         self,
@@ -174,7 +206,7 @@ class ObservationStore:
         """Store a batch (and the file it came from) in one transaction."""
         now = now_utc()
         unchanged_ids: list[int] = []
-        new_rows: list[dict[str, Any]] = []
+        new_rows: list[dict[str, Any] | tuple[Any, ...]] = []
         pending: dict[int, str] = {}
         for factory_id, outcome in outcomes:
             payload_json = outcome.payload_json
@@ -186,20 +218,22 @@ class ObservationStore:
                 continue
             pending[factory_id] = digest
             new_rows.append(
-                {
-                    "factory_id": factory_id,
-                    "connector": self.connector,
-                    "topic": self.topic.value,
-                    "outcome": outcome.kind,
-                    "error_kind": outcome.error_kind.value if outcome.error_kind else None,
-                    "error_detail": outcome.error_detail,
-                    "payload_hash": digest,
-                    "payload": payload_json,
-                    "records": outcome.records_json,
-                    "fetched_at": outcome.fetched_at,
-                    "last_checked_at": outcome.fetched_at,
-                    "sweep_id": self.sweep_id,
-                }
+                self._insert.parameters(
+                    {
+                        "factory_id": factory_id,
+                        "connector": self.connector,
+                        "topic": self.topic.value,
+                        "outcome": outcome.kind,
+                        "error_kind": outcome.error_kind.value if outcome.error_kind else None,
+                        "error_detail": outcome.error_detail,
+                        "payload_hash": digest,
+                        "payload": payload_json,
+                        "records": outcome.records_json,
+                        "fetched_at": outcome.fetched_at,
+                        "last_checked_at": outcome.fetched_at,
+                        "sweep_id": self.sweep_id,
+                    }
+                )
             )
         with session_scope(self.engine) as session:
             if unchanged_ids:
@@ -209,7 +243,7 @@ class ObservationStore:
                     .values(last_checked_at=now)
                 )
             if new_rows:
-                session.execute(_INSERT_OBSERVATION, new_rows)
+                session.connection().exec_driver_sql(self._insert.sql, new_rows)
             self._update_health(session, [outcome for _, outcome in outcomes], now)
             if consumed is not None:
                 session.add(consumed)
@@ -230,16 +264,28 @@ class ObservationStore:
         return health
 
     def _update_health(self, session: Any, outcomes: Iterable[FetchOutcome], now: datetime) -> None:
-        health = self._health(session)
+        # Worked out first and set once: attribute writes on the mapped row cost
+        # more per outcome than everything else the writer does for it.
+        last_success: datetime | None = None
+        last_error: FetchOutcome | None = None
+        errors_since_success = 0
         for outcome in outcomes:
             if outcome.kind == "error":
-                health.consecutive_failures += 1
-                health.last_error_at = outcome.fetched_at
-                health.last_error_kind = outcome.error_kind.value if outcome.error_kind else None
-                health.last_error_detail = f"{outcome.credit_code}: {outcome.error_detail}"
+                errors_since_success += 1
+                last_error = outcome
             else:
-                health.consecutive_failures = 0
-                health.last_success_at = outcome.fetched_at
+                errors_since_success = 0
+                last_success = outcome.fetched_at
+        health = self._health(session)
+        if last_success is None:
+            health.consecutive_failures += errors_since_success
+        else:
+            health.consecutive_failures = errors_since_success
+            health.last_success_at = last_success
+        if last_error is not None:
+            health.last_error_at = last_error.fetched_at
+            health.last_error_kind = last_error.error_kind.value if last_error.error_kind else None
+            health.last_error_detail = f"{last_error.credit_code}: {last_error.error_detail}"
         health.updated_at = now
 
     def record_error(self, kind: str, detail: str, consumed: ConsumedFile | None = None) -> None:

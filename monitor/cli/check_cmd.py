@@ -108,10 +108,9 @@ def simulator(
     ] = False,
 ) -> None:
     """Serve the demo upstream over HTTP until interrupted."""
-    import asyncio
     import contextlib
 
-    from connectors.simulator import Behaviour, Simulator, load_upstream, serve_forever
+    from connectors.simulator import Behaviour, Simulator, load_upstream, serve
 
     config = state(ctx).config
     data = load_upstream(config.resolve(config.settings.simulator.data))
@@ -126,7 +125,7 @@ def simulator(
         err=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(Simulator(data, behaviour), host, port))
+        serve(Simulator(data, behaviour), host, port)
 
 
 def status(
