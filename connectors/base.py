@@ -317,6 +317,17 @@ class ConnectorError(Exception):
     """A connector's configuration cannot work (bad mapping, unknown plugin...)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A source's final answer about one factory, before it is understood."""
+
+    connector: str
+    credit_code: str
+    status: int
+    body: bytes
+    fetched_at: datetime
+
+
 @runtime_checkable
 class Connector(Protocol):
     """A source asked about one factory at a time (HTTP providers, plugins)."""
@@ -327,6 +338,21 @@ class Connector(Protocol):
     async def fetch(self, credit_code: str) -> FetchOutcome: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class AskingConnector(Connector, Protocol):
+    """A connector whose asking and understanding can run apart, even in two processes.
+
+    `fetch` is `ask` then `understand`; a sweep asks in its event loop and leaves
+    the understanding (parsing, mapping, validating) to its recorder process.
+    """
+
+    async def ask(self, credit_code: str) -> Answer | FetchOutcome:
+        """The provider's final answer, or the error outcome that stopped the asking."""
+        ...
+
+    def understand(self, answer: Answer) -> FetchOutcome: ...
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from connectors.base import ErrorKind, FetchOutcome, Topic
+from connectors.base import Answer, ErrorKind, FetchOutcome, Topic
 from connectors.mapping import MappingError, RecordMapper, extract
 from connectors.ratelimit import SlidingWindowLimiter
 from connectors.settings import ConnectorSettings
@@ -122,6 +122,11 @@ class HttpConnector:
     # ------------------------------------------------------------ the fetch
 
     async def fetch(self, credit_code: str) -> FetchOutcome:
+        answer = await self.ask(credit_code)
+        return answer if isinstance(answer, FetchOutcome) else self.understand(answer)
+
+    async def ask(self, credit_code: str) -> Answer | FetchOutcome:
+        """The final HTTP answer after retries, or the error outcome if there was none."""
         fetched_at = datetime.now(UTC)
         try:
             status, body = await self._get_with_retries(credit_code)
@@ -146,7 +151,10 @@ class HttpConnector:
             return self._error(
                 credit_code, ErrorKind.CONNECTION, f"{type(exc).__name__}: {exc}", fetched_at
             )
-        return self.interpret(credit_code, status, body, fetched_at)
+        return Answer(self.name, credit_code, status, body, fetched_at)
+
+    def understand(self, answer: Answer) -> FetchOutcome:
+        return self.interpret(answer.credit_code, answer.status, answer.body, answer.fetched_at)
 
     def interpret(
         self, credit_code: str, status: int, body: bytes, fetched_at: datetime

@@ -64,6 +64,17 @@ def max_in_window(times: list[float], window_s: float = 1.0) -> int:
     return best
 
 
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # UTF-8 as the providers send it, not \u escapes: half the bytes to send and parse.
+    return web.Response(
+        body=json.dumps(data, ensure_ascii=False).encode(),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )
+
+
 def load_upstream(path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
@@ -120,13 +131,13 @@ class Simulator:
     ) -> web.StreamResponse:
         behaviour = self.behaviour
         if behaviour.rate_limit_per_s is not None and self._over_quota(arrived):
-            return web.json_response(
+            return _json(
                 {"Status": "429", "Message": "请求过于频繁"},
                 status=429,
                 headers={"Retry-After": str(behaviour.retry_after_s)},
             )
         if behaviour.signature and "/qcc/" in request.path and not self._signed(request):
-            return web.json_response({"Status": "101", "Message": "签名错误"}, status=401)
+            return _json({"Status": "101", "Message": "签名错误"}, status=401)
         if behaviour.latency_ms:
             await asyncio.sleep(behaviour.latency_ms / 1000)
         failure = self._failure_for(code)
@@ -170,14 +181,14 @@ class Simulator:
     async def _fail(self, kind: str) -> web.StreamResponse:
         if kind == "timeout":
             await asyncio.sleep(self.behaviour.hang_s)
-            return web.json_response({}, status=504)
+            return _json({}, status=504)
         if kind == "bad_json":
             return web.Response(text="<html>网关错误</html>", content_type="application/json")
         if kind == "schema":
-            return web.json_response({"Status": "200", "Result": {"Unexpected": True}})
+            return _json({"Status": "200", "Result": {"Unexpected": True}})
         status = int(kind)
         headers = {"Retry-After": str(self.behaviour.retry_after_s)} if status == 429 else {}
-        return web.json_response({"Status": kind}, status=status, headers=headers)
+        return _json({"Status": kind}, status=status, headers=headers)
 
     # ------------------------------------------------------------ the data
 
@@ -204,9 +215,9 @@ class Simulator:
     def _qcc_registration(self, code: str) -> web.Response:
         entry = self._factory(code)
         if entry is None:
-            return web.json_response({"Status": "201", "Message": "查询无结果", "Result": None})
+            return _json({"Status": "201", "Message": "查询无结果", "Result": None})
         reg = entry["registration"]
-        return web.json_response(
+        return _json(
             {
                 "Status": "200",
                 "Message": "查询成功",
@@ -229,7 +240,7 @@ class Simulator:
     def _qcc_credit(self, code: str) -> web.Response:
         entry = self._factory(code)
         if entry is None:
-            return web.json_response({"Status": "201", "Message": "查询无结果", "Result": None})
+            return _json({"Status": "201", "Message": "查询无结果", "Result": None})
         items = [
             {
                 "Id": item["id"],
@@ -243,14 +254,14 @@ class Simulator:
             }
             for item in entry.get("credit", [])
         ]
-        return web.json_response({"Status": "200", "Result": {"Data": items}})
+        return _json({"Status": "200", "Result": {"Data": items}})
 
     def _tyc_registration(self, code: str) -> web.Response:
         entry = self._factory(code)
         if entry is None:
-            return web.json_response({"error_code": 300000, "reason": "无数据"}, status=404)
+            return _json({"error_code": 300000, "reason": "无数据"}, status=404)
         reg = entry["registration"]
-        return web.json_response(
+        return _json(
             {
                 "error_code": 0,
                 "reason": "ok",
@@ -269,7 +280,7 @@ class Simulator:
     def _tyc_safety(self, code: str) -> web.Response:
         entry = self._factory(code)
         if entry is None:
-            return web.json_response({"error_code": 300000, "reason": "无数据"}, status=404)
+            return _json({"error_code": 300000, "reason": "无数据"}, status=404)
         items = [
             {
                 "id": item["id"],
@@ -284,7 +295,7 @@ class Simulator:
             }
             for item in entry.get("safety", [])
         ]
-        return web.json_response(
+        return _json(
             {"error_code": 0, "reason": "ok", "result": {"total": len(items), "items": items}}
         )
 
@@ -308,20 +319,20 @@ class Simulator:
             self._recent.clear()
 
     async def _stats(self, _request: web.Request) -> web.Response:
-        return web.json_response(self.stats())
+        return _json(self.stats())
 
     async def _set_behaviour(self, request: web.Request) -> web.Response:
         changes = await request.json()
         unknown = set(changes) - set(asdict(self.behaviour))
         if unknown:
-            return web.json_response({"error": f"unknown settings {sorted(unknown)}"}, status=400)
+            return _json({"error": f"unknown settings {sorted(unknown)}"}, status=400)
         for name, value in changes.items():
             setattr(self.behaviour, name, tuple(value) if name == "signature" and value else value)
-        return web.json_response(asdict(self.behaviour))
+        return _json(asdict(self.behaviour))
 
     async def _reset(self, _request: web.Request) -> web.Response:
         self.reset()
-        return web.json_response({"ok": True})
+        return _json({"ok": True})
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

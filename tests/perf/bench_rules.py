@@ -34,8 +34,8 @@ from connectors.base import (  # noqa: E402
 from monitor import db  # noqa: E402
 from monitor.codes import check_character  # noqa: E402
 from monitor.models import Flag, SweepRun  # noqa: E402
+from monitor.observations import ObservationStore  # noqa: E402
 from monitor.registry import import_factories  # noqa: E402
-from monitor.sweep import ConnectorTally, ObservationStore  # noqa: E402
 
 FACTORIES = 10_000
 FLAGS = 100_000
@@ -68,10 +68,7 @@ def observations(url: str) -> None:
         session.flush()
         run_id = run.id or 0
     stores = {
-        topic: ObservationStore(
-            engine, f"{topic.value}-src", topic, run_id, ConnectorTally(topic=topic.value)
-        )
-        for topic in Topic
+        topic: ObservationStore(engine, f"{topic.value}-src", topic, run_id) for topic in Topic
     }
     batches: dict[Topic, list[tuple[int, FetchOutcome]]] = {topic: [] for topic in Topic}
     for factory_id, code in enumerate(codes(), start=1):

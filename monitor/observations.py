@@ -1,0 +1,256 @@
+"""What a sweep keeps of each answer: observation history, connector health, tallies.
+
+An answer identical to the latest one for that factory and connector only
+moves `last_checked_at`; a changed one adds a row, so the history shows what
+changed when. Each batch is one transaction: a crash loses at most the batch
+in flight.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, select, text, update
+from sqlmodel import col
+
+from connectors.base import FetchOutcome, Topic
+from monitor.clock import now_utc
+from monitor.db import session_scope
+from monitor.models import ConnectorHealth, ConsumedFile, Observation
+from monitor.sqltypes import UTCDateTime
+
+
+@dataclass
+class ConnectorTally:
+    topic: str
+    found: int = 0
+    not_found: int = 0
+    errors: int = 0
+    changed: int = 0  # outcomes that added a history row
+    error_kinds: Counter[str] = field(default_factory=Counter)
+    files_read: int = 0
+    files_rejected: int = 0
+    unmatched_codes: int = 0  # rows about credit codes not in the register
+
+    def count(self, outcome: FetchOutcome) -> None:
+        if outcome.kind == "found":
+            self.found += 1
+        elif outcome.kind == "not_found":
+            self.not_found += 1
+        else:
+            self.errors += 1
+            self.error_kinds[str(outcome.error_kind)] += 1
+
+    def add(self, other: ConnectorTally) -> None:
+        self.found += other.found
+        self.not_found += other.not_found
+        self.errors += other.errors
+        self.changed += other.changed
+        self.error_kinds.update(other.error_kinds)
+        self.files_read += other.files_read
+        self.files_rejected += other.files_rejected
+        self.unmatched_codes += other.unmatched_codes
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "topic": self.topic,
+            "found": self.found,
+            "not_found": self.not_found,
+            "errors": self.errors,
+            "changed": self.changed,
+        }
+        if self.error_kinds:
+            data["error_kinds"] = dict(self.error_kinds)
+        if self.files_read or self.files_rejected:
+            data.update(
+                files_read=self.files_read,
+                files_rejected=self.files_rejected,
+                unmatched_codes=self.unmatched_codes,
+            )
+        return data
+
+
+def _latest(engine: Engine, connector: str) -> dict[int, tuple[int | None, str]]:
+    """factory id → (id, payload hash) of the connector's latest observation of it."""
+    newest = (
+        select(col(Observation.factory_id), func.max(col(Observation.id)).label("id"))
+        .where(col(Observation.connector) == connector)
+        .group_by(col(Observation.factory_id))
+        .subquery()
+    )
+    query = select(
+        col(Observation.factory_id), col(Observation.id), col(Observation.payload_hash)
+    ).join(
+        newest,
+        col(Observation.id) == newest.c.id,
+    )
+    with engine.connect() as connection:
+        return {
+            factory_id: (observation_id, digest)
+            for factory_id, observation_id, digest in connection.execute(query)
+            if observation_id is not None
+        }
+
+
+_OBSERVATION_COLUMNS = (
+    "factory_id",
+    "connector",
+    "topic",
+    "outcome",
+    "error_kind",
+    "error_detail",
+    "payload_hash",
+    "payload",
+    "records",
+    "fetched_at",
+    "last_checked_at",
+    "sweep_id",
+)
+_INSERT_OBSERVATION = text(
+    f"INSERT INTO observation ({', '.join(_OBSERVATION_COLUMNS)})"
+    f" VALUES ({', '.join(':' + name for name in _OBSERVATION_COLUMNS)})"
+).bindparams(
+    # the same UTC handling as the mapped columns (naive UTC on SQLite)
+    bindparam("fetched_at", type_=UTCDateTime()),
+    bindparam("last_checked_at", type_=UTCDateTime()),
+)
+
+
+class _DriverInsert:
+    """The observation INSERT compiled once, its rows handed to the driver's executemany.
+
+    Rows go in as pre-serialised JSON with their timestamps converted here:
+    SQLAlchemy's per-row JSON and parameter processing cost more than the
+    insert itself, and more than the HTTP requests of a sweep.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        compiled = _INSERT_OBSERVATION.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup if compiled.positional else None
+        stamp = UTCDateTime().bind_processor(engine.dialect)
+        self._stamp: Callable[[Any], Any] = stamp or (lambda value: value)
+
+    def parameters(self, row: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        row["fetched_at"] = self._stamp(row["fetched_at"])
+        row["last_checked_at"] = self._stamp(row["last_checked_at"])
+        return row if self.order is None else tuple(row[name] for name in self.order)
+
+
+class ObservationStore:
+    """Writes one connector's outcomes; knows the latest hash per factory to skip repeats."""
+
+    def __init__(self, engine: Engine, connector: str, topic: Topic, sweep_id: int) -> None:
+        self.engine = engine
+        self.connector = connector
+        self.topic = topic
+        self.sweep_id = sweep_id
+        self.latest = _latest(engine, connector)
+        self._insert = _DriverInsert(engine)
+
+    def write(
+        self,
+        outcomes: list[tuple[int, FetchOutcome]],
+        consumed: ConsumedFile | None = None,
+    ) -> int:
+        """Store a batch (and the file it came from) in one transaction; return rows added."""
+        now = now_utc()
+        unchanged_ids: list[int] = []
+        new_rows: list[dict[str, Any] | tuple[Any, ...]] = []
+        pending: dict[int, str] = {}
+        for factory_id, outcome in outcomes:
+            payload_json = outcome.payload_json
+            digest = outcome.fingerprint(payload_json)
+            previous = self.latest.get(factory_id)
+            if previous is not None and previous[1] == digest:
+                if previous[0] is not None:
+                    unchanged_ids.append(previous[0])
+                continue
+            pending[factory_id] = digest
+            new_rows.append(
+                self._insert.parameters(
+                    {
+                        "factory_id": factory_id,
+                        "connector": self.connector,
+                        "topic": self.topic.value,
+                        "outcome": outcome.kind,
+                        "error_kind": outcome.error_kind.value if outcome.error_kind else None,
+                        "error_detail": outcome.error_detail,
+                        "payload_hash": digest,
+                        "payload": payload_json,
+                        "records": outcome.records_json,
+                        "fetched_at": outcome.fetched_at,
+                        "last_checked_at": outcome.fetched_at,
+                        "sweep_id": self.sweep_id,
+                    }
+                )
+            )
+        with session_scope(self.engine) as session:
+            if unchanged_ids:
+                session.execute(
+                    update(Observation)
+                    .where(col(Observation.id).in_(unchanged_ids))
+                    .values(last_checked_at=now)
+                )
+            if new_rows:
+                session.connection().exec_driver_sql(self._insert.sql, new_rows)
+            self._update_health(session, [outcome for _, outcome in outcomes], now)
+            if consumed is not None:
+                session.add(consumed)
+        # Only after the commit: a rolled-back batch must not be taken as stored. The new
+        # rows' ids are not needed: they were checked just now, so a repeat of the same
+        # answer later in this sweep has nothing to move.
+        for factory_id, digest in pending.items():
+            self.latest[factory_id] = (None, digest)
+        return len(new_rows)
+
+    def _health(self, session: Any) -> ConnectorHealth:
+        health = session.get(ConnectorHealth, self.connector)
+        if health is None:
+            health = ConnectorHealth(
+                connector=self.connector, topic=self.topic.value, consecutive_failures=0
+            )
+            session.add(health)
+        return health
+
+    def _update_health(self, session: Any, outcomes: Iterable[FetchOutcome], now: datetime) -> None:
+        # Worked out first and set once: attribute writes on the mapped row cost
+        # more per outcome than everything else the writer does for it.
+        last_success: datetime | None = None
+        last_error: FetchOutcome | None = None
+        errors_since_success = 0
+        for outcome in outcomes:
+            if outcome.kind == "error":
+                errors_since_success += 1
+                last_error = outcome
+            else:
+                errors_since_success = 0
+                last_success = outcome.fetched_at
+        health = self._health(session)
+        if last_success is None:
+            health.consecutive_failures += errors_since_success
+        else:
+            health.consecutive_failures = errors_since_success
+            health.last_success_at = last_success
+        if last_error is not None:
+            health.last_error_at = last_error.fetched_at
+            health.last_error_kind = last_error.error_kind.value if last_error.error_kind else None
+            health.last_error_detail = f"{last_error.credit_code}: {last_error.error_detail}"
+        health.updated_at = now
+
+    def record_error(self, kind: str, detail: str, consumed: ConsumedFile | None = None) -> None:
+        """A failure of the source itself (a bad file, a missing folder), not of one factory."""
+        with session_scope(self.engine) as session:
+            if consumed is not None:
+                session.add(consumed)
+            health = self._health(session)
+            now = now_utc()
+            health.consecutive_failures += 1
+            health.last_error_at = now
+            health.last_error_kind = kind
+            health.last_error_detail = detail
+            health.updated_at = now
