@@ -10,7 +10,7 @@ the event loop ships each answer's status and body there in batches, and gets
 back what was counted.
 
 `Recorder` is the work itself; `InlineRecorder` runs it on a worker thread of
-the sweep's own process (small sweeps, in-memory databases), `ProcessRecorder`
+the sweep's own process (small sweeps), `ProcessRecorder`
 in a spawned process that rebuilds the connectors and an engine from their
 settings. Both give the same rows: the tests run each.
 """
@@ -22,7 +22,8 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -69,6 +70,7 @@ class RecorderHost(Protocol):
     # 0.6 s, ~1,800 answers at full speed) without stalling the sweep; bounded, so
     # memory stays flat.
     max_waiting: int
+    where: str  # "thread" or "process", for the sweep's summary
 
     def send(self, connector_name: str, shipment: Shipment) -> asyncio.Future[ConnectorTally]:
         """Queue one batch; the future gives what it counted once it is stored."""
@@ -81,6 +83,7 @@ class InlineRecorder:
     """The recorder on a thread of this process."""
 
     max_waiting = 2
+    where = "thread"
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
@@ -92,6 +95,10 @@ class InlineRecorder:
 
     def close(self) -> None:
         self._thread.shutdown(wait=True, cancel_futures=True)
+
+
+class RecorderProcessDied(RuntimeError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class ProcessRecorder:
     """The recorder in a spawned process."""
 
     max_waiting = 16
+    where = "process"
 
     def __init__(self, setup: RecorderSetup) -> None:
         # spawn, not fork: the sweep may run beside a scheduler's or a simulator's
@@ -122,15 +130,26 @@ class ProcessRecorder:
             initargs=(setup,),
         )
         # Start it now, while the first requests are in flight, not at the first batch.
-        self._ready = self._pool.submit(os.getpid)
-
-    @property
-    def pid(self) -> int:
-        return self._ready.result()
+        self._pool.submit(os.getpid)
 
     def send(self, connector_name: str, shipment: Shipment) -> asyncio.Future[ConnectorTally]:
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._pool, _record_in_child, connector_name, shipment)
+        # Submitted at once, so batches reach the process in the order they were sent.
+        try:
+            submitted = self._pool.submit(_record_in_child, connector_name, shipment)
+        except BrokenProcessPool as exc:
+            submitted = Future()
+            submitted.set_exception(exc)
+        return asyncio.ensure_future(self._recorded(asyncio.wrap_future(submitted)))
+
+    @staticmethod
+    async def _recorded(batch: asyncio.Future[ConnectorTally]) -> ConnectorTally:
+        try:
+            return await batch
+        except BrokenProcessPool as exc:
+            raise RecorderProcessDied(
+                "the sweep's recorder process ended unexpectedly; what it had not stored "
+                "yet is lost, and the next sweep asks again"
+            ) from exc
 
     def close(self) -> None:
         # Every batch sent has been awaited by now (or the sweep failed): the process

@@ -14,7 +14,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,12 +67,14 @@ class SweepSummary:
     connectors: dict[str, ConnectorTally]
     duration_s: float = 0.0
     evaluation: EvaluationSummary | None = None
+    recorded_in: str = "thread"  # or "process": where answers were understood and stored
 
     def as_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "factories": self.factories,
             "duration_s": round(self.duration_s, 3),
+            "recorded_in": self.recorded_in,
             "connectors": {name: tally.as_json() for name, tally in self.connectors.items()},
             "evaluation": self.evaluation.as_json() if self.evaluation else None,
         }
@@ -134,10 +135,10 @@ async def _run_per_factory(
                 waiting.append(recorder.send(connector.name, batch))
                 batch, flushed = [], time.monotonic()
             while waiting and (waiting[0].done() or len(waiting) > recorder.max_waiting):
-                tally.add(await _recorded(waiting.popleft()))
+                tally.add(await waiting.popleft())
             if item is None:
                 while waiting:
-                    tally.add(await _recorded(waiting.popleft()))
+                    tally.add(await waiting.popleft())
                 return
 
     workers = min(settings.concurrency, max(1, len(factories)))
@@ -151,20 +152,6 @@ async def _run_per_factory(
             await results.put(None)
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from failed
-
-
-async def _recorded(batch: asyncio.Future[ConnectorTally]) -> ConnectorTally:
-    try:
-        return await batch
-    except BrokenProcessPool as exc:
-        raise RecorderProcessDied(
-            "the sweep's recorder process ended unexpectedly; what it had not stored "
-            "yet is lost, and the next sweep asks again"
-        ) from exc
-
-
-class RecorderProcessDied(RuntimeError):
-    pass
 
 
 async def _run_drop(
@@ -319,10 +306,8 @@ def _recorder_for(
     simulator_url: str | None,
 ) -> RecorderHost:
     where = config.settings.sweep.record_in
-    database = engine.url.database
-    in_memory = engine.url.get_backend_name() == "sqlite" and database in (None, "", ":memory:")
     small = factories * len(per_factory) < RECORDER_PROCESS_FROM
-    if where == "thread" or in_memory or (where == "auto" and small):
+    if where == "thread" or (where == "auto" and small):
         asking = [connector for _, connector in per_factory if isinstance(connector, Connector)]
         return InlineRecorder(Recorder(engine, run_id, asking))
     log.info("recorder process starting", connectors=[s.name for s, _ in per_factory])
@@ -384,6 +369,7 @@ async def run_sweep(
         recorder = await asyncio.to_thread(
             _recorder_for, engine, config, run_id, per_factory, len(factories), simulator_url
         )
+        summary.recorded_in = recorder.where
         try:
             jobs = []
             for settings, connector in zip(settings_list, connectors, strict=True):

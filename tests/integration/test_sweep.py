@@ -5,10 +5,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
@@ -18,6 +20,7 @@ from connectors.simulator import RunningSimulator
 from monitor.codes import check_character
 from monitor.config import LoadedConfig, Settings
 from monitor.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
+from monitor.recorder import RecorderProcessDied
 from monitor.registry import import_factories
 from monitor.sweep import SweepSummary, run_sweep
 from tests.conftest import CONFIG_DIR, DEMO_FACTORIES, UPSTREAM, shipped_connector
@@ -58,11 +61,15 @@ def register(engine: Engine) -> Engine:
     return engine
 
 
+RECORD_IN = pytest.mark.parametrize("record_in", ["thread", "process"])
+
+
+@RECORD_IN
 def test_a_sweep_stores_one_observation_per_factory_and_connector(
-    register: Engine, simulator: RunningSimulator
+    register: Engine, simulator: RunningSimulator, record_in: str
 ) -> None:
-    summary = sweep(register, config_for(shipped(simulator)))
-    assert summary.factories == 34
+    summary = sweep(register, config_for(shipped(simulator), sweep={"record_in": record_in}))
+    assert summary.factories == 34 and summary.recorded_in == record_in
     for name in SHIPPED:
         tally = summary.connectors[name]
         assert (tally.found, tally.not_found, tally.errors, tally.changed) == (33, 1, 0, 34)
@@ -84,10 +91,11 @@ def test_a_sweep_stores_one_observation_per_factory_and_connector(
         assert run.summary["connectors"]["credit-qcc"]["found"] == 33
 
 
+@RECORD_IN
 def test_history_grows_only_when_an_answer_changes(
-    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any], record_in: str
 ) -> None:
-    config = config_for(shipped(simulator))
+    config = config_for(shipped(simulator), sweep={"record_in": record_in})
     sweep(register, config)
     first = {row.id: row.last_checked_at for row in observations(register)}
     again = sweep(register, config)
@@ -107,12 +115,16 @@ def test_history_grows_only_when_an_answer_changes(
     assert [r.records[0]["status"] for r in history] == ["active", "license_revoked"]
 
 
+@RECORD_IN
 def test_a_failing_factory_is_an_error_row_and_never_aborts_the_sweep(
-    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any], record_in: str
 ) -> None:
     failing = list(upstream["factories"])[:2]
     simulator.simulator.behaviour.fail_codes = {failing[0]: "503", failing[1]: "bad_json"}
-    config = config_for([shipped_connector("registry-qcc", simulator.base_url, retries=0)])
+    config = config_for(
+        [shipped_connector("registry-qcc", simulator.base_url, retries=0)],
+        sweep={"record_in": record_in},
+    )
     summary = sweep(register, config)
     tally = summary.connectors["registry-qcc"]
     assert (tally.found, tally.not_found, tally.errors) == (31, 1, 2)
@@ -193,8 +205,17 @@ def many_factories(path: Path, count: int) -> Path:
     return path
 
 
+def recorder_processes(parent: psutil.Process) -> list[psutil.Process]:
+    return [
+        child
+        for child in parent.children(recursive=True)
+        if "multiprocessing.spawn" in " ".join(child.cmdline())
+    ]
+
+
+@RECORD_IN
 def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_completes(
-    engine: Engine, database_url: str, tmp_path: Path
+    engine: Engine, database_url: str, tmp_path: Path, record_in: str
 ) -> None:
     import_factories(engine, many_factories(tmp_path / "many.csv", 300), actor="tester")
     config = tmp_path / "sfm.toml"
@@ -210,7 +231,8 @@ def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_compl
             'authorities = "authorities.toml"',
             f'authorities = "{CONFIG_DIR / "authorities.toml"}"\n'
             f'templates = "{CONFIG_DIR / "templates"}"',
-        ),
+        )
+        + f'\n[sweep]\nrecord_in = "{record_in}"\n',
         encoding="utf-8",
     )
     sfm = [sys.executable, "-m", "monitor.cli", "--config", str(config), "check"]
@@ -222,8 +244,13 @@ def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_compl
     while len(observations(engine)) < 200 and time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         time.sleep(0.05)
+    recorders = recorder_processes(psutil.Process(process.pid))
+    assert len(recorders) == (1 if record_in == "process" else 0)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
+    # a recorder whose sweep was killed does not linger, waiting for batches
+    _, lingering = psutil.wait_procs(recorders, timeout=10)
+    assert lingering == []
     partial = observations(engine)
     assert 0 < len(partial) < 900  # killed midway: some batches stored, not all
     assert all(row.outcome == "found" for row in partial)
@@ -250,15 +277,126 @@ def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_compl
     assert len(rows) == 900
 
 
-def test_a_storage_failure_stops_the_sweep_with_its_error_instead_of_hanging(
-    register: Engine, simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("database went away")
+def refuse_observations(engine: Engine) -> None:
+    """Make the database itself refuse new observations, in every process that writes."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON observation "
+                "BEGIN SELECT RAISE(ABORT, 'database went away'); END"
+            )
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS "
+                "$$ BEGIN RAISE EXCEPTION 'database went away'; END $$ LANGUAGE plpgsql"
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON observation "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
 
-    monkeypatch.setattr("monitor.sweep.ObservationStore.write", broken)
+
+@RECORD_IN
+def test_a_storage_failure_stops_the_sweep_with_its_error_instead_of_hanging(
+    register: Engine, simulator: RunningSimulator, record_in: str
+) -> None:
+    refuse_observations(register)
     config = config_for(
-        [shipped_connector("registry-qcc", simulator.base_url)], sweep={"batch_size": 2}
+        [shipped_connector("registry-qcc", simulator.base_url)],
+        sweep={"batch_size": 2, "record_in": record_in},
     )
-    with pytest.raises(RuntimeError, match="database went away"):
+    with pytest.raises(Exception, match="database went away"):
         asyncio.run(asyncio.wait_for(run_sweep(register, config), timeout=60))
+    assert observations(register) == []
+
+
+def test_a_recorder_process_that_dies_stops_the_sweep_with_a_clear_error(
+    register: Engine, simulator: RunningSimulator
+) -> None:
+    simulator.simulator.behaviour.latency_ms = 100
+    config = config_for(
+        [shipped_connector("registry-qcc", simulator.base_url, concurrency=1)],
+        sweep={"batch_size": 2, "record_in": "process"},
+    )
+    outcome: list[BaseException | SweepSummary] = []
+
+    def run() -> None:
+        try:
+            outcome.append(sweep(register, config))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    running = threading.Thread(target=run)
+    running.start()
+    deadline = time.monotonic() + 30
+    while not observations(register) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [recorder] = recorder_processes(psutil.Process())
+    recorder.kill()
+    running.join(timeout=60)
+    assert not running.is_alive()
+    [error] = outcome
+    assert isinstance(error, RecorderProcessDied), error
+    assert "recorder process ended unexpectedly" in str(error)
+    assert 0 < len(observations(register)) < 34
+
+
+@pytest.mark.parametrize(
+    ("process_from", "expected"), [(34 * 3, "process"), (34 * 3 + 1, "thread")]
+)
+def test_auto_records_in_a_process_only_for_large_sweeps(
+    register: Engine,
+    simulator: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    process_from: int,
+    expected: str,
+) -> None:
+    monkeypatch.setattr("monitor.sweep.RECORDER_PROCESS_FROM", process_from)
+    summary = sweep(register, config_for(shipped(simulator)))
+    assert summary.recorded_in == expected
+    assert sum(tally.found for tally in summary.connectors.values()) == 99
+
+
+def test_connector_health_follows_the_latest_outcomes_across_batches(register: Engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from connectors.base import ErrorKind, FetchOutcome, Topic
+    from monitor.observations import ObservationStore
+
+    with Session(register) as session:
+        run = SweepRun(scope={})
+        session.add(run)
+        session.commit()
+        assert run.id is not None
+        store = ObservationStore(register, "registry-qcc", Topic.REGISTRATION, sweep_id=run.id)
+    start = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+    def at(minute: int) -> datetime:
+        return start + timedelta(minutes=minute)
+
+    def failed(code: str, minute: int) -> FetchOutcome:
+        return FetchOutcome.error("registry-qcc", code, ErrorKind.TIMEOUT, "slow", at(minute))
+
+    def answered(code: str, minute: int) -> FetchOutcome:
+        return FetchOutcome.not_found("registry-qcc", code, {"Status": "201"}, at(minute))
+
+    def health() -> ConnectorHealth:
+        with Session(register) as session:
+            found = session.get(ConnectorHealth, "registry-qcc")
+            assert found is not None
+            return found
+
+    store.write([(1, failed("A", 0)), (2, answered("B", 1)), (3, failed("C", 2))])
+    first = health()
+    assert first.consecutive_failures == 1
+    assert first.last_success_at == at(1)
+    assert (first.last_error_at, first.last_error_kind) == (at(2), "timeout")
+    assert first.last_error_detail == "C: slow"
+
+    store.write([(4, failed("D", 3)), (5, failed("E", 4))])
+    assert health().consecutive_failures == 3  # no success in between: the run goes on
+    assert health().last_success_at == at(1)
+
+    store.write([(6, answered("F", 5))])
+    assert health().consecutive_failures == 0
+    assert health().last_error_detail == "E: slow"  # the last error is still on record
