@@ -124,22 +124,26 @@ async def _run_per_factory(
         batch: Shipment = []
         waiting: deque[asyncio.Future[ConnectorTally]] = deque()
         flushed = time.monotonic()
-        while True:
-            item = await results.get()
-            if item is not None:
-                batch.append(item)
-                if progress:
-                    progress(connector.name)
-            due = time.monotonic() - flushed > 2.0
-            if batch and (item is None or len(batch) >= batch_size or due):
-                waiting.append(recorder.send(connector.name, batch))
-                batch, flushed = [], time.monotonic()
-            while waiting and (waiting[0].done() or len(waiting) > recorder.max_waiting):
-                tally.add(await waiting.popleft())
-            if item is None:
-                while waiting:
+        try:
+            while True:
+                item = await results.get()
+                if item is not None:
+                    batch.append(item)
+                    if progress:
+                        progress(connector.name)
+                due = time.monotonic() - flushed > 2.0
+                if batch and (item is None or len(batch) >= batch_size or due):
+                    waiting.append(recorder.send(connector.name, batch))
+                    batch, flushed = [], time.monotonic()
+                while waiting and (waiting[0].done() or len(waiting) > recorder.max_waiting):
                     tally.add(await waiting.popleft())
-                return
+                if item is None:
+                    while waiting:
+                        tally.add(await waiting.popleft())
+                    return
+        finally:
+            for abandoned in waiting:  # the sweep failed: batches after the failed one go
+                abandoned.cancel()
 
     workers = min(settings.concurrency, max(1, len(factories)))
     try:
@@ -218,7 +222,7 @@ async def _store_dropped(
         status="consumed",
         rows=dropped.rows,
     )
-    await asyncio.to_thread(store.write, matched, consumed)
+    tally.changed += await asyncio.to_thread(store.write, matched, consumed)
 
 
 # ---------------------------------------------------------------- the sweep

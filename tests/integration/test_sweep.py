@@ -185,6 +185,7 @@ def test_files_are_consumed_once_and_bad_files_rejected_once(
     )
     first = sweep(register, config_for([files])).connectors["bureau-drop"]
     assert (first.files_read, first.files_rejected, first.unmatched_codes) == (1, 1, 1)
+    assert (first.found, first.errors, first.changed) == (1, 1, 1)
     [row] = observations(register)
     assert code_of(register, row.factory_id) == code and row.records[0]["record_id"] == "AQ-7"
     second = sweep(register, config_for([files])).connectors["bureau-drop"]
