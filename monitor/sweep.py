@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -307,6 +307,7 @@ def _recorder_for(
     run_id: int,
     per_factory: list[tuple[ConnectorSettings, Connector]],
     factories: int,
+    status_map: Mapping[str, str],
     simulator_url: str | None,
 ) -> RecorderHost:
     where = config.settings.sweep.record_in
@@ -320,7 +321,7 @@ def _recorder_for(
             database_url=engine.url.render_as_string(hide_password=False),
             run_id=run_id,
             connectors=[settings for settings, _ in per_factory],
-            status_map=dict(measures_in_force(config).policy.status_map),
+            status_map=dict(status_map),
             base_dir=config.directory,
             simulator_url=simulator_url,
             logging=configured_settings(),
@@ -371,7 +372,14 @@ async def run_sweep(
             if not isinstance(connector, DropConnector)
         ]
         recorder = await asyncio.to_thread(
-            _recorder_for, engine, config, run_id, per_factory, len(factories), simulator_url
+            _recorder_for,
+            engine,
+            config,
+            run_id,
+            per_factory,
+            len(factories),
+            status_map,
+            simulator_url,
         )
         summary.recorded_in = recorder.where
         try:
