@@ -42,7 +42,6 @@ class Recorder:
     """Understands answers and stores the outcomes of one sweep, connector by connector."""
 
     def __init__(self, engine: Engine, run_id: int, connectors: Sequence[Connector]) -> None:
-        self.topics = {connector.name: connector.topic for connector in connectors}
         # Looked up once: a check against a runtime protocol costs ~20 µs, per answer
         # as much as the rest of understanding it.
         self.understanders = {
@@ -57,7 +56,8 @@ class Recorder:
 
     def record(self, connector_name: str, shipment: Shipment) -> ConnectorTally:
         """Store one batch in one transaction; return what it counted."""
-        tally = ConnectorTally(topic=self.topics[connector_name].value)
+        store = self.stores[connector_name]
+        tally = ConnectorTally(topic=store.topic.value)
         understand = self.understanders.get(connector_name)
         outcomes: list[tuple[int, FetchOutcome]] = []
         for factory_id, item in shipment:
@@ -66,7 +66,7 @@ class Recorder:
                 item = understand(item)
             tally.count(item)
             outcomes.append((factory_id, item))
-        tally.changed = self.stores[connector_name].write(outcomes)
+        tally.changed = store.write(outcomes)
         return tally
 
 
