@@ -54,6 +54,10 @@ class ConnectorSettings(BaseModel):
     fields: dict[str, str] = Field(default_factory=dict)
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     constants: dict[str, Any] = Field(default_factory=dict)
+    # when ops is told the source is down: after this many sweeps with nothing but
+    # errors, or when its newest answer is older than this many hours
+    down_after_runs: int = Field(default=3, ge=1)
+    stale_after_hours: float = Field(default=48.0, gt=0)
     # what a plugin needs beyond the above (keys, secrets), checked by the plugin
     options: dict[str, Any] = Field(default_factory=dict)
 

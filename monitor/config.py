@@ -48,8 +48,12 @@ class CodesSettings(StrictModel):
 
 
 class AlertsSettings(StrictModel):
-    authorities: str = "authorities.toml"  # relative to this config file
-    templates: str = "templates"  # Jinja2 templates, relative to this config file
+    # Relative to this config file; empty: authorities.toml beside it if there is one,
+    # else the packaged skeleton, which delivers to the local outbox (var/outbox).
+    authorities: str = ""
+    # A folder whose <language>/<kind>.md.j2 files override the packaged templates,
+    # relative to this config file; empty: the packaged ones only.
+    templates: str = ""
     language: Literal["zh", "en"] = "zh"
     retry_budget: int = Field(default=8, ge=1)  # attempts before an alert is `failed`
     backoff_initial_s: float = Field(default=30.0, ge=0)
@@ -81,7 +85,7 @@ class OperatorSettings(StrictModel):
 class SimulatorSettings(StrictModel):
     """The built-in upstream that connectors reach through `{simulator}` in their url."""
 
-    data: str = "demo/upstream.json"  # relative to the config file
+    data: str = ""  # relative to the config file; empty: the packaged demo upstream
     latency_ms: float = Field(default=0.0, ge=0)
     error_rate: float = Field(default=0.0, ge=0, le=1)
     rate_limit_per_s: int | None = Field(default=None, ge=1)
@@ -96,6 +100,87 @@ class SweepSettings(StrictModel):
     record_in: Literal["auto", "process", "thread"] = "auto"
 
 
+def cron_trigger(expression: str) -> Any:
+    """A crontab line in Beijing time; six fields put seconds first (demo and test schedules)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    from monitor.clock import BEIJING
+
+    fields = expression.split()
+    if len(fields) == 5:
+        return CronTrigger.from_crontab(expression, timezone=BEIJING)
+    if len(fields) == 6:
+        second, minute, hour, day, month, day_of_week = fields
+        return CronTrigger(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=day_of_week,
+            timezone=BEIJING,
+        )
+    raise ValueError(f"{expression!r}: a cron expression has 5 fields (or 6, seconds first)")
+
+
+class ScheduleSettings(StrictModel):
+    """When the daemon runs each job (cron, Beijing time) and how it treats missed runs."""
+
+    registration_sweep: str = "0 2 * * *"
+    credit_sweep: str = "0 3 * * *"
+    safety_sweep: str = "0 4 * * *"
+    connector_watch: str = "15 * * * *"  # stale data is noticed within the hour
+    dispatch: str = "* * * * *"
+    digest: str = "0 9 * * 1-5"
+    remind: str = "30 9 * * 1-5"
+    overview: str = "0 9 * * 1"  # Article 11: the bureau's weekly overview of open flags
+    filing_reminder: str = "0 9 * * *"  # sends only on the filing_reminder_days
+    expiry_warning: str = "0 9 * * *"  # sends only on the expiry_warning_days
+    expired_note: str = "0 9 * * 1"  # weekly, only once the measures have expired
+    # A run missed while the daemon was down is made up at start-up within this long.
+    misfire_grace_s: int = Field(default=6 * 3600, ge=1)
+    # Article 6: days before the 15th of March, June, September and December.
+    filing_reminder_days: list[int] = Field(default_factory=lambda: [10, 3])
+    # Article 14: days before the measures in force expire.
+    expiry_warning_days: list[int] = Field(default_factory=lambda: [60, 30, 7])
+
+    @field_validator(
+        "registration_sweep",
+        "credit_sweep",
+        "safety_sweep",
+        "connector_watch",
+        "dispatch",
+        "digest",
+        "remind",
+        "overview",
+        "filing_reminder",
+        "expiry_warning",
+        "expired_note",
+    )
+    @classmethod
+    def _valid_cron(cls, expression: str) -> str:
+        cron_trigger(expression)
+        return expression
+
+    @field_validator("filing_reminder_days", "expiry_warning_days")
+    @classmethod
+    def _days_ahead(cls, days: list[int]) -> list[int]:
+        if any(day < 0 or day > 366 for day in days):
+            raise ValueError("days before must be between 0 and 366")
+        return sorted(set(days), reverse=True)
+
+
+class DaemonSettings(StrictModel):
+    """`sfm run`: leadership, stopping, and the optional health and metrics endpoint."""
+
+    standby_poll_s: float = Field(default=5.0, gt=0)  # how often a standby tries to lead
+    stop_timeout_s: float = Field(default=25.0, gt=0)  # SIGTERM: the running job's allowance
+    # Loopback port for /healthz and /metrics; 0 turns the endpoint off.
+    http_port: int = Field(default=0, ge=0, le=65535)
+    http_host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
+    reports: str = "var/reports"  # filing reports attached to reminders
+
+
 class Settings(StrictModel):
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -108,6 +193,8 @@ class Settings(StrictModel):
     connectors: list[ConnectorSettings] = Field(default_factory=list)
     simulator: SimulatorSettings = SimulatorSettings()
     sweep: SweepSettings = SweepSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
     @field_validator("connectors")
     @classmethod
@@ -135,6 +222,28 @@ class LoadedConfig:
         """A path from the config, relative to the config file's folder."""
         candidate = Path(relative)
         return candidate if candidate.is_absolute() else self.directory / candidate
+
+    @property
+    def authorities_file(self) -> Path:
+        from monitor.defaults import packaged
+
+        named = self.settings.alerts.authorities
+        if named:
+            return self.resolve(named)
+        beside = self.resolve("authorities.toml")
+        return beside if beside.is_file() else packaged("authorities.toml")
+
+    @property
+    def simulator_data(self) -> Path:
+        from monitor.defaults import packaged
+
+        data = self.settings.simulator.data
+        return self.resolve(data) if data else packaged("demo", "upstream.json")
+
+    @property
+    def template_override(self) -> Path | None:
+        folder = self.settings.alerts.templates
+        return self.resolve(folder) if folder else None
 
 
 def substitute_env(

@@ -364,8 +364,17 @@ CATALOG: dict[str, dict[str, str]] = {
         "{flags_cleared} cleared",
     },
     "status.measures": {
-        "zh": "适用办法：{title}（有效期至 {expires_on}）",
-        "en": "measures in force: {title} (until {expires_on})",
+        "zh": "适用办法：{title}（有效期至 {expires_on}，剩余 {days_left} 天）",
+        "en": "measures in force: {title} (until {expires_on}, {days_left} days left)",
+    },
+    "status.leader": {
+        "zh": "守护进程：{host} 进程 {pid}，自 {since} 起运行",
+        "en": "daemon: {host} pid {pid}, leading since {since}",
+    },
+    "status.no_leader": {"zh": "守护进程：未运行", "en": "daemon: not running"},
+    "status.job": {
+        "zh": "任务 {id}：下次 {next_run}，上次 {last_run}（{last_outcome}）",
+        "en": "job {id}: next {next_run}, last {last_run} ({last_outcome})",
     },
     "status.expired": {
         "zh": "注意：{title}已于 {expires_on} 到期，尚未配置后续办法，sfm 仍按原办法核查",
@@ -424,6 +433,109 @@ CATALOG: dict[str, dict[str, str]] = {
     "alerts.test_failed": {
         "zh": "发给{authority}的测试消息未能全部送达",
         "en": "the test message to {authority} did not fully go out",
+    },
+    # the daemon
+    "daemon.led_by": {
+        "zh": "另一个 sfm 守护进程正在使用该数据库：{host} 进程 {pid}，自 {since} 起"
+        "（备用进程请用 sfm run --standby）",
+        "en": "another sfm daemon leads on this database: {host} pid {pid}, since {since} "
+        "(run a standby with sfm run --standby)",
+    },
+    "daemon.led_unknown": {
+        "zh": "另一个 sfm 守护进程正在使用该数据库（备用进程请用 sfm run --standby）",
+        "en": "another sfm daemon leads on this database (run a standby with sfm run --standby)",
+    },
+    "daemon.jobs_failed": {
+        "zh": "{count} 个任务失败（详情见日志）",
+        "en": "{count} job(s) failed (details in the log)",
+    },
+    "daemon.lost_lock": {
+        "zh": "守护进程失去了数据库锁，已停止",
+        "en": "the daemon lost its database lock and stopped",
+    },
+    # the regulatory calendar and the bureau's overview
+    "designation.active": {"zh": "有效", "en": "active"},
+    "designation.revoked": {"zh": "已撤销", "en": "revoked"},
+    "filings.sheet": {"zh": "{quarter} 基础级备案", "en": "{quarter} basic filings"},
+    "filings.credit_code": {"zh": "统一社会信用代码", "en": "Credit code"},
+    "filings.name": {"zh": "企业名称", "en": "Enterprise"},
+    "filings.district": {"zh": "所在区", "en": "District"},
+    "filings.designated_on": {"zh": "备案（认定）日期", "en": "Filed (designated) on"},
+    "filings.designation": {"zh": "称号状态", "en": "Designation"},
+    "filings.open_flags": {"zh": "待处理标记", "en": "Open flags"},
+    "filings.decisions": {"zh": "已作出的决定", "en": "Decisions taken"},
+    "filing.title": {
+        "zh": "基础级智能工厂备案报送提醒（{quarter}，{deadline} 前）",
+        "en": "Basic-level filing report due ({quarter}, before {deadline})",
+    },
+    "filing.body": {
+        "zh": "{district}：\n\n根据《办法》第六条，“各区主管部门将备案结果于每季度第三个月15日前"
+        "报送市经济和信息化局”。本季度（{quarter}）的报送期限为 {deadline}，还有 {days} 天。\n\n"
+        "贵区目前有基础级智能工厂 {basic} 家，其中本季度备案 {filed} 家。"
+        "本季度备案情况见附件 {report}（含各企业待处理标记和已作出的决定），"
+        "也可用 `sfm export filings --quarter {quarter} --district <区>` 生成。",
+        "en": "{district}:\n\nArticle 6 of the measures has districts report their basic-level "
+        "filings to the municipal bureau before the 15th of the third month of each quarter. "
+        "For {quarter} that is {deadline}, {days} days from now.\n\n"
+        "Your district has {basic} basic-level factories, {filed} of them filed this quarter. "
+        "The quarter's filings are attached as {report} (open flags and decisions included); "
+        "`sfm export filings --quarter {quarter} --district <district>` produces it too.",
+    },
+    "expiry.title": {
+        "zh": "《办法》将于 {days} 天后到期，请确认后续依据",
+        "en": "The measures expire in {days} days: please confirm what follows them",
+    },
+    "expiry.body": {
+        "zh": "{title}的有效期至 {expires_on}，距今 {days} 天。\n\n"
+        "到期后如无后续办法，sfm 将继续按原办法核查，但所有通知将标注“需核查（《办法》已到期）”。"
+        '请在 sfm 配置中加入后续办法（[policy."名称"]），或告知运维人员。',
+        "en": "{title} apply until {expires_on}, {days} days from now.\n\n"
+        "Without a successor, sfm keeps applying them after that date, and every alert will "
+        "ask the official to confirm the basis in force. Please add the successor to sfm's "
+        'config ([policy."name"]) or tell the people who run sfm.',
+    },
+    "expired.title": {
+        "zh": "{title}已到期，尚未配置后续办法",
+        "en": "{title} have expired and no successor is configured",
+    },
+    "expired.body": {
+        "zh": "{title}已于 {expires_on} 到期。sfm 仍按原办法核查，"
+        "所有通知标题为“需核查（《办法》已到期）”。请在配置中加入后续办法。",
+        "en": "{title} expired on {expires_on}. sfm keeps applying them and every alert asks the "
+        "official to confirm the basis in force. Please configure the successor.",
+    },
+    "overview.title": {
+        "zh": "智能工厂待处理标记周报（{week}）",
+        "en": "Weekly overview of open flags ({week})",
+    },
+    "overview.total": {
+        "zh": "根据《办法》第十一条，市经济和信息化局对基础级和先进级智能工厂进行监督。"
+        "目前待处理标记共 {count} 条：",
+        "en": "Article 11 gives the municipal bureau supervision of both levels. "
+        "Open flags: {count}.",
+    },
+    "overview.by_district": {"zh": "按区和级别：", "en": "By district and level:"},
+    "overview.oldest": {"zh": "最早的待处理标记：", "en": "Oldest open flags:"},
+    # monitoring the monitor
+    "watch.down_title": {
+        "zh": "数据源 {connector} 不可用",
+        "en": "connector {connector} is down",
+    },
+    "watch.failing": {
+        "zh": "最近 {runs} 次核查全部失败。最近错误：{detail}\n这些失败不代表任何企业的情况；"
+        "恢复前，相关条款无法核查。处理办法见 deploy/README.md。",
+        "en": "The last {runs} sweeps got nothing but errors. Last error: {detail}\n"
+        "Failures say nothing about any factory; until it recovers the clauses it feeds are "
+        "not checked. See deploy/README.md.",
+    },
+    "watch.stale": {
+        "zh": "最新数据停留在 {since}，已超过规定时限。处理办法见 deploy/README.md。",
+        "en": "Its newest data is from {since}, older than its limit. See deploy/README.md.",
+    },
+    "watch.up_title": {"zh": "数据源 {connector} 已恢复", "en": "connector {connector} recovered"},
+    "watch.up": {
+        "zh": "已恢复，最新数据时间 {since}。",
+        "en": "It answers again; newest data {since}.",
     },
     # errors
     "error.unexpected": {

@@ -285,6 +285,8 @@ class Alert(SQLModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # A file sent with the message (the quarter's filing report), where email can carry one.
+    attachment: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
@@ -302,3 +304,28 @@ class AlertAttempt(SQLModel, table=True):
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False))
     detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class JobRun(SQLModel, table=True):
+    """The daemon's last run of each job: what `status` shows and what start-up makes up."""
+
+    __tablename__ = "job_run"
+
+    job_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    outcome: str = Field(sa_column=Column(String(16), nullable=False))  # running | ok | failed
+    duration_s: float | None = None
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    last_success_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class DaemonLeader(SQLModel, table=True):
+    """Who leads now: written by the daemon that holds the lock (monitor/leader.py)."""
+
+    __tablename__ = "daemon_leader"
+
+    id: int = Field(default=1, primary_key=True)
+    host: str = Field(sa_column=Column(String(255), nullable=False))
+    pid: int
+    since: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

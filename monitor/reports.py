@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from monitor.calendar import Quarter
+from monitor.clock import beijing_text
 from monitor.db import session_scope
 from monitor.errors import BadInput
 from monitor.flag_list import list_flags, summary_text
@@ -122,10 +124,8 @@ EXPORT_COLUMNS = (
 
 def export_flags(engine: Engine, out: Path, fmt: str) -> int:
     """Write every flag to CSV (UTF-8 with BOM, for Excel) or XLSX; Chinese headers by default."""
-    if fmt not in ("csv", "xlsx"):
-        raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
+    check_format(fmt)
     rows = list_flags(engine.url.render_as_string(hide_password=False), limit=None)
-    headers = [t(f"export.{column}") for column in EXPORT_COLUMNS]
     table = []
     for row in rows:
         data = row.as_json()
@@ -133,21 +133,135 @@ def export_flags(engine: Engine, out: Path, fmt: str) -> int:
         data["state"] = t(f"state.{row.state}")
         data["severity"] = t(f"severity.{row.severity}")
         table.append([data[column] for column in EXPORT_COLUMNS])
+    write_table(out, fmt, t("export.sheet"), [t(f"export.{c}") for c in EXPORT_COLUMNS], table)
+    return len(table)
+
+
+FILING_COLUMNS = (
+    "credit_code",
+    "name",
+    "district",
+    "designated_on",
+    "designation",
+    "open_flags",
+    "decisions",
+)
+DECIDED = ("confirmed", "dismissed", "resolved")
+
+
+def filings_report(
+    engine: Engine, quarter: Quarter, district_code: str | None = None
+) -> list[list[Any]]:
+    """Article 6: basic-level factories filed in `quarter`, their open flags, decisions taken."""
+    from monitor.codes import DISTRICTS_BY_CODE
+
+    query = (
+        select(Factory)
+        .where(
+            col(Factory.level) == "basic",
+            col(Factory.designated_on) >= quarter.first_day,
+            col(Factory.designated_on) <= quarter.last_day,
+        )
+        .order_by(col(Factory.district_code), col(Factory.designated_on), col(Factory.id))
+    )
+    if district_code is not None:
+        query = query.where(col(Factory.district_code) == district_code)
+    table = []
+    with session_scope(engine) as session:
+        factories = list(session.scalars(query))
+        ids = [factory.id for factory in factories]
+        open_flags: dict[int, list[str]] = {}
+        for flag in session.scalars(
+            select(Flag)
+            .where(col(Flag.factory_id).in_(ids), col(Flag.state) == "open")
+            .order_by(col(Flag.id))
+        ):
+            summary = summary_text(flag.summary_key, flag.summary_params)
+            open_flags.setdefault(flag.factory_id, []).append(f"#{flag.id} {summary}")
+        decisions: dict[int, list[str]] = {}
+        for audit, factory_id in session.execute(
+            select(FlagAudit, col(Flag.factory_id))
+            .join(Flag, col(Flag.id) == col(FlagAudit.flag_id))
+            .where(col(Flag.factory_id).in_(ids), col(FlagAudit.to_state).in_(DECIDED))
+            .order_by(col(FlagAudit.id))
+        ):
+            decisions.setdefault(factory_id, []).append(
+                f"{beijing_text(audit.at)[:10]} #{audit.flag_id} {t('state.' + audit.to_state)}"
+                f"（{audit.actor}）：{audit.reason}"
+            )
+        for event in session.scalars(
+            select(DesignationEvent)
+            .where(
+                col(DesignationEvent.factory_id).in_(ids),
+                col(DesignationEvent.kind).in_(("renamed", "revoked")),
+            )
+            .order_by(col(DesignationEvent.id))
+        ):
+            decisions.setdefault(event.factory_id, []).append(
+                f"{event.occurred_on} {t('event.' + event.kind)}（{event.actor}）："
+                f"{event.reference or ''} {event.reason or ''}".rstrip()
+            )
+        for factory in factories:
+            district = DISTRICTS_BY_CODE.get(factory.district_code)
+            table.append(
+                [
+                    factory.credit_code,
+                    factory.name,
+                    district.name if district else factory.district_code,
+                    factory.designated_on.isoformat(),
+                    t(f"designation.{factory.status}"),
+                    "\n".join(open_flags.get(factory.id or 0, [])),
+                    "\n".join(decisions.get(factory.id or 0, [])),
+                ]
+            )
+    return table
+
+
+def export_filings(
+    engine: Engine, out: Path, fmt: str, quarter: Quarter, district_code: str | None = None
+) -> int:
+    """Write the Article 6 filings report; the number of factories in it."""
+    check_format(fmt)
+    table = filings_report(engine, quarter, district_code)
+    headers = [t(f"filings.{column}") for column in FILING_COLUMNS]
+    write_table(out, fmt, t("filings.sheet", quarter=str(quarter)), headers, table)
+    return len(table)
+
+
+def check_format(fmt: str) -> None:
+    if fmt not in ("csv", "xlsx"):
+        raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: Any) -> Any:
+    """A cell that a spreadsheet shows as text, never evaluates (DESIGN §5)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_table(
+    out: Path, fmt: str, sheet: str, headers: list[str], table: list[list[Any]]
+) -> None:
+    """CSV (UTF-8 with BOM, for Excel) or XLSX, written whole under a temporary name first."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
+    cells = [[inert(value) for value in line] for line in table]
     if fmt == "csv":
         with partial.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(headers)
-            writer.writerows(table)
+            writer.writerows(cells)
     else:
         from openpyxl import Workbook
 
         book = Workbook(write_only=True)
-        sheet = book.create_sheet(t("export.sheet"))
-        sheet.append(headers)
-        for line in table:
-            sheet.append(line)
+        sheet_ = book.create_sheet(sheet[:31])
+        sheet_.append(headers)
+        for line in cells:
+            sheet_.append(line)
         book.save(partial)
     partial.replace(out)  # no half-written report under the real name
-    return len(table)

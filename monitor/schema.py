@@ -5,4 +5,4 @@ within half a second of a cold start; a test holds it equal to the head of
 monitor/migrations.
 """
 
-SCHEMA_HEAD = "0004_alerts"
+SCHEMA_HEAD = "0005_daemon"

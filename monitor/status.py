@@ -7,16 +7,21 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from monitor.clock import beijing_text
+from monitor.clock import beijing_text, today_beijing
 from monitor.config import LoadedConfig
 from monitor.db import session_scope
 from monitor.evaluation import measures_in_force
-from monitor.models import Alert, ConnectorHealth, Flag, SweepRun
+from monitor.leader import leader
+from monitor.models import Alert, ConnectorHealth, Flag, JobRun, SweepRun
+from monitor.scheduler import next_runs
 
 
 def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
     choice = measures_in_force(config)
+    expires_on = choice.policy.expires_on
+    upcoming = next_runs(config.settings.schedule)
     with session_scope(engine) as session:
+        job_runs = {run.job_id: run for run in session.scalars(select(JobRun))}
         runs = session.scalars(select(SweepRun).order_by(col(SweepRun.id).desc()).limit(3)).all()
         health = session.scalars(select(ConnectorHealth).order_by(col(ConnectorHealth.connector)))
         flags = session.execute(
@@ -38,7 +43,20 @@ def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
                 "title": choice.policy.title,
                 "expires_on": str(choice.policy.expires_on or ""),
                 "expired": choice.expired,
+                "days_left": (expires_on - today_beijing()).days if expires_on else None,
             },
+            "leader": leader(engine),
+            "jobs": [
+                {
+                    "id": job_id,
+                    "next_run": beijing_text(moment) if moment else None,
+                    "last_run": beijing_text(job_runs[job_id].started_at)
+                    if job_id in job_runs
+                    else None,
+                    "last_outcome": job_runs[job_id].outcome if job_id in job_runs else None,
+                }
+                for job_id, moment in upcoming.items()
+            ],
             "sweeps": [
                 {
                     "id": run.id,
@@ -46,6 +64,10 @@ def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
                     "started_at": beijing_text(run.started_at),
                     "finished_at": beijing_text(run.finished_at) if run.finished_at else None,
                     "factories": run.summary.get("factories"),
+                    "connectors": {
+                        name: {"found": c.get("found"), "errors": c.get("errors")}
+                        for name, c in run.summary.get("connectors", {}).items()
+                    },
                 }
                 for run in runs
             ],

@@ -11,6 +11,7 @@ monitor/observations.py.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -91,6 +92,7 @@ async def _run_per_factory(
     tally: ConnectorTally,
     batch_size: int,
     progress: ProgressCallback | None,
+    stop: threading.Event | None = None,
 ) -> None:
     codes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for item in factories:
@@ -102,7 +104,7 @@ async def _run_per_factory(
     ask = connector.ask if isinstance(connector, AskingConnector) else connector.fetch
 
     async def worker() -> None:
-        while True:
+        while stop is None or not stop.is_set():  # on a stop, what is asked is still stored
             try:
                 factory_id, code = codes.get_nowait()
             except asyncio.QueueEmpty:
@@ -268,11 +270,13 @@ def _begin_run(engine: Engine, scope: dict[str, Any]) -> int:
         return run.id
 
 
-def _finish_run(engine: Engine, run_id: int, summary: SweepSummary) -> None:
+def _finish_run(
+    engine: Engine, run_id: int, summary: SweepSummary, status: str = "completed"
+) -> None:
     with session_scope(engine) as session:
         run = session.get(SweepRun, run_id)
         assert run is not None
-        run.status = "completed"
+        run.status = status
         run.finished_at = now_utc()
         run.summary = summary.as_json()
 
@@ -281,7 +285,7 @@ def _start_simulator(config: LoadedConfig, stack: ExitStack) -> str:
     from connectors.simulator import Behaviour, RunningSimulator, Simulator, load_upstream
 
     settings = config.settings.simulator
-    data_path = config.resolve(settings.data)
+    data_path = config.simulator_data
     try:
         data = load_upstream(data_path)
     except (OSError, ValueError) as exc:
@@ -341,8 +345,12 @@ async def run_sweep(
     progress: ProgressCallback | None = None,
     on_start: Callable[[int, int], None] | None = None,
     outbox: Outbox | None = None,
+    stop: threading.Event | None = None,
 ) -> SweepSummary:
-    """Ask every selected connector about every active factory (or one); store the outcomes."""
+    """Ask every selected connector about every active factory (or one); store the outcomes.
+
+    Once `stop` is set no new question is asked; the answers in hand are stored, the
+    rules are left for the next sweep, and the run is recorded as `interrupted`."""
     settings_list = selected_connectors(config, topic)
     factories = _factories(engine, factory_code, config.settings.codes.accept)
     started = time.monotonic()
@@ -404,6 +412,7 @@ async def run_sweep(
                             tally,
                             config.settings.sweep.batch_size,
                             progress,
+                            stop,
                         )
                     )
             await asyncio.gather(*jobs)
@@ -413,6 +422,10 @@ async def run_sweep(
                 await connector.aclose()
 
     summary.duration_s = time.monotonic() - started
+    if stop is not None and stop.is_set():
+        _finish_run(engine, run_id, summary, status="interrupted")
+        log.info("sweep stopped", **summary.as_json())
+        return summary
     # The rules run on what is now stored, after every sweep.
     summary.evaluation = await asyncio.to_thread(
         lambda: evaluate_register(engine, config, outbox=outbox)

@@ -23,7 +23,9 @@ POSTGRES_URL = os.environ.get(
     "SFM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 CONFIG_DIR = Path(__file__).parents[1] / "config"
-DEMO_FACTORIES = CONFIG_DIR / "demo" / "factories.csv"
+DEFAULTS_DIR = Path(__file__).parents[1] / "monitor" / "defaults"
+DEMO_FACTORIES = DEFAULTS_DIR / "demo" / "factories.csv"
+DEMO_AUTHORITIES = DEFAULTS_DIR / "authorities.toml"
 
 
 def _postgres_unavailable() -> str | None:
@@ -120,8 +122,7 @@ def write_config(
         (OPERATORS if operators else "")
         + f'[database]\nurl = "{database_url}"\n'
         + f'[logging]\nfile = "{directory / "sfm.log"}"\n'
-        + f'[alerts]\nauthorities = "{CONFIG_DIR / "authorities.toml"}"\n'
-        + f'templates = "{CONFIG_DIR / "templates"}"\n'
+        + f'[alerts]\nauthorities = "{DEMO_AUTHORITIES}"\n'
         + extra,
         encoding="utf-8",
     )
@@ -154,7 +155,7 @@ def cli(
 
 # ---------------------------------------------------------------- upstream simulator
 
-UPSTREAM = Path(__file__).parents[1] / "config" / "demo" / "upstream.json"
+UPSTREAM = DEFAULTS_DIR / "demo" / "upstream.json"
 SHIPPED_CONFIG = Path(__file__).parents[1] / "config" / "sfm.toml"
 
 

@@ -65,7 +65,7 @@ class Authorities:
 
 
 def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = None) -> Authorities:
-    path = config.resolve(config.settings.alerts.authorities)
+    path = config.authorities_file
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

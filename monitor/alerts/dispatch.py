@@ -35,6 +35,9 @@ from monitor.rules.policy import PolicyChoice
 
 log = structlog.get_logger("sfm.alerts")
 
+# Messages whose subject and text are written with the row, and the template they go in.
+NOTICE_KINDS = {"ops": "ops", "filing": "notice", "expiry": "notice", "overview": "notice"}
+
 
 @dataclass
 class DispatchReport:
@@ -150,9 +153,10 @@ class Dispatcher:
                 factory = session.get(Factory, flag.factory_id)
                 assert factory is not None
                 context["items"].append(self._flag_context(flag, factory))
-        if alert.kind == "ops":
+        if alert.kind in NOTICE_KINDS:
             context["title"] = alert.subject or ""
             context["message"] = alert.body_text or ""
+            return self.renderer.render(NOTICE_KINDS[alert.kind], context)
         return self.renderer.render(alert.kind, context)
 
     # ------------------------------------------------------------ delivery
@@ -206,7 +210,7 @@ class Dispatcher:
                 return None
         authority = self.authorities.get(alert.authority)
         urls = authority.urls if authority else ()
-        delivery = deliver(urls, set(alert.delivered), rendered)
+        delivery = deliver(urls, set(alert.delivered), rendered, alert.attachment)
         with session_scope(self.engine) as session:
             alert = session.get(Alert, alert_id)
             assert alert is not None

@@ -223,7 +223,23 @@ class Outbox:
 
     def tell_ops(self, session: Session, key: str, title: str, message: str, now: datetime) -> int:
         """A note to the people who run sfm, once per `key` (e.g. once a day)."""
-        row = _row("ops", f"ops:{key}", OPS, AlertStatus.PENDING, now)
+        return self.notice(session, "ops", f"ops:{key}", OPS, title, message, now)
+
+    def notice(
+        self,
+        session: Session,
+        kind: str,
+        key: str,
+        authority: str,
+        title: str,
+        message: str,
+        now: datetime,
+        *,
+        attachment: str | None = None,
+    ) -> int:
+        """A message not about one flag (calendar, overview, ops), owed once per `key`."""
+        row = _row(kind, key, authority, AlertStatus.PENDING, now)
         row["subject"] = title
         row["body_text"] = message
+        row["attachment"] = attachment
         return _insert_new(session, [row])

@@ -9,7 +9,6 @@ from sqlmodel import col
 
 from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
 from monitor.alerts.dispatch import DispatchReport
-from monitor.alerts.outbox import Outbox
 from monitor.clock import now_utc
 from monitor.codes import resolve_district
 from monitor.db import session_scope
@@ -48,16 +47,6 @@ def list_alerts(
         }
         for a in alerts
     ]
-
-
-def make_digests(engine: Engine, outbox: Outbox) -> list[int]:
-    with session_scope(engine) as session:
-        return outbox.make_digests(session, now_utc())
-
-
-def make_reminders(engine: Engine, outbox: Outbox) -> int:
-    with session_scope(engine) as session:
-        return outbox.make_reminders(session, now_utc())
 
 
 def authority_key(value: str) -> str:

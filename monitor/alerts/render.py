@@ -1,4 +1,5 @@
-"""The words of an alert: Jinja2 templates in config/templates/<language>/<kind>.md.j2.
+"""The words of an alert: Jinja2 templates `<language>/<kind>.md.j2`, shipped in the package
+(monitor/defaults/templates) and overridable file by file from `[alerts] templates`.
 
 A template's first line is the subject; the rest is Markdown. Email gets the
 full text (apprise sends it as HTML with a plain-text part); IM gets the same
@@ -13,6 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
+from monitor.defaults import packaged
 from monitor.errors import ConfigError
 
 
@@ -24,12 +26,14 @@ class Rendered:
 
 
 class Renderer:
-    def __init__(self, templates: Path, language: str, im_max_chars: int) -> None:
-        folder = templates / language
-        if not folder.is_dir():
-            raise ConfigError(f"{folder}: alert templates not found")
+    def __init__(self, override: Path | None, language: str, im_max_chars: int) -> None:
+        folders = [packaged("templates", language)]
+        if override is not None:
+            if not override.is_dir():
+                raise ConfigError(f"{override}: alert templates folder not found")
+            folders.insert(0, override / language)
         self.environment = Environment(
-            loader=FileSystemLoader(folder),
+            loader=FileSystemLoader(folders),
             undefined=StrictUndefined,
             autoescape=False,
             trim_blocks=True,

@@ -83,8 +83,11 @@ def _log_lines(result: Any) -> str:
     return " | ".join(lines[-5:])
 
 
-def deliver(urls: Iterable[str], skip: set[int], rendered: Rendered) -> Delivery:
-    """Send to every URL not in `skip`: email gets the full text, IM the compact one."""
+def deliver(
+    urls: Iterable[str], skip: set[int], rendered: Rendered, attachment: str | None = None
+) -> Delivery:
+    """Send to every URL not in `skip`: email gets the full text (and the attachment, if
+    any), IM the compact one."""
     delivery = Delivery()
     for index, url in enumerate(urls):
         if index in skip:
@@ -93,11 +96,12 @@ def deliver(urls: Iterable[str], skip: set[int], rendered: Rendered) -> Delivery
         if not service.add(url):
             delivery.outcomes.append(UrlOutcome(index, "nomatch", "apprise cannot parse this URL"))
             continue
-        scheme = url.split(":", 1)[0].lower()
+        email = url.split(":", 1)[0].lower() in EMAIL_SCHEMES
         result = service.notify(
-            body=rendered.full if scheme in EMAIL_SCHEMES else rendered.compact,
+            body=rendered.full if email else rendered.compact,
             title=rendered.subject,
             body_format=apprise.NotifyFormat.MARKDOWN,
+            attach=attachment if email and attachment and Path(attachment).is_file() else None,
         )
         status = result.status.name.lower()
         services = "; ".join(f"{s.name} {s.url}: {s.status.name}" for s in result)

@@ -25,8 +25,6 @@ def alerting_for(engine: Engine, config: LoadedConfig) -> Alerting:
 
     settings = config.settings.alerts
     authorities = load_authorities(config)
-    renderer = Renderer(
-        config.resolve(settings.templates), settings.language, settings.im_max_chars
-    )
+    renderer = Renderer(config.template_override, settings.language, settings.im_max_chars)
     dispatcher = Dispatcher(engine, authorities, settings, renderer, measures_in_force(config))
     return Alerting(authorities, Outbox(authorities, settings), dispatcher)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import alerts_cmd, check_cmd, config_cmd, db_cmd, factories, flags_cmd
+from monitor.cli import alerts_cmd, check_cmd, config_cmd, db_cmd, factories, flags_cmd, run_cmd
 from monitor.cli.common import AppContext
 from monitor.errors import SfmError
 from monitor.i18n import t
@@ -34,6 +34,7 @@ app.command("audit")(flags_cmd.audit)
 app.command("check")(check_cmd.check)
 app.command("simulator")(check_cmd.simulator)
 app.command("status")(check_cmd.status)
+app.command("run")(run_cmd.run)
 
 
 @app.callback()

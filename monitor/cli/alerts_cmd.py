@@ -81,7 +81,9 @@ def list_(
 @app.command("dispatch")
 def dispatch(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Send everything due now, then exit: 0 when all went out, 1 when any did not."""
-    _report(state(ctx).alerting.dispatcher.dispatch_due(), as_json)
+    from monitor import jobs
+
+    _report(jobs.dispatch(state(ctx)), as_json)
 
 
 @app.command("retry")
@@ -104,21 +106,17 @@ def retry(
 @app.command("digest")
 def digest(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Bundle held review/action alerts into one digest per authority and send them."""
-    from monitor.alerts.queries import make_digests
+    from monitor import jobs
 
-    alerting = state(ctx).alerting
-    make_digests(state(ctx).engine, alerting.outbox)
-    _report(alerting.dispatcher.dispatch_due(), as_json)
+    _report(jobs.digest(state(ctx)), as_json)
 
 
 @app.command("remind")
 def remind(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Remind about open flags past their deadline; escalate the oldest; send."""
-    from monitor.alerts.queries import make_reminders
+    from monitor import jobs
 
-    alerting = state(ctx).alerting
-    make_reminders(state(ctx).engine, alerting.outbox)
-    _report(alerting.dispatcher.dispatch_due(), as_json)
+    _report(jobs.remind(state(ctx)), as_json)
 
 
 @notify_app.command("test")

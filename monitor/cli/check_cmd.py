@@ -22,18 +22,12 @@ def check(
     ] = False,
 ) -> None:
     """Run the connectors now over every active factory (or one) and store what they say."""
-    import asyncio
-
-    from monitor.sweep import run_sweep
+    from monitor import jobs
 
     app_state = state(ctx)
-    engine, config = app_state.engine, app_state.config
-    outbox = app_state.alerting.outbox
     show_progress = sys.stdout.isatty() and not as_json
     if not show_progress:
-        summary = asyncio.run(
-            run_sweep(engine, config, factory_code=factory, topic=topic, outbox=outbox)
-        )
+        result = jobs.sweep(app_state, topic=topic, factory_code=factory)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -50,22 +44,16 @@ def check(
             def started(total: int, _connectors: int) -> None:
                 bar.update(task, total=total or None)
 
-            summary = asyncio.run(
-                run_sweep(
-                    engine,
-                    config,
-                    factory_code=factory,
-                    topic=topic,
-                    outbox=outbox,
-                    progress=lambda _name: bar.advance(task),
-                    on_start=started,
-                )
+            result = jobs.sweep(
+                app_state,
+                topic=topic,
+                factory_code=factory,
+                progress=lambda _name: bar.advance(task),
+                on_start=started,
             )
-    # Revocation alerts go out before `sfm check` returns; what cannot go out now stays
-    # in the outbox for `sfm alerts dispatch` (or the daemon) to retry.
-    delivery = app_state.alerting.dispatcher.dispatch_due()
+    summary, delivery = result.summary, result.delivery
     if as_json:
-        print_json(summary.as_json() | {"alerts": delivery.as_json()})
+        print_json(result.as_json())
         return
     from rich.table import Table
 
@@ -113,7 +101,7 @@ def simulator(
     from connectors.simulator import Behaviour, Simulator, load_upstream, serve
 
     config = state(ctx).config
-    data = load_upstream(config.resolve(config.settings.simulator.data))
+    data = load_upstream(config.simulator_data)
     behaviour = Behaviour(
         latency_ms=latency_ms,
         error_rate=error_rate,
@@ -141,12 +129,24 @@ def status(
         print_json(report)
         return
     measures = report["measures"]
-    say(Message("status.measures", title=measures["title"], expires_on=measures["expires_on"]))
-    if measures["expired"]:
-        say(Message("status.expired", title=measures["title"], expires_on=measures["expires_on"]))
 
     def shown(row: dict[str, Any]) -> dict[str, Any]:
         return {key: "—" if value is None else value for key, value in row.items()}
+
+    say(
+        Message(
+            "status.measures",
+            title=measures["title"],
+            expires_on=measures["expires_on"],
+            days_left="—" if measures["days_left"] is None else measures["days_left"],
+        )
+    )
+    holder = report["leader"]
+    say(Message("status.leader", **holder) if holder else Message("status.no_leader"))
+    for job in report["jobs"]:
+        say(Message("status.job", **shown(job)))
+    if measures["expired"]:
+        say(Message("status.expired", title=measures["title"], expires_on=measures["expires_on"]))
 
     for run in report["sweeps"]:
         say(Message("status.sweep", **shown(run)))

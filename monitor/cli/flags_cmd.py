@@ -229,3 +229,33 @@ def export_flags(
 
     count = write(state(ctx).engine, out, fmt)
     say(Message("export.done", count=count, path=str(out)))
+
+
+@export_app.command("filings")
+def export_filings(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(metavar="OUT")],
+    quarter: Annotated[str, typer.Option("--quarter", help="e.g. 2026Q4")],
+    district: Annotated[
+        str | None, typer.Option("--district", help="One district (code or name).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "xlsx",
+) -> None:
+    """Article 6: basic-level factories filed in a quarter, their open flags and decisions."""
+    from monitor.calendar import Quarter
+    from monitor.codes import resolve_district
+    from monitor.errors import BadInput
+    from monitor.reports import export_filings as write
+
+    try:
+        chosen = Quarter.parse(quarter)
+    except ValueError as exc:
+        raise BadInput(f"--quarter: {exc}") from exc
+    code = None
+    if district is not None:
+        found = resolve_district(district)
+        if found is None:
+            raise BadInput("--district: " + t("district.unknown", value=district))
+        code = found.code
+    count = write(state(ctx).engine, out, fmt, chosen, code)
+    say(Message("export.done", count=count, path=str(out)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor import db
-from tests.conftest import CONFIG_DIR, DEMO_FACTORIES, Cli, write_config
+from tests.conftest import DEMO_AUTHORITIES, DEMO_FACTORIES, Cli, write_config
 
 CODE = "91110000600037341L"
 
@@ -186,7 +186,7 @@ def test_config_check_masks_secrets(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "secret.toml"
-    alerts = f'[alerts]\nauthorities = "{CONFIG_DIR / "authorities.toml"}"\n'
+    alerts = f'[alerts]\nauthorities = "{DEMO_AUTHORITIES}"\n'
     config.write_text(
         '[database]\nurl = "postgresql://sfm:${PGPASS}@db/sfm"\n' + alerts, encoding="utf-8"
     )

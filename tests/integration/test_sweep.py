@@ -23,7 +23,7 @@ from monitor.models import ConnectorHealth, ConsumedFile, Factory, Observation, 
 from monitor.recorder import RecorderProcessDied
 from monitor.registry import import_factories
 from monitor.sweep import SweepSummary, run_sweep
-from tests.conftest import CONFIG_DIR, DEMO_FACTORIES, UPSTREAM, shipped_connector
+from tests.conftest import DEMO_FACTORIES, UPSTREAM, shipped_connector
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
 
@@ -224,15 +224,10 @@ def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_compl
     config.write_text(
         shipped_text.replace('url = "sqlite:///var/sfm.db"', f'url = "{database_url}"')
         .replace(
-            'data = "demo/upstream.json"',
-            f'data = "{UPSTREAM}"\nlatency_ms = 100\nsynthesize = true',
+            "[simulator]\n",
+            f'[simulator]\ndata = "{UPSTREAM}"\nlatency_ms = 100\nsynthesize = true\n',
         )
         .replace('file = "var/log/sfm.log"', f'file = "{tmp_path / "sfm.log"}"')
-        .replace(
-            'authorities = "authorities.toml"',
-            f'authorities = "{CONFIG_DIR / "authorities.toml"}"\n'
-            f'templates = "{CONFIG_DIR / "templates"}"',
-        )
         + f'\n[sweep]\nrecord_in = "{record_in}"\n',
         encoding="utf-8",
     )

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import CONFIG_DIR
-
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -130,8 +128,7 @@ def write_alert_config(
         '[operators.li]\nname = "李明"\nscope = "municipal"\n'
         f'[database]\nurl = "{database_url}"\n'
         f'[logging]\nfile = "{directory / "sfm.log"}"\n'
-        f'[alerts]\nauthorities = "authorities.toml"\ntemplates = "{CONFIG_DIR / "templates"}"\n'
-        + extra,
+        '[alerts]\nauthorities = "authorities.toml"\n' + extra,
         encoding="utf-8",
     )
     return config

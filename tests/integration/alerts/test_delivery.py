@@ -253,10 +253,7 @@ def test_sfm_check_emails_the_revocation_before_it_exits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     shipped = (Path(__file__).parents[3] / "config" / "sfm.toml").read_text(encoding="utf-8")
-    connectors = shipped[shipped.index("[simulator]") :].replace(
-        'data = "demo/upstream.json"',
-        f'data = "{Path(__file__).parents[3] / "config" / "demo" / "upstream.json"}"',
-    )
+    connectors = shipped[shipped.index("[simulator]") :]
     path = write_alert_config(
         tmp_path, database_url, {"municipal": [smtp.url(BUREAU)]}, extra=connectors
     )

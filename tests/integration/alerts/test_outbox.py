@@ -197,12 +197,11 @@ def test_a_recorded_revocation_sends_closing_notices(setup: dict[str, Any]) -> N
 
 def test_alerts_in_english(setup: dict[str, Any]) -> None:
     from monitor.alerts.render import Renderer
-    from tests.conftest import CONFIG_DIR
 
     dispatcher = setup["alerting"].dispatcher
     english = dispatcher.settings.model_copy(update={"language": "en"})
     dispatcher.settings = english
-    dispatcher.renderer = Renderer(CONFIG_DIR / "templates", "en", english.im_max_chars)
+    dispatcher.renderer = Renderer(None, "en", english.im_max_chars)
     flag_alert = next(a for a in rows(setup["engine"], "flag") if a.status == "held")
     with Session(setup["engine"]) as session:
         rendered = dispatcher.render(session, flag_alert, now_utc())

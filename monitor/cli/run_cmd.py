@@ -1,0 +1,95 @@
+"""`sfm run`: the daemon in the foreground (SIGTERM or Ctrl-C: finish the batch, exit 0)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from monitor.cli.common import state
+from monitor.errors import SfmError
+from monitor.i18n import Message
+
+
+class JobsFailed(SfmError):
+    """`sfm run --once`: some job raised (its traceback is in the log)."""
+
+    exit_code = 1
+
+
+class LeadershipLost(SfmError):
+    """The database lock went away under a running daemon (PostgreSQL restarted)."""
+
+    exit_code = 1
+
+
+def run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Run every job that is due, in pipeline order, and exit.")
+    ] = False,
+    standby: Annotated[
+        bool, typer.Option("--standby", help="If another daemon leads, wait and take over.")
+    ] = False,
+) -> None:
+    """The daemon: sweeps, alerts, digests, reminders and the regulatory calendar on schedule."""
+    import structlog
+
+    from monitor.leader import LeaderLock, leader, refusal
+    from monitor.logs import configure_logging
+    from monitor.metrics import Metrics, database_answers, serve_http
+    from monitor.scheduler import Daemon, stop_on_signals
+
+    app_state = state(ctx)
+    settings = app_state.config.settings
+    # journald and docker read stdout; JSON lines there unless it is a terminal
+    configure_logging(settings.logging, stream=sys.stdout)
+    log = structlog.get_logger("sfm.daemon")
+    engine = app_state.engine
+    stop = threading.Event()
+    stop_on_signals(stop)
+
+    lock = LeaderLock(engine)
+    if not lock.try_acquire():
+        if not standby:
+            raise refusal(engine)
+        log.info("standing by", leader=leader(engine))
+        while not lock.try_acquire():
+            if stop.wait(settings.daemon.standby_poll_s):
+                return
+        log.info("taking over as leader")
+    server = None
+    try:
+        metrics = Metrics(engine)
+        daemon = Daemon(app_state, metrics, stop)
+        if once:
+            failed = daemon.run_due_once()
+            if failed:
+                raise JobsFailed(Message("daemon.jobs_failed", count=failed))
+            return
+        if settings.daemon.http_port:
+            server = serve_http(
+                settings.daemon.http_host,
+                settings.daemon.http_port,
+                metrics,
+                lambda: daemon.running() and database_answers(engine),
+            )
+        daemon.start()
+        lost = False
+        while not stop.wait(min(5.0, settings.daemon.standby_poll_s)):
+            if not lock.still_held():
+                log.error("lost the leader lock; stopping so that a standby can lead")
+                lost = True
+                break
+        if not daemon.shutdown(settings.daemon.stop_timeout_s):
+            log.error("a job did not finish in time; exiting anyway")
+        log.info("daemon stopped")
+        if lost:
+            raise LeadershipLost(Message("daemon.lost_lock"))
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        lock.release()

@@ -1,0 +1,366 @@
+"""What the daemon's jobs do, one service function each; the CLI commands call the same ones.
+
+Each takes the running context (`Runtime`: engine, config, alerting) and, where
+the calendar matters, `today` or `now`, so it can be run on a frozen clock.
+Notices the calendar owes are written to the outbox under a key that makes
+each one owed once, then sent by the dispatcher like every other alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from sqlalchemy import Engine, func, select
+from sqlmodel import col
+
+from monitor.alerts.authorities import MUNICIPAL
+from monitor.alerts.dispatch import DispatchReport
+from monitor.calendar import expiry_warning_due, filing_reminder_due, iso_week
+from monitor.clock import beijing_text, now_utc, today_beijing
+from monitor.codes import DISTRICTS_BY_CODE
+from monitor.config import LoadedConfig
+from monitor.db import session_scope
+from monitor.evaluation import measures_in_force
+from monitor.i18n import t, using_language
+from monitor.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
+
+if TYPE_CHECKING:
+    from monitor.alerts.service import Alerting
+    from monitor.sweep import SweepSummary
+
+log = structlog.get_logger("sfm.jobs")
+
+
+class Runtime(Protocol):
+    """What a job needs; the CLI's context and the daemon's both provide it."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def config(self) -> LoadedConfig: ...
+
+    @property
+    def alerting(self) -> Alerting: ...
+
+
+@dataclass
+class SweepResult:
+    summary: SweepSummary
+    delivery: DispatchReport
+    connector_notes: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return self.summary.as_json() | {
+            "alerts": self.delivery.as_json(),
+            "connector_notes": self.connector_notes,
+        }
+
+
+def sweep(
+    runtime: Runtime,
+    *,
+    topic: str | None = None,
+    factory_code: str | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+) -> SweepResult:
+    """Ask the connectors, run the rules, send revocation alerts at once, watch the sources."""
+    from monitor.sweep import run_sweep
+
+    summary = asyncio.run(
+        run_sweep(
+            runtime.engine,
+            runtime.config,
+            factory_code=factory_code,
+            topic=topic,
+            outbox=runtime.alerting.outbox,
+            progress=progress,
+            on_start=on_start,
+            stop=stop,
+        )
+    )
+    # Revocation alerts go out now; what cannot go out stays in the outbox for the
+    # dispatch job (or `sfm alerts dispatch`) to retry.
+    delivery = runtime.alerting.dispatcher.dispatch_due()
+    notes = watch_connectors(runtime) if factory_code is None else []
+    return SweepResult(summary, delivery, notes)
+
+
+def dispatch(runtime: Runtime) -> DispatchReport:
+    return runtime.alerting.dispatcher.dispatch_due()
+
+
+def digest(runtime: Runtime) -> DispatchReport:
+    """Bundle the held review/action alerts into one digest per authority, then send."""
+    with session_scope(runtime.engine) as session:
+        runtime.alerting.outbox.make_digests(session, now_utc())
+    return dispatch(runtime)
+
+
+def remind(runtime: Runtime) -> DispatchReport:
+    """Remind about open flags past their deadline, escalate the oldest, then send."""
+    with session_scope(runtime.engine) as session:
+        runtime.alerting.outbox.make_reminders(session, now_utc())
+    return dispatch(runtime)
+
+
+# ---------------------------------------------------------------- monitoring the monitor
+
+
+def _failed_runs_in_a_row(runs: list[dict[str, Any]], connector: str) -> tuple[int, int | None]:
+    """How many of the newest sweeps that asked `connector` got nothing but errors from it,
+    and the id of the first of them."""
+    count, first = 0, None
+    for run in runs:
+        tally = run["connectors"].get(connector)
+        if tally is None:
+            continue
+        if tally.get("errors", 0) and not (tally.get("found", 0) or tally.get("not_found", 0)):
+            count, first = count + 1, run["id"]
+        else:
+            break
+    return count, first
+
+
+def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]:
+    """Tell ops once when a source is down (failing sweeps, or stale data), once when back."""
+    now = now or now_utc()
+    outbox = runtime.alerting.outbox
+    notes = []
+    with session_scope(runtime.engine) as session:
+        runs = [
+            {"id": run_id, "connectors": (summary or {}).get("connectors", {})}
+            for run_id, summary in session.execute(
+                select(col(SweepRun.id), col(SweepRun.summary))
+                .where(col(SweepRun.status) != "running")
+                .order_by(col(SweepRun.id).desc())
+                .limit(50)
+            )
+        ]
+        health = {h.connector: h for h in session.scalars(select(ConnectorHealth))}
+        for settings in runtime.config.settings.connectors:
+            if not settings.enabled:
+                continue
+            name = settings.name
+            failed, first_failed = _failed_runs_in_a_row(runs, name)
+            row = health.get(name)
+            newest = row.last_success_at if row else None
+            stale = newest is not None and now - newest > timedelta(
+                hours=settings.stale_after_hours
+            )
+            down = failed >= settings.down_after_runs or stale
+            told_down = _last_connector_note(session, name) == "down"
+            with using_language(runtime.config.settings.alerts.language):
+                if down and not told_down:
+                    detail = (
+                        t(
+                            "watch.failing",
+                            runs=failed,
+                            detail=(row.last_error_detail if row else ""),
+                        )
+                        if failed >= settings.down_after_runs
+                        else t("watch.stale", since=beijing_text(newest) if newest else "—")
+                    )
+                    episode = (
+                        first_failed if failed >= settings.down_after_runs else beijing_text(now)
+                    )
+                    outbox.tell_ops(
+                        session,
+                        f"connector:{name}:down:{episode}",
+                        t("watch.down_title", connector=name),
+                        detail,
+                        now,
+                    )
+                    notes.append(f"{name}: down")
+                    log.error("connector down", connector=name, failed_runs=failed, stale=stale)
+                elif told_down and not down:
+                    outbox.tell_ops(
+                        session,
+                        f"connector:{name}:up:{beijing_text(now)}",
+                        t("watch.up_title", connector=name),
+                        t("watch.up", since=beijing_text(newest) if newest else "—"),
+                        now,
+                    )
+                    notes.append(f"{name}: recovered")
+                    log.info("connector recovered", connector=name)
+    return notes
+
+
+def _last_connector_note(session: Any, connector: str) -> str | None:
+    """ "down" or "up": what ops was last told about this connector."""
+    key = session.scalars(
+        select(col(Alert.dedup_key))
+        .where(col(Alert.kind) == "ops", col(Alert.dedup_key).like(f"ops:connector:{connector}:%"))
+        .order_by(col(Alert.id).desc())
+        .limit(1)
+    ).first()
+    return key.split(":")[3] if key else None
+
+
+def connector_watch(runtime: Runtime) -> list[str]:
+    notes = watch_connectors(runtime)
+    dispatch(runtime)
+    return notes
+
+
+# ---------------------------------------------------------------- the regulatory calendar
+
+
+def filing_reminders(runtime: Runtime, today: date | None = None) -> list[str]:
+    """Article 6: remind each district before the 15th of a quarter's third month, with the
+    quarter's filings report attached. The districts reminded (empty on other days)."""
+    from monitor.reports import export_filings
+
+    today = today or today_beijing()
+    settings = runtime.config.settings
+    due = filing_reminder_due(today, settings.schedule.filing_reminder_days)
+    if due is None:
+        return []
+    authorities = runtime.alerting.authorities
+    folder = runtime.config.resolve(settings.daemon.reports)
+    now = now_utc()
+    reminded = []
+    with session_scope(runtime.engine) as session:
+        counts = dict(
+            session.execute(
+                select(col(Factory.district_code), func.count())
+                .where(col(Factory.level) == "basic", col(Factory.status) == "active")
+                .group_by(col(Factory.district_code))
+            ).all()
+        )
+    for code, district in sorted(DISTRICTS_BY_CODE.items()):
+        if not authorities.has_district(code):
+            continue
+        key = f"filing:{due.quarter}:{code}:{due.threshold}"
+        with using_language(settings.alerts.language):
+            report = folder / f"filings-{due.quarter}-{code}.xlsx"
+            filed = export_filings(runtime.engine, report, "xlsx", due.quarter, code)
+            title = t("filing.title", quarter=str(due.quarter), deadline=str(due.deadline))
+            message = t(
+                "filing.body",
+                district=district.name,
+                quarter=str(due.quarter),
+                deadline=str(due.deadline),
+                days=due.days_left,
+                basic=counts.get(code, 0),
+                filed=filed,
+                report=report.name,
+            )
+        with session_scope(runtime.engine) as session:
+            if runtime.alerting.outbox.notice(
+                session, "filing", key, code, title, message, now, attachment=str(report)
+            ):
+                reminded.append(code)
+    dispatch(runtime)
+    log.info("filing reminders", quarter=str(due.quarter), districts=len(reminded))
+    return reminded
+
+
+def expiry_warning(runtime: Runtime, today: date | None = None) -> int | None:
+    """Article 14: warn the bureau 60, 30 and 7 days (as configured) before the measures in
+    force expire. The days left when a warning was written, else None."""
+    today = today or today_beijing()
+    settings = runtime.config.settings
+    choice = measures_in_force(runtime.config, today)
+    due = expiry_warning_due(today, choice.policy.expires_on, settings.schedule.expiry_warning_days)
+    if due is None:
+        return None
+    with using_language(settings.alerts.language):
+        title = t("expiry.title", title=choice.policy.title, days=due.days_left)
+        message = t(
+            "expiry.body",
+            title=choice.policy.title,
+            expires_on=str(due.expires_on),
+            days=due.days_left,
+        )
+    key = f"expiry:{choice.key}:{due.threshold}"
+    with session_scope(runtime.engine) as session:
+        written = runtime.alerting.outbox.notice(
+            session, "expiry", key, MUNICIPAL, title, message, now_utc()
+        )
+    dispatch(runtime)
+    return due.days_left if written else None
+
+
+def expired_note(runtime: Runtime, today: date | None = None) -> bool:
+    """Once the measures have expired with no successor: a weekly note to ops."""
+    today = today or today_beijing()
+    choice = measures_in_force(runtime.config, today)
+    if not choice.expired:
+        return False
+    with using_language(runtime.config.settings.alerts.language):
+        title = t("expired.title", title=choice.policy.title)
+        message = t(
+            "expired.body", title=choice.policy.title, expires_on=str(choice.policy.expires_on)
+        )
+    with session_scope(runtime.engine) as session:
+        written = runtime.alerting.outbox.tell_ops(
+            session, f"expired:{choice.key}:{iso_week(today)}", title, message, now_utc()
+        )
+    dispatch(runtime)
+    return bool(written)
+
+
+def overview(runtime: Runtime, today: date | None = None) -> int:
+    """Article 11: the bureau's weekly overview of every open flag at both levels."""
+    today = today or today_beijing()
+    with session_scope(runtime.engine) as session:
+        rows = session.execute(
+            select(
+                col(Flag.id),
+                col(Flag.severity),
+                col(Flag.rule_id),
+                col(Flag.first_seen_at),
+                col(Factory.name),
+                col(Factory.level),
+                col(Factory.district_code),
+            )
+            .join(Factory, col(Factory.id) == col(Flag.factory_id))
+            .where(col(Flag.state) == "open")
+            .order_by(col(Flag.first_seen_at), col(Flag.id))
+        ).all()
+    with using_language(runtime.config.settings.alerts.language):
+        by_district = Counter(
+            (
+                DISTRICTS_BY_CODE[r.district_code].name
+                if r.district_code in DISTRICTS_BY_CODE
+                else r.district_code,
+                t(f"level.{r.level}"),
+            )
+            for r in rows
+        )
+        by_severity = Counter(t(f"severity.{r.severity}") for r in rows)
+        lines = [t("overview.total", count=len(rows))]
+        lines += [f"- {severity}：{n}" for severity, n in sorted(by_severity.items())]
+        lines.append(t("overview.by_district"))
+        lines += [
+            f"- {district}（{level}）：{n}" for (district, level), n in sorted(by_district.items())
+        ]
+        if rows:
+            lines.append(t("overview.oldest"))
+            lines += [
+                f"- #{r.id} {r.name}：{r.rule_id}，{beijing_text(r.first_seen_at)[:10]}"
+                for r in rows[:20]
+            ]
+        title = t("overview.title", week=iso_week(today))
+    with session_scope(runtime.engine) as session:
+        runtime.alerting.outbox.notice(
+            session,
+            "overview",
+            f"overview:{iso_week(today)}",
+            MUNICIPAL,
+            title,
+            "\n".join(lines),
+            now_utc(),
+        )
+    dispatch(runtime)
+    return len(rows)

@@ -1,0 +1,256 @@
+"""The daemon (`sfm run`): a table of jobs on APScheduler 3, Beijing time, one leader.
+
+Each job calls the service function its CLI command calls (monitor/jobs.py);
+the scheduler holds no business logic. Sweeps and the rules run one at a time
+in their own executor; delivery and the calendar run beside them, so a long
+sweep never holds up a revocation alert. Every run is recorded in `job_run`:
+`sfm status` shows it, and start-up makes up a run missed while the daemon was
+down, once, if it is within `[schedule] misfire_grace_s`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select
+
+from monitor import jobs
+from monitor.clock import BEIJING, now_utc
+from monitor.config import ScheduleSettings, cron_trigger
+from monitor.db import session_scope
+from monitor.models import JobRun
+
+if TYPE_CHECKING:
+    from monitor.jobs import Runtime
+    from monitor.metrics import Metrics
+
+log = structlog.get_logger("sfm.daemon")
+
+JobCall = Callable[["Runtime", threading.Event], object]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    schedule: str  # the key of its cron expression in [schedule]
+    call: JobCall
+    pipeline: bool = False  # sweeps and rules: one at a time
+
+
+def _sweep(topic: str) -> JobCall:
+    return lambda runtime, stop: jobs.sweep(runtime, topic=topic, stop=stop)
+
+
+# In pipeline order: `sfm run --once` runs the due ones in this order.
+JOBS: tuple[Job, ...] = (
+    Job("registration-sweep", "registration_sweep", _sweep("registration"), pipeline=True),
+    Job("credit-sweep", "credit_sweep", _sweep("credit"), pipeline=True),
+    Job("safety-sweep", "safety_sweep", _sweep("safety"), pipeline=True),
+    Job("connector-watch", "connector_watch", lambda runtime, _: jobs.connector_watch(runtime)),
+    Job("dispatch", "dispatch", lambda runtime, _: jobs.dispatch(runtime)),
+    Job("digest", "digest", lambda runtime, _: jobs.digest(runtime)),
+    Job("remind", "remind", lambda runtime, _: jobs.remind(runtime)),
+    Job("overview", "overview", lambda runtime, _: jobs.overview(runtime)),
+    Job("filing-reminder", "filing_reminder", lambda runtime, _: jobs.filing_reminders(runtime)),
+    Job("expiry-warning", "expiry_warning", lambda runtime, _: jobs.expiry_warning(runtime)),
+    Job("expired-note", "expired_note", lambda runtime, _: jobs.expired_note(runtime)),
+)
+JOBS_BY_ID = {job.id: job for job in JOBS}
+
+
+def trigger_for(job: Job, schedule: ScheduleSettings) -> Any:
+    return cron_trigger(getattr(schedule, job.schedule))
+
+
+def latest_fire(
+    trigger: Any, after: datetime, now: datetime, limit: int = 10_000
+) -> datetime | None:
+    """The last time `trigger` fired in (after, now], or None if it did not."""
+    latest = None
+    moment = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    for _ in range(limit):
+        if moment is None or moment > now:
+            return latest
+        latest = moment
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+    return now  # fires more often than we care to count: it is due
+
+
+def next_runs(schedule: ScheduleSettings, now: datetime | None = None) -> dict[str, datetime]:
+    now = (now or now_utc()).astimezone(BEIJING)
+    return {job.id: trigger_for(job, schedule).get_next_fire_time(None, now) for job in JOBS}
+
+
+def last_runs(runtime: Runtime) -> dict[str, JobRun]:
+    with session_scope(runtime.engine) as session:
+        return {run.job_id: run for run in session.scalars(select(JobRun))}
+
+
+def due_jobs(
+    schedule: ScheduleSettings,
+    last: dict[str, JobRun],
+    now: datetime,
+    *,
+    grace: timedelta | None,
+) -> list[Job]:
+    """Jobs never run, or whose schedule fired since their last run (within `grace`, if given),
+    in pipeline order."""
+    due = []
+    for job in JOBS:
+        previous = last.get(job.id)
+        if previous is None:
+            due.append(job)
+            continue
+        fired = latest_fire(trigger_for(job, schedule), previous.started_at, now)
+        if fired is not None and (grace is None or now - fired <= grace):
+            due.append(job)
+    return due
+
+
+class Daemon:
+    def __init__(
+        self,
+        runtime: Runtime,
+        metrics: Metrics | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.metrics = metrics
+        self.stop = stop or threading.Event()
+        self.scheduler: Any = None
+
+    # ------------------------------------------------------------ one job
+
+    def run_job(self, job: Job) -> bool:
+        """Run `job` now, record how it went; a failure is logged, never raised."""
+        if self.stop.is_set():
+            return False  # queued before the stop: it does not start
+        started, clock = now_utc(), time.monotonic()
+        self._record(job.id, started=started, outcome="running")
+        with structlog.contextvars.bound_contextvars(job=job.id):
+            log.info("job started")
+            try:
+                result = job.call(self.runtime, self.stop)
+            except Exception as exc:
+                duration = time.monotonic() - clock
+                log.exception("job failed", duration_s=round(duration, 3))
+                detail = "".join(traceback.format_exception_only(exc)).strip()
+                self._record(
+                    job.id, started=started, outcome="failed", duration=duration, detail=detail
+                )
+                if self.metrics:
+                    self.metrics.job_finished(job.id, duration, ok=False)
+                return False
+            duration = time.monotonic() - clock
+            log.info("job finished", duration_s=round(duration, 3))
+            self._record(job.id, started=started, outcome="ok", duration=duration)
+            if self.metrics:
+                self.metrics.job_finished(job.id, duration, ok=True, result=result)
+            return True
+
+    def _record(
+        self,
+        job_id: str,
+        *,
+        started: datetime,
+        outcome: str,
+        duration: float | None = None,
+        detail: str | None = None,
+    ) -> None:
+        with session_scope(self.runtime.engine) as session:
+            run = session.get(JobRun, job_id) or JobRun(
+                job_id=job_id, started_at=started, outcome=outcome
+            )
+            run.started_at, run.outcome, run.duration_s, run.detail = (
+                started,
+                outcome,
+                duration,
+                detail,
+            )
+            if outcome != "running":
+                run.finished_at = now_utc()
+            if outcome == "ok":
+                run.last_success_at = run.finished_at
+            session.add(run)
+
+    # ------------------------------------------------------------ --once
+
+    def run_due_once(self, now: datetime | None = None) -> int:
+        """Run every due job in pipeline order; the number that failed."""
+        now = now or now_utc()
+        schedule = self.runtime.config.settings.schedule
+        due = due_jobs(schedule, last_runs(self.runtime), now, grace=None)
+        log.info("running due jobs once", jobs=[job.id for job in due])
+        return sum(0 if self.run_job(job) else 1 for job in due if not self.stop.is_set())
+
+    # ------------------------------------------------------------ the daemon proper
+
+    def start(self, now: datetime | None = None) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        now = now or now_utc()
+        schedule = self.runtime.config.settings.schedule
+        grace = timedelta(seconds=schedule.misfire_grace_s)
+        catch_up = {job.id for job in due_jobs(schedule, last_runs(self.runtime), now, grace=grace)}
+        self.scheduler = BackgroundScheduler(
+            timezone=BEIJING,
+            executors={
+                "default": ThreadPoolExecutor(4),
+                "pipeline": ThreadPoolExecutor(1),
+            },
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": schedule.misfire_grace_s,
+            },
+        )
+        for job in JOBS:
+            extra = {"next_run_time": now} if job.id in catch_up else {}
+            self.scheduler.add_job(
+                self.run_job,
+                trigger_for(job, schedule),
+                args=[job],
+                id=job.id,
+                name=job.id,
+                executor="pipeline" if job.pipeline else "default",
+                replace_existing=True,
+                **extra,
+            )
+        self.scheduler.start()
+        log.info("daemon started", catch_up=sorted(catch_up))
+
+    def running(self) -> bool:
+        return bool(
+            self.scheduler is not None and self.scheduler.running and not self.stop.is_set()
+        )
+
+    def shutdown(self, timeout_s: float) -> bool:
+        """No new job starts; the running ones finish their batch. False if they overran."""
+        self.stop.set()
+        if self.scheduler is None:
+            return True
+        self.scheduler.pause()
+        done = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+        done.start()
+        done.join(timeout_s)
+        return not done.is_alive()
+
+
+def stop_on_signals(
+    stop: threading.Event, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)
+) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("stop requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in signals:
+        signal.signal(signum, handler)
