@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The daemon on the demo config: SQLite in var/, the built-in simulator, the demo
+# factories, a fast schedule, alerts to var/outbox/. Ctrl-C stops it cleanly.
 demo: install
 	$(BIN)/sfm db upgrade
-	$(BIN)/sfm factories import config/demo/factories.csv
-	$(BIN)/sfm factories list
-	$(BIN)/sfm check
-	$(BIN)/sfm flags list
+	$(BIN)/sfm factories import monitor/defaults/demo/factories.csv
+	@echo "sfm run: the daemon. In another terminal: .venv/bin/sfm flags list; Ctrl-C stops it."
+	$(BIN)/sfm run
 
 test: install
 	$(BIN)/python -m pytest

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import event, insert, update
 from sqlmodel import Session, col, select
 
@@ -29,6 +30,8 @@ from monitor.operators import Operator
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox
 from monitor.rules import Finding, Severity
+
+log = structlog.get_logger("sfm.flags")
 
 SYSTEM_ACTOR = "sfm"
 STAFF_RAISED_RULES = {"art12.1-false-information": ("12(1)", Severity.REVOCATION)}
@@ -261,6 +264,12 @@ def reconcile(
             book.new_rows.append(row)
             known[key] = KnownFlag(0, FlagState.OPEN.value, row["topic"], finding.rule_id)
             tally.opened += 1
+            log.info(
+                "flag raised",
+                credit_code=factory.credit_code,
+                rule_id=finding.rule_id,
+                severity=row["severity"],
+            )
         else:
             if flag.id:
                 book.seen_ids.append(flag.id)

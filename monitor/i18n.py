@@ -453,6 +453,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "守护进程失去了数据库锁，已停止",
         "en": "the daemon lost its database lock and stopped",
     },
+    "init.exists": {
+        "zh": "不覆盖已有文件：{paths}",
+        "en": "will not overwrite: {paths}",
+    },
+    "init.done": {
+        "zh": "已写入 {directory}/sfm.toml 和 authorities.toml。请填写接收单位和操作人员，"
+        "再运行 sfm --config {directory}/sfm.toml config check",
+        "en": "wrote {directory}/sfm.toml and authorities.toml. Fill in the authorities and "
+        "operators, then run sfm --config {directory}/sfm.toml config check",
+    },
     # the regulatory calendar and the bureau's overview
     "designation.active": {"zh": "有效", "en": "active"},
     "designation.revoked": {"zh": "已撤销", "en": "revoked"},

@@ -102,6 +102,8 @@ def unparseable_urls(authorities: Authorities) -> list[str]:
     """Every configured URL apprise cannot turn into a service, named by authority."""
     import apprise
 
+    import monitor.alerts.send  # noqa: F401 (registers sfm's own outbox:// with apprise)
+
     problems = []
     for authority in authorities.by_key.values():
         for url, shown in zip(authority.urls, authority.masked_urls, strict=True):

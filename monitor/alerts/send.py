@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import apprise
+import structlog
 from apprise.decorators import notify
 
 from monitor.alerts.render import Rendered
@@ -40,6 +41,7 @@ def _write_to_outbox(
     partial = target.with_suffix(".partial")
     partial.write_text(f"# {title}\n\n{body}\n", encoding="utf-8")
     partial.replace(target)
+    structlog.get_logger("sfm.alerts").info("alert written to the local outbox", path=str(target))
     return True
 
 

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import alerts_cmd, check_cmd, config_cmd, db_cmd, factories, flags_cmd, run_cmd
+from monitor.cli import (
+    alerts_cmd,
+    check_cmd,
+    config_cmd,
+    db_cmd,
+    factories,
+    flags_cmd,
+    init_cmd,
+    run_cmd,
+)
 from monitor.cli.common import AppContext
 from monitor.errors import SfmError
 from monitor.i18n import t
@@ -35,6 +44,7 @@ app.command("check")(check_cmd.check)
 app.command("simulator")(check_cmd.simulator)
 app.command("status")(check_cmd.status)
 app.command("run")(run_cmd.run)
+app.command("init")(init_cmd.init)
 
 
 @app.callback()
@@ -60,6 +70,7 @@ QUIET_COMMANDS = {
     ("factories", "list"),
     ("factories", "show"),
     ("audit",),
+    ("init",),
 }
 
 
