@@ -1,0 +1,112 @@
+"""The daemon as operators run it: `sfm run` in a subprocess on a seconds-level schedule."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from monitor.registry import import_factories
+from tests.conftest import DEMO_FACTORIES, SHIPPED_CONFIG
+from tests.integration.alerts.conftest import (  # noqa: F401 (fixtures used here)
+    SmtpServer,
+    Webhook,
+    smtp,
+    webhook,
+    write_alert_config,
+)
+
+BUREAU = "zngc@jxj.beijing.gov.cn"
+# Sweeps every two seconds, delivery every second; the calendar as a server has it.
+FAST_SCHEDULE = """
+[schedule]
+registration_sweep = "*/2 * * * * *"
+credit_sweep = "*/2 * * * * *"
+safety_sweep = "*/2 * * * * *"
+dispatch = "* * * * * *"
+connector_watch = "*/2 * * * * *"
+"""
+
+
+def shipped_connectors() -> str:
+    """The [simulator] and [[connectors]] blocks of config/sfm.toml, as they ship."""
+    text = SHIPPED_CONFIG.read_text(encoding="utf-8")
+    return text[text.index("[simulator]") :]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+
+
+class Daemon:
+    """One `sfm run` process; its output goes to files for the test to read."""
+
+    def __init__(self, config: Path, cwd: Path, *args: str, name: str = "daemon") -> None:
+        self.out = cwd / f"{name}.out"
+        self.err = cwd / f"{name}.err"
+        env = {**os.environ, "SFM_LANG": "en", "SFM_OUTBOX_DIR": str(cwd / "outbox")}
+        env.pop("SFM_OPERATOR", None)
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "monitor.cli", "--config", str(config), "run", *args],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=err,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.out.read_text(encoding="utf-8") + self.err.read_text(encoding="utf-8")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """Every daemon a test starts is killed at its end, whatever happened."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
+
+
+@pytest.fixture
+def register(engine: Engine) -> Engine:
+    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    return engine
+
+
+def daemon_config(
+    directory: Path,
+    database_url: str,
+    authorities: dict[str, list[str]],
+    extra: str = "",
+) -> Path:
+    return write_alert_config(
+        directory, database_url, authorities, extra=FAST_SCHEDULE + extra + shipped_connectors()
+    )
