@@ -100,27 +100,35 @@ class SweepSettings(StrictModel):
     record_in: Literal["auto", "process", "thread"] = "auto"
 
 
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NUMBER = re.compile(r"(?<![/\d])([0-7])(?!\d)")
+
+
 def cron_trigger(expression: str) -> Any:
-    """A crontab line in Beijing time; six fields put seconds first (demo and test schedules)."""
+    """A crontab line in Beijing time; six fields put seconds first (demo and test schedules).
+
+    Weekday numbers mean what they mean in crontab (0 or 7 Sunday, 1 Monday);
+    APScheduler 3 alone would read 0 as Monday, so they become names first.
+    """
     from apscheduler.triggers.cron import CronTrigger
 
     from monitor.clock import BEIJING
 
     fields = expression.split()
     if len(fields) == 5:
-        return CronTrigger.from_crontab(expression, timezone=BEIJING)
-    if len(fields) == 6:
-        second, minute, hour, day, month, day_of_week = fields
-        return CronTrigger(
-            second=second,
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=day_of_week,
-            timezone=BEIJING,
-        )
-    raise ValueError(f"{expression!r}: a cron expression has 5 fields (or 6, seconds first)")
+        fields.insert(0, "0")
+    if len(fields) != 6:
+        raise ValueError(f"{expression!r}: a cron expression has 5 fields (or 6, seconds first)")
+    second, minute, hour, day, month, day_of_week = fields
+    return CronTrigger(
+        second=second,
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_WEEKDAY_NUMBER.sub(lambda m: _CRON_WEEKDAYS[int(m[1])], day_of_week),
+        timezone=BEIJING,
+    )
 
 
 class ScheduleSettings(StrictModel):
