@@ -88,10 +88,10 @@ def sweep(
             stop=stop,
         )
     )
-    # Revocation alerts go out now; what cannot go out stays in the outbox for the
-    # dispatch job (or `sfm alerts dispatch`) to retry.
-    delivery = runtime.alerting.dispatcher.dispatch_due()
     notes = watch_connectors(runtime) if factory_code is None else []
+    # Revocation alerts (and what ops was just told) go out now; what cannot go out
+    # stays in the outbox for the dispatch job (or `sfm alerts dispatch`) to retry.
+    delivery = runtime.alerting.dispatcher.dispatch_due()
     return SweepResult(summary, delivery, notes)
 
 
