@@ -3,7 +3,7 @@ calendar, the bureau's overview, and ops told when a source goes down and comes 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -253,4 +253,3 @@ def test_export_filings_writes_the_same_report_from_the_cli(
         ).code
         == 2
     )
-    assert date(2026, 12, 15)  # the deadline the report serves
