@@ -94,6 +94,8 @@ async def _run_per_factory(
     progress: ProgressCallback | None,
     stop: threading.Event | None = None,
 ) -> None:
+    # this task's own context: every log line below names the connector
+    structlog.contextvars.bind_contextvars(connector=connector.name)
     codes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for item in factories:
         codes.put_nowait(item)
