@@ -43,6 +43,15 @@ def test_right_after_the_demo_its_operators_confirm_and_dismiss_within_their_sco
     assert demo("factories", "import", str(DEMO_FACTORIES)).code == 0
     assert demo("run", "--once").code == 0
     flags = json.loads(demo("flags", "list", "--state", "open", "--json").out)
+    # one flag at least per Article 12 trigger the sources can show, and a rename
+    assert {
+        "art12.2-terminated",
+        "art12.2-not-operating",
+        "art12.3-major-accident",
+        "art12.4-relocated",
+        "art12.5-penalty",
+        "art12-rename-pending",
+    } <= {flag["rule_id"] for flag in flags}
     haidian = [f for f in flags if f["district_code"] == "110108"]
     elsewhere = [f for f in flags if f["district_code"] != "110108"]
     assert haidian and elsewhere
