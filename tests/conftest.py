@@ -80,6 +80,29 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture
+def register(engine: Engine) -> Engine:
+    """The migrated database with the 34 demo factories designated."""
+    from monitor.registry import import_factories
+
+    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    return engine
+
+
+def many_factories(path: Path, count: int) -> Path:
+    """A register of `count` basic-level factories in 海淀 with valid credit codes."""
+    from monitor.codes import check_character
+
+    lines = ["credit_code,name,level,district,designated_on"]
+    for index in range(count):
+        first17 = f"91110108MA{index:07d}"
+        lines.append(
+            f"{first17}{check_character(first17)},测试企业{index}有限公司,basic,海淀,2025-06-30"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 @dataclass
 class Result:
     code: int

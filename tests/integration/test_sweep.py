@@ -17,13 +17,12 @@ from sqlmodel import Session, col
 
 from connectors.settings import ConnectorSettings
 from connectors.simulator import RunningSimulator
-from monitor.codes import check_character
 from monitor.config import LoadedConfig, Settings
 from monitor.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
 from monitor.recorder import RecorderProcessDied
 from monitor.registry import import_factories
 from monitor.sweep import SweepSummary, run_sweep
-from tests.conftest import DEMO_FACTORIES, UPSTREAM, shipped_connector
+from tests.conftest import DEMO_FACTORIES, UPSTREAM, many_factories, shipped_connector
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
 
@@ -193,17 +192,6 @@ def test_files_are_consumed_once_and_bad_files_rejected_once(
     with Session(register) as session:
         states = {f.file_name: f.status for f in session.scalars(select(ConsumedFile))}
     assert states == {"a.csv": "consumed", "b.csv": "rejected"}
-
-
-def many_factories(path: Path, count: int) -> Path:
-    lines = ["credit_code,name,level,district,designated_on"]
-    for index in range(count):
-        first17 = f"91110108MA{index:07d}"
-        lines.append(
-            f"{first17}{check_character(first17)},测试企业{index}有限公司,basic,海淀,2025-06-30"
-        )
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def recorder_processes(parent: psutil.Process) -> list[psutil.Process]:

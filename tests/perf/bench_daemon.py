@@ -31,11 +31,10 @@ from sqlalchemy import select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 from monitor import db  # noqa: E402
-from monitor.codes import check_character  # noqa: E402
 from monitor.db import session_scope  # noqa: E402
 from monitor.models import Factory, Flag, JobRun  # noqa: E402
 from monitor.registry import import_factories  # noqa: E402
-from tests.conftest import DEMO_FACTORIES, SHIPPED_CONFIG  # noqa: E402
+from tests.conftest import DEMO_FACTORIES, SHIPPED_CONFIG, many_factories  # noqa: E402
 from tests.integration.alerts.conftest import SmtpServer  # noqa: E402
 
 N = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))
@@ -147,14 +146,7 @@ def bench_alert_latency(directory: Path) -> bool:
 
 
 def bench_idle_memory(directory: Path) -> bool:
-    csv = directory / "many.csv"
-    lines = ["credit_code,name,level,district,designated_on"]
-    for index in range(N):
-        first17 = f"91110108MA{index:07d}"
-        lines.append(
-            f"{first17}{check_character(first17)},测试企业{index}有限公司,basic,海淀,2025-06-30"
-        )
-    csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    csv = many_factories(directory / "many.csv", N)
     engine = db.make_engine(f"sqlite:///{directory / 'sfm.db'}")
     db.upgrade(engine)
     import_factories(engine, csv, actor="bench")

@@ -21,9 +21,8 @@ from monitor.clock import now_utc
 from monitor.config import LoadedConfig, load_config
 from monitor.db import session_scope
 from monitor.models import Alert, AlertAttempt
-from monitor.registry import import_factories
 from monitor.sweep import run_sweep
-from tests.conftest import DEMO_FACTORIES, Cli, shipped_connector
+from tests.conftest import Cli, shipped_connector
 from tests.integration.alerts.conftest import SmtpServer, Webhook, write_alert_config
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
@@ -63,12 +62,6 @@ def swept(
     alerting = alerting_for(engine, config)
     sweep(engine, config, alerting)
     return path, alerting
-
-
-@pytest.fixture
-def register(engine: Engine) -> Engine:
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
-    return engine
 
 
 def test_revocation_alerts_reach_email_and_webhook(

@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 
-from monitor.registry import import_factories
-from tests.conftest import DEMO_FACTORIES, SHIPPED_CONFIG
+from tests.conftest import SHIPPED_CONFIG
 from tests.integration.alerts.conftest import (  # noqa: F401 (fixtures used here)
     SmtpServer,
     Webhook,
@@ -93,12 +91,6 @@ def daemons() -> Iterator[list[Daemon]]:
     yield started
     for daemon in started:
         daemon.kill()
-
-
-@pytest.fixture
-def register(engine: Engine) -> Engine:
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
-    return engine
 
 
 def daemon_config(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -120,6 +121,19 @@ def test_a_second_daemon_is_refused_and_named_the_holder(
     assert f"pid {first.pid}" in second.stderr
     assert socket.gethostname() in second.stderr
     assert first.process.poll() is None  # the leader is untouched
+    status = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "--config", str(config), "status", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(status.stdout)
+    assert report["leader"]["pid"] == first.pid
+    assert {job["id"] for job in report["jobs"]} >= {"registration-sweep", "filing-reminder"}
+    assert all(job["next_run"] for job in report["jobs"])
+    assert isinstance(report["measures"]["days_left"], int)
 
 
 def test_a_standby_takes_over_when_the_leader_is_killed(
