@@ -152,23 +152,12 @@ class ScheduleSettings(StrictModel):
     # Article 14: days before the measures in force expire.
     expiry_warning_days: list[int] = Field(default_factory=lambda: [60, 30, 7])
 
-    @field_validator(
-        "registration_sweep",
-        "credit_sweep",
-        "safety_sweep",
-        "connector_watch",
-        "dispatch",
-        "digest",
-        "remind",
-        "overview",
-        "filing_reminder",
-        "expiry_warning",
-        "expired_note",
-    )
+    @field_validator("*")
     @classmethod
-    def _valid_cron(cls, expression: str) -> str:
-        cron_trigger(expression)
-        return expression
+    def _valid_cron(cls, value: Any) -> Any:
+        if isinstance(value, str):  # every text setting here is a cron expression
+            cron_trigger(value)
+        return value
 
     @field_validator("filing_reminder_days", "expiry_warning_days")
     @classmethod

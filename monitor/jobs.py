@@ -154,25 +154,21 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
             failed, first_failed = _failed_runs_in_a_row(runs, name)
             row = health.get(name)
             newest = row.last_success_at if row else None
+            newest_text = beijing_text(newest) if newest else "—"
             stale = newest is not None and now - newest > timedelta(
                 hours=settings.stale_after_hours
             )
-            down = failed >= settings.down_after_runs or stale
+            failing = failed >= settings.down_after_runs
+            down = failing or stale
             told_down = _last_connector_note(session, name) == "down"
             with using_language(runtime.config.settings.alerts.language):
                 if down and not told_down:
                     detail = (
-                        t(
-                            "watch.failing",
-                            runs=failed,
-                            detail=(row.last_error_detail if row else ""),
-                        )
-                        if failed >= settings.down_after_runs
-                        else t("watch.stale", since=beijing_text(newest) if newest else "—")
+                        t("watch.failing", runs=failed, detail=row.last_error_detail if row else "")
+                        if failing
+                        else t("watch.stale", since=newest_text)
                     )
-                    episode = (
-                        first_failed if failed >= settings.down_after_runs else beijing_text(now)
-                    )
+                    episode = first_failed if failing else beijing_text(now)
                     outbox.tell_ops(
                         session,
                         f"connector:{name}:down:{episode}",
@@ -187,7 +183,7 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
                         session,
                         f"connector:{name}:up:{beijing_text(now)}",
                         t("watch.up_title", connector=name),
-                        t("watch.up", since=beijing_text(newest) if newest else "—"),
+                        t("watch.up", since=newest_text),
                         now,
                     )
                     notes.append(f"{name}: recovered")
@@ -241,6 +237,9 @@ def filing_reminders(runtime: Runtime, today: date | None = None) -> list[str]:
         if not authorities.has_district(code):
             continue
         key = f"filing:{due.quarter}:{code}:{due.threshold}"
+        with session_scope(runtime.engine) as session:
+            if runtime.alerting.outbox.owed(session, key):
+                continue  # reminded already: no need to build its report again
         with using_language(settings.alerts.language):
             report = folder / f"filings-{due.quarter}-{code}.xlsx"
             filed = export_filings(runtime.engine, report, "xlsx", due.quarter, code)

@@ -221,6 +221,10 @@ class Outbox:
         session.flush()
         return alert.id or 0
 
+    def owed(self, session: Session, key: str) -> bool:
+        """Whether an alert under this dedup key was ever written."""
+        return bool(_existing_keys(session, [key]))
+
     def tell_ops(self, session: Session, key: str, title: str, message: str, now: datetime) -> int:
         """A note to the people who run sfm, once per `key` (e.g. once a day)."""
         return self.notice(session, "ops", f"ops:{key}", OPS, title, message, now)

@@ -27,7 +27,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import Engine, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 from monitor import db  # noqa: E402
@@ -58,6 +58,17 @@ def write_config(directory: Path, schedule: str, authorities: str, simulator: st
         encoding="utf-8",
     )
     return config
+
+
+def finished_ok(engine: Engine, job_ids: tuple[str, ...]) -> bool:
+    """Whether every one of these jobs has run to success."""
+    with session_scope(engine) as session:
+        done = session.scalars(
+            select(col(JobRun.job_id)).where(
+                col(JobRun.job_id).in_(job_ids), col(JobRun.outcome) == "ok"
+            )
+        ).all()
+    return len(done) == len(job_ids)
 
 
 def start_daemon(config: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -111,14 +122,9 @@ def bench_alert_latency(directory: Path) -> bool:
                     .join(Factory, col(Factory.id) == col(Flag.factory_id))
                     .where(col(Flag.severity) == "revocation")
                 ).all()
-                swept = session.scalars(
-                    select(col(JobRun.job_id)).where(
-                        col(JobRun.job_id).in_(("registration-sweep", "safety-sweep")),
-                        col(JobRun.outcome) == "ok",
-                    )
-                ).all()
+            swept = finished_ok(engine, ("registration-sweep", "safety-sweep"))
             told = all(any(name in subject for _, subject in received) for name, _ in flags)
-            if len(swept) == 2 and flags and told:
+            if swept and flags and told:
                 break
             time.sleep(0.2)
     finally:
@@ -165,13 +171,7 @@ def bench_idle_memory(directory: Path) -> bool:
     sweeps = ("registration-sweep", "credit-sweep", "safety-sweep")
     try:
         while time.monotonic() - started < 900:
-            with session_scope(engine) as session:
-                done = session.scalars(
-                    select(col(JobRun.job_id)).where(
-                        col(JobRun.job_id).in_(sweeps), col(JobRun.outcome) == "ok"
-                    )
-                ).all()
-            if len(done) == len(sweeps):
+            if finished_ok(engine, sweeps):
                 break
             if daemon.poll() is not None:
                 print("(b) the daemon died during the sweep: NOT MET")
