@@ -11,11 +11,10 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,68 +24,6 @@ class Topic(StrEnum):
     REGISTRATION = "registration"
     CREDIT = "credit"
     SAFETY = "safety"
-
-
-class RegistrationStatus(StrEnum):
-    ACTIVE = "active"
-    MOVED_OUT = "moved_out"
-    DEREGISTERED = "deregistered"
-    LICENSE_REVOKED = "license_revoked"
-    CANCELLED = "cancelled"
-    SUSPENDED = "suspended"
-    LIQUIDATING = "liquidating"
-    UNKNOWN = "unknown"
-
-
-DEFAULT_STATUS_MAP: dict[str, RegistrationStatus] = {
-    "存续": RegistrationStatus.ACTIVE,
-    "在业": RegistrationStatus.ACTIVE,
-    "在营": RegistrationStatus.ACTIVE,
-    "开业": RegistrationStatus.ACTIVE,
-    "在册": RegistrationStatus.ACTIVE,
-    "存续(在营、开业、在册)": RegistrationStatus.ACTIVE,
-    "迁入": RegistrationStatus.ACTIVE,
-    "迁出": RegistrationStatus.MOVED_OUT,
-    "注销": RegistrationStatus.DEREGISTERED,
-    "吊销,已注销": RegistrationStatus.DEREGISTERED,
-    "吊销": RegistrationStatus.LICENSE_REVOKED,
-    "吊销,未注销": RegistrationStatus.LICENSE_REVOKED,
-    "撤销": RegistrationStatus.CANCELLED,
-    "停业": RegistrationStatus.SUSPENDED,
-    "歇业": RegistrationStatus.SUSPENDED,
-    "清算": RegistrationStatus.LIQUIDATING,
-    "清算中": RegistrationStatus.LIQUIDATING,
-    "破产": RegistrationStatus.LIQUIDATING,
-}
-
-
-def status_key(raw: str) -> str:
-    """Providers mix full- and half-width punctuation and spaces: compare without them."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).replace("，", ",")
-
-
-def status_table(overrides: Mapping[str, str] | None = None) -> dict[str, RegistrationStatus]:
-    """The default mapping with the configured overrides on top, keyed by `status_key`."""
-    return dict(_status_table(tuple(sorted((overrides or {}).items()))))
-
-
-@lru_cache(maxsize=64)
-def _status_table(overrides: tuple[tuple[str, str], ...]) -> dict[str, RegistrationStatus]:
-    table = {status_key(k): v for k, v in DEFAULT_STATUS_MAP.items()}
-    table.update({status_key(k): RegistrationStatus(v) for k, v in overrides})
-    return table
-
-
-def map_status(
-    raw: str,
-    overrides: Mapping[str, str] | None = None,
-    *,
-    table: Mapping[str, RegistrationStatus] | None = None,
-) -> RegistrationStatus:
-    """The canonical status for a provider's text; `unknown` for anything not mapped."""
-    if table is None:
-        table = _status_table(tuple(sorted((overrides or {}).items())))
-    return table.get(status_key(raw), RegistrationStatus.UNKNOWN)
 
 
 _DATE_TEXT = re.compile(
@@ -142,7 +79,7 @@ class RegistrationRecord(CanonicalRecord):
 
     credit_code: str
     name: str
-    status: RegistrationStatus
+    # the provider's words; the rules read them through the measures' status map
     raw_status: str
     registered_address: str | None = None
     registration_authority: str | None = None
@@ -313,21 +250,6 @@ class FetchOutcome:
         return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
-class ConnectorError(Exception):
-    """A connector's configuration cannot work (bad mapping, unknown plugin...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A source's final answer about one factory, before it is understood."""
-
-    connector: str
-    credit_code: str
-    status: int
-    body: bytes
-    fetched_at: datetime
-
-
 @runtime_checkable
 class Connector(Protocol):
     """A source asked about one factory at a time (HTTP providers, plugins)."""
@@ -338,21 +260,6 @@ class Connector(Protocol):
     async def fetch(self, credit_code: str) -> FetchOutcome: ...
 
     async def aclose(self) -> None: ...
-
-
-@runtime_checkable
-class AskingConnector(Connector, Protocol):
-    """A connector whose asking and understanding can run apart, even in two processes.
-
-    `fetch` is `ask` then `understand`; a sweep asks in its event loop and leaves
-    the understanding (parsing, mapping, validating) to its recorder process.
-    """
-
-    async def ask(self, credit_code: str) -> Answer | FetchOutcome:
-        """The provider's final answer, or the error outcome that stopped the asking."""
-        ...
-
-    def understand(self, answer: Answer) -> FetchOutcome: ...
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from connectors.base import DroppedFile, FetchOutcome, Topic
-from connectors.mapping import MappingError, RecordMapper, extract
+from connectors.errors import MappingError, TableError
+from connectors.mapping import RecordMapper, extract
 from connectors.settings import ConnectorSettings
-from connectors.tables import TABLE_SUFFIXES, TableError, read_table
+from connectors.tables import TABLE_SUFFIXES, read_table
 
 SUFFIXES = (*TABLE_SUFFIXES, ".json")
 
@@ -33,13 +34,12 @@ class FilesConnector:
         settings: ConnectorSettings,
         *,
         folder: Path,
-        status_map: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.name = settings.name
         self.topic: Topic = settings.topic
         self.folder = folder
-        self.mapper = RecordMapper.for_connector(settings, status_map)
+        self.mapper = RecordMapper.for_connector(settings)
 
     async def new_files(self, consumed: set[str]) -> AsyncIterator[DroppedFile]:
         if not self.folder.is_dir():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from connectors.base import Connector, ConnectorError, DropConnector
+from connectors.base import Connector, DropConnector
+from connectors.errors import ConnectorSetupError
 from connectors.files import FilesConnector
 from connectors.http import HttpConnector
 from connectors.settings import ConnectorSettings
@@ -20,10 +20,12 @@ def plugin_class(kind: str) -> type[HttpConnector]:
         if entry.name == kind:
             loaded = entry.load()
             if not (isinstance(loaded, type) and hasattr(loaded, "fetch")):
-                raise ConnectorError(f"plugin {kind!r} ({entry.value}) is not a connector class")
+                raise ConnectorSetupError(
+                    f"plugin {kind!r} ({entry.value}) is not a connector class"
+                )
             return loaded
     known = sorted(entry.name for entry in entry_points(group=ENTRY_POINT_GROUP))
-    raise ConnectorError(
+    raise ConnectorSetupError(
         f"unknown connector kind {kind!r}: not http, files or simulator, and no plugin of "
         f"that name is installed (plugins: {', '.join(known) or 'none'})"
     )
@@ -32,7 +34,6 @@ def plugin_class(kind: str) -> type[HttpConnector]:
 def build_connector(
     settings: ConnectorSettings,
     *,
-    status_map: Mapping[str, str] | None = None,
     base_dir: Path = Path("."),
     simulator_url: str | None = None,
 ) -> Connector | DropConnector:
@@ -41,13 +42,14 @@ def build_connector(
         return FilesConnector(
             settings,
             folder=folder if folder.is_absolute() else base_dir / folder,
-            status_map=status_map,
         )
     url = settings.url or ""
     if SIMULATOR_PLACEHOLDER in url:
         if simulator_url is None:
-            raise ConnectorError(f"connector {settings.name}: no simulator is running for {url}")
+            raise ConnectorSetupError(
+                f"connector {settings.name}: no simulator is running for {url}"
+            )
         url = url.replace(SIMULATOR_PLACEHOLDER, simulator_url)
     if settings.kind in ("http", "simulator"):
-        return HttpConnector(settings, status_map=status_map, url=url)
-    return plugin_class(settings.kind)(settings, status_map=status_map, url=url)
+        return HttpConnector(settings, url=url)
+    return plugin_class(settings.kind)(settings, url=url)

@@ -17,14 +17,11 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings
 
-from connectors.base import RECORD_TYPES, CanonicalRecord, Topic, map_status, status_table
+from connectors.base import RECORD_TYPES, CanonicalRecord, Topic
+from connectors.errors import MappingError
 
 _SEGMENT = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<index>\d*)\])?$")
 _MISSING = object()
-
-
-class MappingError(ValueError):
-    """The provider's answer does not fit the configured mapping."""
 
 
 Segment = tuple[str, str | None]  # (key, None | "" for every element | "N" for one)
@@ -74,7 +71,7 @@ def _walk(data: Any, segments: tuple[Segment, ...]) -> Any:
 
 def required_fields(topic: Topic) -> set[str]:
     model = RECORD_TYPES[topic]
-    internal = {"source", "fetched_at", "raw", "status"}
+    internal = {"source", "fetched_at", "raw"}
     return {
         name
         for name, info in model.model_fields.items()
@@ -83,7 +80,7 @@ def required_fields(topic: Topic) -> set[str]:
 
 
 def canonical_fields(topic: Topic) -> set[str]:
-    return set(RECORD_TYPES[topic].model_fields) - {"source", "fetched_at", "raw", "status"}
+    return set(RECORD_TYPES[topic].model_fields) - {"source", "fetched_at", "raw"}
 
 
 class RecordMapper:
@@ -97,7 +94,6 @@ class RecordMapper:
         *,
         values: Mapping[str, Mapping[str, str]] | None = None,
         constants: Mapping[str, Any] | None = None,
-        status_map: Mapping[str, str] | None = None,
     ) -> None:
         self.topic = topic
         self.source = source
@@ -105,14 +101,11 @@ class RecordMapper:
         self._paths = [(name, compile_path(path)) for name, path in self.fields.items()]
         self.values = {name: dict(table) for name, table in (values or {}).items()}
         self.constants = dict(constants or {})
-        self.statuses = status_table(status_map)
         self.model = RECORD_TYPES[topic]
         self.required = required_fields(topic)
 
     @classmethod
-    def for_connector(
-        cls, settings: ConnectorSettings, status_map: Mapping[str, str] | None = None
-    ) -> RecordMapper:
+    def for_connector(cls, settings: ConnectorSettings) -> RecordMapper:
         """The mapper a connector's `fields`, `values` and `constants` describe."""
         return cls(
             settings.topic,
@@ -120,7 +113,6 @@ class RecordMapper:
             settings.fields,
             values=settings.values,
             constants=settings.constants,
-            status_map=status_map,
         )
 
     def map_record(self, raw: Mapping[str, Any], fetched_at: datetime) -> CanonicalRecord:
@@ -144,7 +136,6 @@ class RecordMapper:
             raise MappingError(f"record has no value for required field(s) {', '.join(missing)}")
         if self.topic is Topic.REGISTRATION:
             data["raw_status"] = str(data["raw_status"]).strip()
-            data["status"] = map_status(data["raw_status"], table=self.statuses)
         for name in ("record_id", "credit_code", "name", "document_no"):
             if name in data and isinstance(data[name], int | float):
                 data[name] = str(data[name])

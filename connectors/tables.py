@@ -9,16 +9,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import TableError
+
 TABLE_SUFFIXES = (".csv", ".xlsx", ".xlsm")
-
-
-class TableError(ValueError):
-    """The file cannot be read as a table; `reason` is one of encoding, format, unreadable."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(detail or reason)
-        self.reason = reason
-        self.detail = detail
 
 
 def decode_text(data: bytes) -> str:

@@ -94,10 +94,6 @@ class SimulatorSettings(StrictModel):
 
 class SweepSettings(StrictModel):
     batch_size: int = Field(default=200, ge=1, le=10_000)  # outcomes written per transaction
-    # Where answers are understood and stored: a process of their own ("process"), a
-    # thread of the sweep's ("thread"), or "auto": a process for sweeps of 6,000
-    # answers and more (monitor/recorder.py says why).
-    record_in: Literal["auto", "process", "thread"] = "auto"
 
 
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from monitor.errors import Refused
-from monitor.schema import SCHEMA_HEAD
+from monitor.schema import check_versions
 
 if TYPE_CHECKING:
     from sqlmodel import Session
-from monitor.i18n import Message
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -88,25 +86,18 @@ def require_current_schema(engine: Engine) -> None:
 
     try:
         with engine.connect() as connection:
-            versions = list(connection.execute(text("SELECT version_num FROM alembic_version")))
+            rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+            versions = [row[0] for row in rows]
     except DBAPIError:  # no alembic_version table: an empty database
         versions = []
-    if [row[0] for row in versions] == [SCHEMA_HEAD]:
-        return
-    from alembic.script import ScriptDirectory
-
-    current, head = current_revision(engine), head_revision()
-    known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
-    if current is not None and current not in known:
-        raise Refused(Message("db.ahead", current=current, head=head))
-    raise Refused(Message("db.behind", current=current or "(empty)", head=head))
+    check_versions(versions)
 
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back if it raises."""
     from sqlmodel import Session  # imported here: read-only commands go without the ORM
 
-    """One transaction: committed when the block ends, rolled back if it raises."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

@@ -24,9 +24,10 @@ from monitor.clock import now_utc, today_beijing
 from monitor.config import LoadedConfig
 from monitor.db import session_scope
 from monitor.flags import FlagBook, ReconcileTally, reconcile
-from monitor.models import DesignationStatus, Factory, Observation
+from monitor.models import Factory, Observation
 from monitor.rules import FactoryFacts, SourceAnswer, evaluate
-from monitor.rules.policy import PolicyChoice, policy_in_force
+from monitor.rules.policy import measures_in_force
+from monitor.vocabulary import DesignationStatus
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox
@@ -55,10 +56,6 @@ class EvaluationSummary:
             "flags_cleared": self.tally.cleared,
             "duration_s": round(self.duration_s, 3),
         }
-
-
-def measures_in_force(config: LoadedConfig, on: date | None = None) -> PolicyChoice:
-    return policy_in_force(dict(config.settings.policy), on or today_beijing())
 
 
 def _records(topic: Topic, stored: Any) -> tuple[CanonicalRecord, ...]:
@@ -135,8 +132,10 @@ def evaluate_register(
     *,
     today: date | None = None,
     outbox: Outbox | None = None,
+    only: list[int] | None = None,
 ) -> EvaluationSummary:
-    """Run the rules over every active factory; new flags get their alerts in the outbox.
+    """Run the rules over every active factory (or those `only` names); new flags get their
+    alerts in the outbox.
 
     Without an explicit outbox, the one the config's authorities describe is used.
     """
@@ -147,7 +146,7 @@ def evaluate_register(
 
         outbox = OutboxClass(load_authorities(config), config.settings.alerts)
     today = today or today_beijing()
-    choice = measures_in_force(config, today)
+    choice = measures_in_force(config.settings.policy, today)
     connectors = [c for c in config.settings.connectors if c.enabled]
     summary = EvaluationSummary(measures=choice.key, measures_expired=choice.expired)
     if choice.expired:
@@ -155,13 +154,12 @@ def evaluate_register(
             "measures expired", measures=choice.key, expires_on=str(choice.policy.expires_on)
         )
     with session_scope(engine) as session:
-        ids: list[int] = list(
-            session.scalars(
-                select(col(Factory.id))
-                .where(col(Factory.status) == DesignationStatus.ACTIVE.value)
-                .order_by(col(Factory.id))
-            )
+        active = select(col(Factory.id)).where(
+            col(Factory.status) == DesignationStatus.ACTIVE.value
         )
+        if only is not None:
+            active = active.where(col(Factory.id).in_(only))
+        ids: list[int] = list(session.scalars(active.order_by(col(Factory.id))))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         now = now_utc()

@@ -1,28 +1,27 @@
 """`sfm flags list`: the one view staff open many times a day, kept light.
 
 It must answer within half a second of a cold start with 100,000 flags, and
-importing SQLAlchemy alone takes a third of that on this project's machines,
-so this one read goes straight to the database driver (sqlite3, or psycopg
-for PostgreSQL) with plain SQL: no SQLAlchemy, no ORM, no rules, no structlog.
+importing SQLAlchemy alone takes longer than that on this project's machines,
+so this one read runs the query compiled from the models (monitor/flag_list_query.py)
+straight on the database driver: sqlite3, or psycopg for PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
-from monitor.errors import BadInput
+from monitor.errors import BadInput, Refused
 from monitor.i18n import CATALOG, Message, t
+from monitor.schema import check_versions
+from monitor.vocabulary import RULE_IDS, FlagState, Level, Severity
 
-STATES = ("open", "confirmed", "dismissed", "resolved", "cleared")
-SEVERITIES = ("revocation", "review", "action")
-LEVELS = ("basic", "advanced")
+NO_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -76,16 +75,6 @@ def _check_choice(value: str | None, allowed: list[str], option: str) -> None:
         raise BadInput(f"{option}: unknown value {value!r} (one of: {', '.join(allowed)})")
 
 
-_QUERY = """
-SELECT flag.id, flag.rule_id, flag.clause, flag.severity, flag.state, factory.credit_code,
-       factory.name, factory.level, factory.district_code, flag.summary_key,
-       flag.summary_params, flag.first_seen_at, flag.last_seen_at
-FROM flag JOIN factory ON factory.id = flag.factory_id
-WHERE {conditions}
-ORDER BY flag.id DESC
-"""
-
-
 def list_flags(
     database_url: str,
     *,
@@ -97,36 +86,26 @@ def list_flags(
     limit: int | None = 100,
 ) -> list[FlagRow]:
     """Flags, newest first, filtered as the CLI's options say."""
-    from monitor.rules.policy import RULE_IDS
-
-    _check_choice(state, list(STATES), "--state")
+    _check_choice(state, [s.value for s in FlagState], "--state")
     _check_choice(rule, list(RULE_IDS), "--rule")
-    _check_choice(severity, list(SEVERITIES), "--severity")
-    _check_choice(level, list(LEVELS), "--level")
-    conditions = ["1 = 1"]
-    params: dict[str, Any] = {}
-    for column, value in (
-        ("flag.state", state),
-        ("flag.rule_id", rule),
-        ("flag.severity", severity),
-        ("factory.level", level),
-    ):
-        if value:
-            name = column.replace(".", "_")
-            conditions.append(f"{column} = :{name}")
-            params[name] = value
+    _check_choice(severity, [s.value for s in Severity], "--severity")
+    _check_choice(level, [s.value for s in Level], "--level")
+    district_code = None
     if district:
         resolved = resolve_district(district)
         if resolved is None:
             raise BadInput(Message("district.unknown", value=district))
-        conditions.append("factory.district_code = :district")
-        params["district"] = resolved.code
-    sql = _QUERY.format(conditions=" AND ".join(conditions))
-    if limit:
-        sql += " LIMIT :limit"
-        params["limit"] = limit
-    with _connect(database_url) as (connection, named):
-        cursor = connection.execute(named(sql), params)
+        district_code = resolved.code
+    filters = {
+        "state": state or None,
+        "rule": rule or None,
+        "severity": severity or None,
+        "level": level or None,
+        "district": district_code,
+        "limit": limit or NO_LIMIT,
+    }
+    with _connect(database_url) as (connection, sql, own):
+        cursor = connection.execute(sql, {**own, **filters})
         return [
             FlagRow(
                 id=row[0],
@@ -157,45 +136,35 @@ def _utc(value: Any) -> datetime:
 
 
 @contextmanager
-def _connect(database_url: str) -> Iterator[tuple[Any, Callable[[str], str]]]:
-    """A DB-API connection for the configured database, after checking its schema."""
-    from monitor.errors import Refused
-    from monitor.schema import SCHEMA_HEAD
+def _connect(database_url: str) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+    """A DB-API connection to a database of the current schema, with the query for its driver."""
+    from monitor import flag_list_sql
 
-    url = database_url.split("?", 1)
-    if database_url.startswith("sqlite:///"):
+    url = database_url.split("?", 1)[0]
+    if url.startswith("sqlite:///"):
         import sqlite3
 
-        path = url[0].removeprefix("sqlite:///")
+        path = url.removeprefix("sqlite:///")
         try:
             connection: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         except sqlite3.OperationalError as exc:  # no database file yet
-            raise Refused(Message("db.behind", current="(empty)", head=SCHEMA_HEAD)) from exc
-
-        def named(sql: str) -> str:
-            return sql  # sqlite3 takes :name as it is
-    elif database_url.startswith(("postgresql", "postgres")):
+            check_versions([])
+            raise Refused(str(exc)) from exc
+        sql, own = flag_list_sql.SQLITE, flag_list_sql.SQLITE_PARAMS
+    elif url.startswith(("postgresql", "postgres")):
         import psycopg
 
         _scheme, rest = database_url.split("://", 1)
         connection = psycopg.connect(f"postgresql://{rest}")
-
-        def named(sql: str) -> str:
-            return re.sub(r":(\w+)", r"%(\1)s", sql)
+        sql, own = flag_list_sql.POSTGRESQL, flag_list_sql.POSTGRESQL_PARAMS
     else:
         raise BadInput(f"unsupported database URL scheme in {database_url.split(':', 1)[0]!r}")
     try:
         try:
-            versions = [
-                row[0]
-                for row in connection.execute("SELECT version_num FROM alembic_version").fetchall()
-            ]
+            rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
         except Exception:  # no alembic_version table: an empty database
-            versions = []
-        if versions != [SCHEMA_HEAD]:
-            raise Refused(
-                Message("db.behind", current=", ".join(versions) or "(empty)", head=SCHEMA_HEAD)
-            )
-        yield connection, named
+            rows = []
+        check_versions([row[0] for row in rows])
+        yield connection, sql, own
     finally:
         connection.close()

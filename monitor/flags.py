@@ -24,8 +24,9 @@ from sqlmodel import Session, col, select
 from monitor.clock import now_utc
 from monitor.errors import BadInput, NotFound, Refused
 from monitor.i18n import Message
-from monitor.models import Factory, Flag, FlagAudit, FlagState
+from monitor.models import Factory, Flag, FlagAudit
 from monitor.operators import Operator
+from monitor.vocabulary import FlagState
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox

@@ -27,9 +27,9 @@ from monitor.clock import beijing_text, now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import LoadedConfig
 from monitor.db import session_scope
-from monitor.evaluation import measures_in_force
 from monitor.i18n import t, using_language
 from monitor.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
+from monitor.rules.policy import measures_in_force
 
 if TYPE_CHECKING:
     from monitor.alerts.service import Alerting
@@ -49,6 +49,11 @@ class Runtime(Protocol):
 
     @property
     def alerting(self) -> Alerting: ...
+
+    @property
+    def simulator_url(self) -> str | None:
+        """The built-in upstream's address, if a connector asks it (demo and tests)."""
+        ...
 
 
 @dataclass
@@ -86,6 +91,7 @@ def sweep(
             progress=progress,
             on_start=on_start,
             stop=stop,
+            simulator_url=runtime.simulator_url,
         )
     )
     notes = watch_connectors(runtime) if factory_code is None else []
@@ -269,7 +275,7 @@ def expiry_warning(runtime: Runtime, today: date | None = None) -> int | None:
     force expire. The days left when a warning was written, else None."""
     today = today or today_beijing()
     settings = runtime.config.settings
-    choice = measures_in_force(runtime.config, today)
+    choice = measures_in_force(runtime.config.settings.policy, today)
     due = expiry_warning_due(today, choice.policy.expires_on, settings.schedule.expiry_warning_days)
     if due is None:
         return None
@@ -293,7 +299,7 @@ def expiry_warning(runtime: Runtime, today: date | None = None) -> int | None:
 def expired_note(runtime: Runtime, today: date | None = None) -> bool:
     """Once the measures have expired with no successor: a weekly note to ops."""
     today = today or today_beijing()
-    choice = measures_in_force(runtime.config, today)
+    choice = measures_in_force(runtime.config.settings.policy, today)
     if not choice.expired:
         return False
     with using_language(runtime.config.settings.alerts.language):

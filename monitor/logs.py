@@ -60,18 +60,8 @@ class _CurrentStderr:
         return sys.stderr.isatty()
 
 
-_configured: LoggingSettings | None = None
-
-
-def configured_settings() -> LoggingSettings | None:
-    """The settings logging was last configured with here (a recorder process copies them)."""
-    return _configured
-
-
 def configure_logging(settings: LoggingSettings, *, stream: Any = None) -> None:
     """Route structlog through stdlib logging to stderr and, if configured, a JSON file."""
-    global _configured
-    _configured = settings
     stream = stream or _CurrentStderr()
     on_terminal = hasattr(stream, "isatty") and stream.isatty()
     terminal_renderer: Any = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -19,27 +18,22 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from monitor.sqltypes import UTCDateTime
+from monitor.vocabulary import (
+    AlertStatus,
+    DesignationStatus,
+    EventKind,
+    FileStatus,
+    FlagState,
+    Level,
+    Outcome,
+    Severity,
+    SweepStatus,
+    sql_in,
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Level(StrEnum):
-    BASIC = "basic"  # 基础级: filed with and managed by the district authority
-    ADVANCED = "advanced"  # 先进级: designated by the municipal bureau
-
-
-class DesignationStatus(StrEnum):
-    ACTIVE = "active"
-    REVOKED = "revoked"
-
-
-class EventKind(StrEnum):
-    DESIGNATED = "designated"
-    UPDATED = "updated"
-    RENAMED = "renamed"
-    REVOKED = "revoked"
 
 
 class Factory(SQLModel, table=True):
@@ -47,8 +41,8 @@ class Factory(SQLModel, table=True):
 
     __tablename__ = "factory"
     __table_args__ = (
-        CheckConstraint("level IN ('basic', 'advanced')", name="ck_factory_level"),
-        CheckConstraint("status IN ('active', 'revoked')", name="ck_factory_status"),
+        CheckConstraint(sql_in("level", Level), name="ck_factory_level"),
+        CheckConstraint(sql_in("status", DesignationStatus), name="ck_factory_status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -76,11 +70,7 @@ class DesignationEvent(SQLModel, table=True):
     """What happened to a designation, when, on whose word; never updated or deleted."""
 
     __tablename__ = "designation_event"
-    __table_args__ = (
-        CheckConstraint(
-            "kind IN ('designated', 'updated', 'renamed', 'revoked')", name="ck_event_kind"
-        ),
-    )
+    __table_args__ = (CheckConstraint(sql_in("kind", EventKind), name="ck_event_kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     factory_id: int = Field(
@@ -107,9 +97,7 @@ class Observation(SQLModel, table=True):
 
     __tablename__ = "observation"
     __table_args__ = (
-        CheckConstraint(
-            "outcome IN ('found', 'not_found', 'error')", name="ck_observation_outcome"
-        ),
+        CheckConstraint(sql_in("outcome", Outcome), name="ck_observation_outcome"),
         Index("ix_observation_latest", "connector", "factory_id", "id"),
     )
 
@@ -152,7 +140,7 @@ class ConsumedFile(SQLModel, table=True):
 
     __tablename__ = "consumed_file"
     __table_args__ = (
-        CheckConstraint("status IN ('consumed', 'rejected')", name="ck_consumed_file_status"),
+        CheckConstraint(sql_in("status", FileStatus), name="ck_consumed_file_status"),
     )
 
     connector: str = Field(sa_column=Column(String(64), primary_key=True))
@@ -170,11 +158,7 @@ class SweepRun(SQLModel, table=True):
     """One sweep; one left `running` by a crash is marked `interrupted` by the next."""
 
     __tablename__ = "sweep_run"
-    __table_args__ = (
-        CheckConstraint(
-            "status IN ('running', 'completed', 'interrupted')", name="ck_sweep_run_status"
-        ),
-    )
+    __table_args__ = (CheckConstraint(sql_in("status", SweepStatus), name="ck_sweep_run_status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     started_at: datetime = Field(
@@ -186,24 +170,13 @@ class SweepRun(SQLModel, table=True):
     summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class FlagState(StrEnum):
-    OPEN = "open"
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-    RESOLVED = "resolved"
-    CLEARED = "cleared"
-
-
 class Flag(SQLModel, table=True):
     """A finding someone must decide on, tied to the clause it triggers (DESIGN §4)."""
 
     __tablename__ = "flag"
     __table_args__ = (
-        CheckConstraint(
-            "state IN ('open', 'confirmed', 'dismissed', 'resolved', 'cleared')",
-            name="ck_flag_state",
-        ),
-        CheckConstraint("severity IN ('revocation', 'review', 'action')", name="ck_flag_severity"),
+        CheckConstraint(sql_in("state", FlagState), name="ck_flag_state"),
+        CheckConstraint(sql_in("severity", Severity), name="ck_flag_severity"),
         Index("ix_flag_factory", "factory_id"),
         Index("ix_flag_state", "state", "id"),
     )
@@ -243,24 +216,12 @@ class FlagAudit(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class AlertStatus(StrEnum):
-    HELD = "held"  # a review/action flag's alert waiting for the daily digest
-    BUNDLED = "bundled"  # held, then sent inside a digest (digest_id)
-    PENDING = "pending"
-    SENDING = "sending"  # claimed by a dispatcher (claimed_at); reclaimed after a lease
-    SENT = "sent"
-    FAILED = "failed"  # retry budget spent: listed, and re-sent by `sfm alerts retry`
-
-
 class Alert(SQLModel, table=True):
     """The outbox: what sfm owes one recipient, written with the flag that caused it."""
 
     __tablename__ = "alert"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('held', 'bundled', 'pending', 'sending', 'sent', 'failed')",
-            name="ck_alert_status",
-        ),
+        CheckConstraint(sql_in("status", AlertStatus), name="ck_alert_status"),
         Index("ix_alert_due", "status", "next_attempt_at"),
         Index("ix_alert_flag", "flag_id"),
     )

@@ -26,8 +26,9 @@ from monitor.db import session_scope
 from monitor.errors import BadInput, NotFound, Refused
 from monitor.flags import resolve_answered
 from monitor.i18n import Message, language, t
-from monitor.models import DesignationEvent, DesignationStatus, EventKind, Factory, Level
+from monitor.models import DesignationEvent, Factory
 from monitor.operators import Operator
+from monitor.vocabulary import DesignationStatus, EventKind, Level
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox

@@ -10,14 +10,14 @@ from sqlmodel import col
 from monitor.clock import beijing_text, today_beijing
 from monitor.config import LoadedConfig
 from monitor.db import session_scope
-from monitor.evaluation import measures_in_force
 from monitor.leader import leader
 from monitor.models import Alert, ConnectorHealth, Flag, JobRun, SweepRun
+from monitor.rules.policy import measures_in_force
 from monitor.scheduler import next_runs
 
 
 def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
-    choice = measures_in_force(config)
+    choice = measures_in_force(config.settings.policy, today_beijing())
     expires_on = choice.policy.expires_on
     upcoming = next_runs(config.settings.schedule)
     with session_scope(engine) as session:

@@ -1,11 +1,10 @@
 """Sweeps: run the connectors over the designated factories and keep what they said.
 
-Each connector runs its own pool of `concurrency` workers; answers stream
-through a bounded queue to one writer that hands them in batches to the
-recorder (monitor/recorder.py), which understands and stores each batch in one
-transaction, so memory stays flat in the number of factories and a crash loses
-at most the batch in flight. What is kept, and when history grows, is
-monitor/observations.py.
+Each connector runs `concurrency` workers that ask about one factory at a time;
+their outcomes stream through a bounded queue to one writer that stores them in
+batches, each in one transaction on a worker thread, so memory stays flat in
+the number of factories and a crash loses at most the batch in flight. What is
+kept, and when history grows, is monitor/observations.py.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +21,6 @@ from sqlalchemy import Engine, select, update
 from sqlmodel import col
 
 from connectors.base import (
-    Answer,
-    AskingConnector,
     Connector,
     DropConnector,
     DroppedFile,
@@ -33,25 +28,17 @@ from connectors.base import (
     FetchOutcome,
     Topic,
 )
-from connectors.loader import SIMULATOR_PLACEHOLDER, build_connector
+from connectors.loader import build_connector
 from connectors.settings import ConnectorSettings
 from monitor.clock import now_utc
 from monitor.config import LoadedConfig
 from monitor.db import session_scope
 from monitor.errors import BadInput
-from monitor.evaluation import EvaluationSummary, evaluate_register, measures_in_force
-from monitor.logs import configured_settings
-from monitor.models import ConsumedFile, DesignationStatus, Factory, SweepRun
+from monitor.evaluation import EvaluationSummary, evaluate_register
+from monitor.models import ConsumedFile, Factory, SweepRun
 from monitor.observations import ConnectorTally, ObservationStore
-from monitor.recorder import (
-    InlineRecorder,
-    ProcessRecorder,
-    Recorder,
-    RecorderHost,
-    RecorderSetup,
-    Shipment,
-)
 from monitor.registry import find_factory
+from monitor.vocabulary import DesignationStatus
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox
@@ -68,14 +55,12 @@ class SweepSummary:
     connectors: dict[str, ConnectorTally]
     duration_s: float = 0.0
     evaluation: EvaluationSummary | None = None
-    recorded_in: str = "thread"  # or "process": where answers were understood and stored
 
     def as_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "factories": self.factories,
             "duration_s": round(self.duration_s, 3),
-            "recorded_in": self.recorded_in,
             "connectors": {name: tally.as_json() for name, tally in self.connectors.items()},
             "evaluation": self.evaluation.as_json() if self.evaluation else None,
         }
@@ -88,7 +73,7 @@ async def _run_per_factory(
     connector: Connector,
     settings: ConnectorSettings,
     factories: list[tuple[int, str]],
-    recorder: RecorderHost,
+    store: ObservationStore,
     tally: ConnectorTally,
     batch_size: int,
     progress: ProgressCallback | None,
@@ -99,11 +84,7 @@ async def _run_per_factory(
     codes: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for item in factories:
         codes.put_nowait(item)
-    results: asyncio.Queue[tuple[int, Answer | FetchOutcome] | None] = asyncio.Queue(
-        maxsize=batch_size * 2
-    )
-    # Connectors that can leave the understanding of an answer to the recorder do.
-    ask = connector.ask if isinstance(connector, AskingConnector) else connector.fetch
+    results: asyncio.Queue[tuple[int, FetchOutcome] | None] = asyncio.Queue(maxsize=batch_size * 2)
 
     async def worker() -> None:
         while stop is None or not stop.is_set():  # on a stop, what is asked is still stored
@@ -112,42 +93,34 @@ async def _run_per_factory(
             except asyncio.QueueEmpty:
                 return
             try:
-                answer = await ask(code)
+                outcome = await connector.fetch(code)
             except Exception as exc:  # a connector bug must not abort the sweep
                 log.exception("connector raised", connector=connector.name, credit_code=code)
-                answer = FetchOutcome.error(
+                outcome = FetchOutcome.error(
                     connector.name,
                     code,
                     ErrorKind.INTERNAL,
                     f"{type(exc).__name__}: {exc}",
                     now_utc(),
                 )
-            await results.put((factory_id, answer))
+            await results.put((factory_id, outcome))
 
     async def writer() -> None:
-        batch: Shipment = []
-        waiting: deque[asyncio.Future[ConnectorTally]] = deque()
+        batch: list[tuple[int, FetchOutcome]] = []
         flushed = time.monotonic()
-        try:
-            while True:
-                item = await results.get()
-                if item is not None:
-                    batch.append(item)
-                    if progress:
-                        progress(connector.name)
-                due = time.monotonic() - flushed > 2.0
-                if batch and (item is None or len(batch) >= batch_size or due):
-                    waiting.append(recorder.send(connector.name, batch))
-                    batch, flushed = [], time.monotonic()
-                while waiting and (waiting[0].done() or len(waiting) > recorder.max_waiting):
-                    tally.add(await waiting.popleft())
-                if item is None:
-                    while waiting:
-                        tally.add(await waiting.popleft())
-                    return
-        finally:
-            for abandoned in waiting:  # the sweep failed: batches after the failed one go
-                abandoned.cancel()
+        while True:
+            item = await results.get()
+            if item is not None:
+                batch.append(item)
+                tally.count(item[1])
+                if progress:
+                    progress(connector.name)
+            due = time.monotonic() - flushed > 2.0
+            if batch and (item is None or len(batch) >= batch_size or due):
+                tally.changed += await asyncio.to_thread(store.write, batch)
+                batch, flushed = [], time.monotonic()
+            if item is None:
+                return
 
     workers = min(settings.concurrency, max(1, len(factories)))
     try:
@@ -283,61 +256,6 @@ def _finish_run(
         run.summary = summary.as_json()
 
 
-def _start_simulator(config: LoadedConfig, stack: ExitStack) -> str:
-    from connectors.simulator import Behaviour, RunningSimulator, Simulator, load_upstream
-
-    settings = config.settings.simulator
-    data_path = config.simulator_data
-    try:
-        data = load_upstream(data_path)
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"simulator data {data_path}: {exc}") from exc
-    behaviour = Behaviour(
-        latency_ms=settings.latency_ms,
-        error_rate=settings.error_rate,
-        rate_limit_per_s=settings.rate_limit_per_s,
-        synthesize=settings.synthesize,
-    )
-    running = stack.enter_context(RunningSimulator(Simulator(data, behaviour)))
-    log.info("simulator started", url=running.base_url)
-    return running.base_url
-
-
-# Below this many answers a recorder process costs more to start than it saves. At
-# 64 requests in flight, 20 ms each, on 2 cores: 2,000 answers took 0.96 s recorded
-# on a thread and 1.05-1.16 s in a process; 5,000 took 2.2 s either way; 10,000,
-# 4.1-4.4 s and 3.8-3.9 s.
-RECORDER_PROCESS_FROM = 6000
-
-
-def _recorder_for(
-    engine: Engine,
-    config: LoadedConfig,
-    run_id: int,
-    per_factory: list[tuple[ConnectorSettings, Connector]],
-    factories: int,
-    status_map: Mapping[str, str],
-    simulator_url: str | None,
-) -> RecorderHost:
-    where = config.settings.sweep.record_in
-    small = factories * len(per_factory) < RECORDER_PROCESS_FROM
-    if where == "thread" or (where == "auto" and small):
-        asking = [connector for _, connector in per_factory if isinstance(connector, Connector)]
-        return InlineRecorder(Recorder(engine, run_id, asking))
-    log.info("recorder process starting", connectors=[s.name for s, _ in per_factory])
-    return ProcessRecorder(
-        RecorderSetup(
-            database_url=engine.url.render_as_string(hide_password=False),
-            run_id=run_id,
-            connectors=[settings for settings, _ in per_factory],
-            status_map=dict(status_map),
-            base_dir=config.directory,
-            simulator_url=simulator_url,
-            logging=configured_settings(),
-        )
-    )
-
-
 async def run_sweep(
     engine: Engine,
     config: LoadedConfig,
@@ -348,11 +266,13 @@ async def run_sweep(
     on_start: Callable[[int, int], None] | None = None,
     outbox: Outbox | None = None,
     stop: threading.Event | None = None,
+    simulator_url: str | None = None,
 ) -> SweepSummary:
     """Ask every selected connector about every active factory (or one); store the outcomes.
 
     Once `stop` is set no new question is asked; the answers in hand are stored, the
-    rules are left for the next sweep, and the run is recorded as `interrupted`."""
+    rules are left for the next sweep, and the run is recorded as `interrupted`.
+    Connectors whose url names `{simulator}` reach the one at `simulator_url`."""
     settings_list = selected_connectors(config, topic)
     factories = _factories(engine, factory_code, config.settings.codes.accept)
     started = time.monotonic()
@@ -363,65 +283,36 @@ async def run_sweep(
         asked = sum(1 for c in settings_list if c.kind != "files")
         on_start(len(factories) * asked, len(settings_list))
 
-    with ExitStack() as stack:
-        simulator_url = (
-            _start_simulator(config, stack)
-            if any(SIMULATOR_PLACEHOLDER in (c.url or "") for c in settings_list)
-            else None
-        )
-        status_map = measures_in_force(config).policy.status_map
-        connectors = [
-            build_connector(
-                c,
-                status_map=status_map,
-                base_dir=config.directory,
-                simulator_url=simulator_url,
+    connectors = [
+        build_connector(c, base_dir=config.directory, simulator_url=simulator_url)
+        for c in settings_list
+    ]
+    try:
+        jobs = []
+        for settings, connector in zip(settings_list, connectors, strict=True):
+            store = await asyncio.to_thread(
+                ObservationStore, engine, settings.name, settings.topic, run_id
             )
-            for c in settings_list
-        ]
-        per_factory = [
-            (settings, connector)
-            for settings, connector in zip(settings_list, connectors, strict=True)
-            if not isinstance(connector, DropConnector)
-        ]
-        recorder = await asyncio.to_thread(
-            _recorder_for,
-            engine,
-            config,
-            run_id,
-            per_factory,
-            len(factories),
-            status_map,
-            simulator_url,
-        )
-        summary.recorded_in = recorder.where
-        try:
-            jobs = []
-            for settings, connector in zip(settings_list, connectors, strict=True):
-                tally = tallies[settings.name]
-                if isinstance(connector, DropConnector):
-                    store = await asyncio.to_thread(
-                        ObservationStore, engine, settings.name, settings.topic, run_id
+            tally = tallies[settings.name]
+            if isinstance(connector, DropConnector):
+                jobs.append(_run_drop(connector, factories, store, tally, progress))
+            else:
+                jobs.append(
+                    _run_per_factory(
+                        connector,
+                        settings,
+                        factories,
+                        store,
+                        tally,
+                        config.settings.sweep.batch_size,
+                        progress,
+                        stop,
                     )
-                    jobs.append(_run_drop(connector, factories, store, tally, progress))
-                else:
-                    jobs.append(
-                        _run_per_factory(
-                            connector,
-                            settings,
-                            factories,
-                            recorder,
-                            tally,
-                            config.settings.sweep.batch_size,
-                            progress,
-                            stop,
-                        )
-                    )
-            await asyncio.gather(*jobs)
-        finally:
-            await asyncio.to_thread(recorder.close)
-            for connector in connectors:
-                await connector.aclose()
+                )
+        await asyncio.gather(*jobs)
+    finally:
+        for connector in connectors:
+            await connector.aclose()
 
     summary.duration_s = time.monotonic() - started
     if stop is not None and stop.is_set():
@@ -429,8 +320,9 @@ async def run_sweep(
         log.info("sweep stopped", **summary.as_json())
         return summary
     # The rules run on what is now stored, after every sweep.
+    only = [factory_id for factory_id, _ in factories] if factory_code else None
     summary.evaluation = await asyncio.to_thread(
-        lambda: evaluate_register(engine, config, outbox=outbox)
+        lambda: evaluate_register(engine, config, outbox=outbox, only=only)
     )
     _finish_run(engine, run_id, summary)
     log.info("sweep finished", **summary.as_json())

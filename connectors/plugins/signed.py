@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from connectors.base import ConnectorError
+from connectors.errors import ConnectorSetupError
 from connectors.http import HttpConnector
 from connectors.settings import ConnectorSettings
 
@@ -39,27 +39,36 @@ def signature(key: str, timestamp: str, secret: str) -> str:
     return hashlib.md5(f"{key}{timestamp}{secret}".encode()).hexdigest().upper()
 
 
+class SignedTokenAuth(httpx.Auth):
+    """Signs each request as it is sent, so a retry carries a fresh timestamp."""
+
+    def __init__(self, options: SignedOptions, clock: Callable[[], float] = time.time) -> None:
+        self.options = options
+        self.clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        timestamp = str(int(self.clock()))
+        request.url = request.url.copy_merge_params({self.options.key_param: self.options.key})
+        request.headers["Timespan"] = timestamp
+        request.headers["Token"] = signature(self.options.key, timestamp, self.options.secret)
+        yield request
+
+
 class SignedTokenConnector(HttpConnector):
     def __init__(
         self,
         settings: ConnectorSettings,
         *,
-        status_map: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         url: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(settings, status_map=status_map, transport=transport, url=url)
         try:
             self.options = SignedOptions.model_validate(settings.options)
         except ValueError as exc:
-            raise ConnectorError(f"connector {settings.name}: options: {exc}") from exc
+            raise ConnectorSetupError(f"connector {settings.name}: options: {exc}") from exc
         self._clock = clock
+        super().__init__(settings, transport=transport, url=url)
 
-    def build_request(self, credit_code: str) -> httpx.Request:
-        request = super().build_request(credit_code)
-        timestamp = str(int(self._clock()))
-        request.url = request.url.copy_merge_params({self.options.key_param: self.options.key})
-        request.headers["Timespan"] = timestamp
-        request.headers["Token"] = signature(self.options.key, timestamp, self.options.secret)
-        return request
+    def auth(self) -> httpx.Auth:
+        return SignedTokenAuth(self.options, self._clock)

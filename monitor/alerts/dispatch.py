@@ -29,9 +29,10 @@ from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import AlertsSettings
 from monitor.db import session_scope
 from monitor.i18n import t, using_language
-from monitor.models import Alert, AlertAttempt, AlertStatus, Factory, Flag
+from monitor.models import Alert, AlertAttempt, Factory, Flag
 from monitor.reports import summary_text
 from monitor.rules.policy import PolicyChoice
+from monitor.vocabulary import AlertStatus
 
 log = structlog.get_logger("sfm.alerts")
 

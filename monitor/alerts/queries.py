@@ -14,7 +14,8 @@ from monitor.codes import resolve_district
 from monitor.db import session_scope
 from monitor.errors import NotFound
 from monitor.i18n import Message
-from monitor.models import Alert, AlertStatus
+from monitor.models import Alert
+from monitor.vocabulary import AlertStatus
 
 if TYPE_CHECKING:
     from monitor.alerts.service import Alerting

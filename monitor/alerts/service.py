@@ -21,10 +21,17 @@ class Alerting:
 
 
 def alerting_for(engine: Engine, config: LoadedConfig) -> Alerting:
-    from monitor.evaluation import measures_in_force
+    from monitor.clock import today_beijing
+    from monitor.rules.policy import measures_in_force
 
     settings = config.settings.alerts
     authorities = load_authorities(config)
     renderer = Renderer(config.template_override, settings.language, settings.im_max_chars)
-    dispatcher = Dispatcher(engine, authorities, settings, renderer, measures_in_force(config))
+    dispatcher = Dispatcher(
+        engine,
+        authorities,
+        settings,
+        renderer,
+        measures_in_force(config.settings.policy, today_beijing()),
+    )
     return Alerting(authorities, Outbox(authorities, settings), dispatcher)

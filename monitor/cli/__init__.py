@@ -57,6 +57,7 @@ def root(
 ) -> None:
     global _last_context
     ctx.obj = _last_context = AppContext(config_path=config)
+    ctx.call_on_close(ctx.obj.close)
     if _command_words[:2] not in QUIET_COMMANDS and _command_words[:1] not in QUIET_COMMANDS:
         _configure_logging(ctx.obj)
 

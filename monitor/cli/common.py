@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 class AppContext:
     config_path: str | None
     _config: LoadedConfig | None = field(default=None, init=False)
+    _resources: ExitStack = field(default_factory=ExitStack, init=False)
+
+    def close(self) -> None:
+        """Stop what this command started (the built-in simulator)."""
+        self._resources.close()
 
     @property
     def config(self) -> LoadedConfig:
@@ -44,6 +50,19 @@ class AppContext:
         engine = make_engine(self.config.settings.database.url)
         require_current_schema(engine)
         return engine
+
+    @cached_property
+    def simulator_url(self) -> str | None:
+        """Where the built-in upstream answers, started now if a connector's url names it."""
+        from connectors.loader import SIMULATOR_PLACEHOLDER
+
+        if not any(
+            SIMULATOR_PLACEHOLDER in (connector.url or "")
+            for connector in self.config.settings.connectors
+            if connector.enabled
+        ):
+            return None
+        return start_simulator(self.config, self._resources)
 
     @property
     def actor(self) -> str:
@@ -67,6 +86,29 @@ class AppContext:
     @property
     def accept_codes(self) -> list[str]:
         return self.config.settings.codes.accept
+
+
+def start_simulator(config: LoadedConfig, resources: ExitStack) -> str:
+    """The built-in upstream on a free loopback port, stopped when `resources` closes."""
+    import structlog
+
+    from connectors.simulator import Behaviour, RunningSimulator, Simulator, load_upstream
+    from monitor.errors import BadInput
+
+    settings = config.settings.simulator
+    try:
+        data = load_upstream(config.simulator_data)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"simulator data {config.simulator_data}: {exc}") from exc
+    behaviour = Behaviour(
+        latency_ms=settings.latency_ms,
+        error_rate=settings.error_rate,
+        rate_limit_per_s=settings.rate_limit_per_s,
+        synthesize=settings.synthesize,
+    )
+    running = resources.enter_context(RunningSimulator(Simulator(data, behaviour)))
+    structlog.get_logger("sfm.simulator").info("simulator started", url=running.base_url)
+    return running.base_url
 
 
 def state(ctx: typer.Context) -> AppContext:

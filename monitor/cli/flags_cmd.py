@@ -123,7 +123,7 @@ def _local(iso: str) -> str:
 
 def _decide(ctx: typer.Context, flag_id: int, to_state: str, reason: str) -> None:
     from monitor.flags import decide
-    from monitor.models import FlagState
+    from monitor.vocabulary import FlagState
 
     app_state = state(ctx)
     flag, audit = decide(

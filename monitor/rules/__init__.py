@@ -9,25 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from connectors.base import (
     CanonicalRecord,
     CreditRecord,
     RegistrationRecord,
-    RegistrationStatus,
     SafetyRecord,
     Topic,
-    map_status,
 )
-from monitor.rules.policy import Policy
-
-
-class Severity(StrEnum):
-    REVOCATION = "revocation"  # the measures say the designation must go
-    REVIEW = "review"  # someone must look and decide
-    ACTION = "action"  # the enterprise or the bureau must do something (rename)
+from monitor.rules.policy import Policy, map_status
+from monitor.vocabulary import RegistrationStatus, Severity
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from connectors.base import RegistrationStatus, Topic
+from connectors.base import Topic
 from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
 from monitor.rules.policy import Policy
+from monitor.vocabulary import RegistrationStatus
 
 
 def unknown_status(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:

@@ -8,12 +8,16 @@ applying them and says so (`PolicyChoice.expired`).
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from connectors.base import RegistrationStatus
+from monitor.vocabulary import RULE_IDS, RegistrationStatus
 
 
 class Thresholds(BaseModel):
@@ -48,19 +52,46 @@ ENVIRONMENTAL = Grading(
     large=Thresholds(deaths=3, serious_injuries=10, evacuated=5_000, direct_loss_cny=5_000_000),
 )
 
-RULE_IDS = (
-    "art12.1-false-information",
-    "art12.2-terminated",
-    "art12.2-not-operating",
-    "art12.3-major-accident",
-    "art12.3-large-accident",
-    "art12.4-relocated",
-    "art12.5-penalty",
-    "art12-rename-pending",
-    "art12-restructure-pending",
-    "data-unknown-status",
-    "data-not-found",
-)
+DEFAULT_STATUS_MAP: dict[str, RegistrationStatus] = {
+    "存续": RegistrationStatus.ACTIVE,
+    "在业": RegistrationStatus.ACTIVE,
+    "在营": RegistrationStatus.ACTIVE,
+    "开业": RegistrationStatus.ACTIVE,
+    "在册": RegistrationStatus.ACTIVE,
+    "存续(在营、开业、在册)": RegistrationStatus.ACTIVE,
+    "迁入": RegistrationStatus.ACTIVE,
+    "迁出": RegistrationStatus.MOVED_OUT,
+    "注销": RegistrationStatus.DEREGISTERED,
+    "吊销,已注销": RegistrationStatus.DEREGISTERED,
+    "吊销": RegistrationStatus.LICENSE_REVOKED,
+    "吊销,未注销": RegistrationStatus.LICENSE_REVOKED,
+    "撤销": RegistrationStatus.CANCELLED,
+    "停业": RegistrationStatus.SUSPENDED,
+    "歇业": RegistrationStatus.SUSPENDED,
+    "清算": RegistrationStatus.LIQUIDATING,
+    "清算中": RegistrationStatus.LIQUIDATING,
+    "破产": RegistrationStatus.LIQUIDATING,
+}
+
+
+def status_key(raw: str) -> str:
+    """Providers mix full- and half-width punctuation and spaces: compare without them."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).replace("，", ",")
+
+
+@lru_cache(maxsize=64)
+def _status_table(overrides: tuple[tuple[str, str], ...]) -> dict[str, RegistrationStatus]:
+    table = {status_key(k): v for k, v in DEFAULT_STATUS_MAP.items()}
+    table.update({status_key(k): RegistrationStatus(v) for k, v in overrides})
+    return table
+
+
+def map_status(raw: str, overrides: Mapping[str, str]) -> RegistrationStatus:
+    """What a provider's status text means: the measures' own map over the defaults;
+    `unknown` for anything neither maps."""
+    return _status_table(tuple(sorted(overrides.items()))).get(
+        status_key(raw), RegistrationStatus.UNKNOWN
+    )
 
 
 class Policy(BaseModel):
@@ -112,7 +143,7 @@ class PolicyChoice:
     expired: bool  # the last measures have expired and no successor is configured
 
 
-def policy_in_force(policies: dict[str, Policy], on: date) -> PolicyChoice:
+def measures_in_force(policies: Mapping[str, Policy], on: date) -> PolicyChoice:
     """The measures in force on a day: the latest to have taken effect by then."""
     if not policies:
         policies = DEFAULT_POLICIES

@@ -13,10 +13,11 @@ import re
 import unicodedata
 from datetime import date
 
-from connectors.base import RegistrationStatus, Topic
+from connectors.base import Topic
 from monitor.codes import DISTRICTS, is_beijing_division
 from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
 from monitor.rules.policy import Policy
+from monitor.vocabulary import RegistrationStatus
 
 OTHER_PROVINCES = (
     "天津",

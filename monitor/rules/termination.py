@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from connectors.base import CreditKind, RegistrationStatus, Topic
+from connectors.base import CreditKind, Topic
 from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
 from monitor.rules.policy import Policy
+from monitor.vocabulary import RegistrationStatus
 
 TERMINATED = {
     RegistrationStatus.DEREGISTERED,

@@ -16,7 +16,8 @@ from connectors.simulator import RunningSimulator
 from monitor.config import LoadedConfig, Settings
 from monitor.errors import BadInput, Refused
 from monitor.flags import decide, raise_for
-from monitor.models import Flag, FlagAudit, FlagState
+from monitor.models import Flag, FlagAudit
+from monitor.vocabulary import FlagState
 from monitor.operators import Operator
 from monitor.registry import import_factories, rename_factory, revoke_factory
 from monitor.sweep import run_sweep

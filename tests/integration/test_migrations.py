@@ -1,11 +1,15 @@
 """The migrations produce exactly the tables the models describe, on both databases."""
 
+import json
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 from monitor import db
+from monitor.schema import schema_head
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:
@@ -27,4 +31,40 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:  # type: i
 
 
 def test_the_schema_head_every_command_checks_is_the_newest_migration() -> None:
-    assert db.head_revision() == db.SCHEMA_HEAD
+    assert schema_head() == db.head_revision()
+
+
+def _stored_records(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT records FROM observation")).scalar_one()
+    return json.loads(stored) if isinstance(stored, str) else stored
+
+
+def test_registration_records_stored_with_a_mapped_status_keep_only_the_providers_text(
+    engine: Engine,
+) -> None:
+    config = db._alembic_config(engine)
+    command.downgrade(config, "0005_daemon")
+    record = {"credit_code": "91110000600037341L", "raw_status": "注销", "status": "deregistered"}
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO factory (credit_code, name, level, district_code, designated_on,"
+                " status, created_at, updated_at) VALUES ('91110000600037341L', 'x', 'basic',"
+                " '110108', '2025-06-01', 'active', '2026-11-25 00:00:00+00',"
+                " '2026-11-25 00:00:00+00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO observation (factory_id, connector, topic, outcome, payload_hash,"
+                " records, fetched_at, last_checked_at) VALUES (1, 'registry', 'registration',"
+                " 'found', 'h', :records, '2026-11-25 00:00:00+00', '2026-11-25 00:00:00+00')"
+            ),
+            {"records": json.dumps([record], ensure_ascii=False)},
+        )
+    command.upgrade(config, "head")
+    assert _stored_records(engine) == [{"credit_code": "91110000600037341L", "raw_status": "注销"}]
+    command.downgrade(config, "0005_daemon")
+    assert _stored_records(engine) == [record]
+    command.upgrade(config, "head")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import ErrorKind, FetchOutcome, RegistrationStatus
+from connectors.base import ErrorKind, FetchOutcome
 from connectors.http import HttpConnector, parse_retry_after
 from connectors.loader import build_connector, plugin_class
 from connectors.plugins.signed import SignedTokenConnector, signature
@@ -86,7 +86,6 @@ def test_both_provider_shapes_map_to_the_same_registration(
     keys = [
         "credit_code",
         "name",
-        "status",
         "raw_status",
         "registered_address",
         "registration_authority",
@@ -94,7 +93,7 @@ def test_both_provider_shapes_map_to_the_same_registration(
         "former_names",
     ]
     assert {k: getattr(a, k) for k in keys} == {k: getattr(b, k) for k in keys}
-    assert a.status is RegistrationStatus.MOVED_OUT  # type: ignore[attr-defined]
+    assert a.raw_status == "迁出"  # type: ignore[attr-defined]
     assert a.registration_authority == "河北省廊坊市市场监督管理局"  # type: ignore[attr-defined]
     assert a.division_code == "131000"  # type: ignore[attr-defined]
     assert qcc.payload["Result"]["CreditCode"] == code  # the raw answer is kept as evidence

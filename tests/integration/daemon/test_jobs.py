@@ -16,7 +16,8 @@ from monitor import jobs
 from monitor.cli.common import AppContext
 from monitor.db import session_scope
 from monitor.flags import decide, raise_for
-from monitor.models import Alert, FlagState
+from monitor.models import Alert
+from monitor.vocabulary import FlagState
 from monitor.operators import Operator
 from monitor.registry import import_factories
 from tests.conftest import Cli

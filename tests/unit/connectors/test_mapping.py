@@ -2,15 +2,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from connectors.base import (
-    CreditKind,
-    RegistrationStatus,
-    Topic,
-    map_status,
-    parse_amount,
-    parse_date,
-)
-from connectors.mapping import MappingError, RecordMapper, extract
+from connectors.base import CreditKind, Topic, parse_amount, parse_date
+from connectors.errors import MappingError
+from connectors.mapping import RecordMapper, extract
 from connectors.settings import ConnectorSettings
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -24,35 +18,6 @@ def test_dotted_paths_lists_and_indexes() -> None:
     assert extract(data, "Result.Missing") is not None  # the missing marker, not a value
     with pytest.raises(MappingError):
         extract({"a": 1}, "a[].b")
-
-
-@pytest.mark.parametrize(
-    ("raw", "status"),
-    [
-        ("存续（在营、开业、在册）", RegistrationStatus.ACTIVE),
-        ("存续(在营、开业、在册)", RegistrationStatus.ACTIVE),
-        ("在业", RegistrationStatus.ACTIVE),
-        ("迁入", RegistrationStatus.ACTIVE),
-        ("迁出", RegistrationStatus.MOVED_OUT),
-        ("注销", RegistrationStatus.DEREGISTERED),
-        ("吊销，已注销", RegistrationStatus.DEREGISTERED),
-        ("吊销，未注销", RegistrationStatus.LICENSE_REVOKED),
-        ("吊销", RegistrationStatus.LICENSE_REVOKED),
-        ("撤销", RegistrationStatus.CANCELLED),
-        ("停业", RegistrationStatus.SUSPENDED),
-        ("歇业", RegistrationStatus.SUSPENDED),
-        ("清算中", RegistrationStatus.LIQUIDATING),
-        ("破产", RegistrationStatus.LIQUIDATING),
-        ("待核实", RegistrationStatus.UNKNOWN),
-    ],
-)
-def test_default_status_map(raw: str, status: RegistrationStatus) -> None:
-    assert map_status(raw) is status
-
-
-def test_status_map_overrides() -> None:
-    assert map_status("正常", {"正常": "active"}) is RegistrationStatus.ACTIVE
-    assert map_status("注销", {"注销": "unknown"}) is RegistrationStatus.UNKNOWN
 
 
 def test_provider_dates_and_amounts() -> None:
@@ -107,7 +72,9 @@ def test_registration_needs_exactly_one_record() -> None:
     with pytest.raises(MappingError, match="one registration record"):
         mapper.map_payload({"R": []}, "R", NOW)
     [record] = mapper.map_payload({"R": {"c": "X", "n": "Y", "s": " 注销 "}}, "R", NOW)
-    assert record.model_dump()["status"] is RegistrationStatus.DEREGISTERED
+    # the provider's words are kept as they are; only the rules map them (monitor.rules.policy)
+    assert record.model_dump()["raw_status"] == "注销"
+    assert "status" not in record.model_dump()
 
 
 def test_settings_reject_unknown_fields_and_missing_required_ones() -> None:

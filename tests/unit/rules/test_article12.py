@@ -15,7 +15,7 @@ from connectors.base import (
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evaluate
-from monitor.rules.policy import DEFAULT_POLICIES, policy_in_force
+from monitor.rules.policy import DEFAULT_POLICIES, measures_in_force
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 TODAY = date(2026, 11, 25)
@@ -30,7 +30,6 @@ def registration(**fields: Any) -> RegistrationRecord:
         "credit_code": "91110000600037341L",
         "name": NAME,
         "raw_status": "存续（在营、开业、在册）",
-        "status": "active",
         "registration_authority": "北京市海淀区市场监督管理局",
         "division_code": "110108",
         "registered_address": "北京市海淀区上地十街1号",
@@ -296,8 +295,8 @@ def test_a_successor_profile_applies_from_its_effective_date_by_config_alone(
     path = tmp_path / "sfm.toml"
     path.write_text(SUCCESSOR, encoding="utf-8")
     policies = load_config(path, environ={}).settings.policy
-    before = policy_in_force(policies, date(2026, 12, 31))
-    after = policy_in_force(policies, date(2027, 1, 1))
+    before = measures_in_force(policies, date(2026, 12, 31))
+    after = measures_in_force(policies, date(2027, 1, 1))
     assert (before.key, after.key) == ("2025", "2027") and not after.expired
     five_deaths = accident(deaths=5, occurred_on="2026-12-30")
     assert rules(fired(five_deaths, policy=before.policy, today=date(2026, 12, 31))) == {
@@ -311,9 +310,9 @@ def test_a_successor_profile_applies_from_its_effective_date_by_config_alone(
 
 
 def test_expired_measures_keep_applying_and_say_so() -> None:
-    choice = policy_in_force(DEFAULT_POLICIES, date(2027, 1, 1))
+    choice = measures_in_force(DEFAULT_POLICIES, date(2027, 1, 1))
     assert choice.key == "2025" and choice.expired
-    assert not policy_in_force(DEFAULT_POLICIES, date(2026, 12, 31)).expired
+    assert not measures_in_force(DEFAULT_POLICIES, date(2026, 12, 31)).expired
 
 
 def test_unknown_rule_switch_is_a_config_error(tmp_path: Path) -> None:
