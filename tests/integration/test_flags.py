@@ -17,10 +17,10 @@ from monitor.config import LoadedConfig, Settings
 from monitor.errors import BadInput, Refused
 from monitor.flags import decide, raise_for
 from monitor.models import Flag, FlagAudit
-from monitor.vocabulary import FlagState
 from monitor.operators import Operator
 from monitor.registry import import_factories, rename_factory, revoke_factory
 from monitor.sweep import run_sweep
+from monitor.vocabulary import FlagState
 from tests.conftest import DEMO_FACTORIES, Cli, shipped_connector
 
 BUREAU = Operator("li", "李明", "municipal")

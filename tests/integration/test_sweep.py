@@ -103,7 +103,8 @@ def test_history_grows_only_when_an_answer_changes(
     history = [
         r for r in observations(register, "registry-qcc") if code_of(register, r.factory_id) == code
     ]
-    assert [r.records[0]["raw_status"] for r in history] == ["存续（在营、开业、在册）", "吊销，未注销"]
+    statuses = [r.records[0]["raw_status"] for r in history]
+    assert statuses == ["存续（在营、开业、在册）", "吊销，未注销"]
 
 
 def test_a_failing_factory_is_an_error_row_and_never_aborts_the_sweep(
@@ -111,9 +112,7 @@ def test_a_failing_factory_is_an_error_row_and_never_aborts_the_sweep(
 ) -> None:
     failing = list(upstream["factories"])[:2]
     simulator.simulator.behaviour.fail_codes = {failing[0]: "503", failing[1]: "bad_json"}
-    config = config_for(
-        [shipped_connector("registry-qcc", simulator.base_url, retries=0)]
-    )
+    config = config_for([shipped_connector("registry-qcc", simulator.base_url, retries=0)])
     summary = sweep(register, config)
     tally = summary.connectors["registry-qcc"]
     assert (tally.found, tally.not_found, tally.errors) == (31, 1, 2)
