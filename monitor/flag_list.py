@@ -17,7 +17,7 @@ from typing import Any
 
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
 from monitor.errors import BadInput, Refused
-from monitor.i18n import CATALOG, Message, t
+from monitor.i18n import Message, flag_summary
 from monitor.schema import check_versions
 from monitor.vocabulary import RULE_IDS, FlagState, Level, Severity
 
@@ -56,18 +56,6 @@ class FlagRow:
             "first_seen_at": self.first_seen_at.isoformat(),
             "last_seen_at": self.last_seen_at.isoformat(),
         }
-
-
-def summary_text(key: str, params: dict[str, Any]) -> str:
-    """A flag's summary in the reader's language, its coded values spelled out."""
-    shown = {
-        name: t(f"{name}.{value}") if f"{name}.{value}" in CATALOG else value
-        for name, value in params.items()
-    }
-    try:
-        return str(Message(key, **shown))
-    except (KeyError, IndexError):  # a message whose parameters changed since it was stored
-        return key
 
 
 def _check_choice(value: str | None, allowed: list[str], option: str) -> None:
@@ -117,7 +105,7 @@ def list_flags(
                 name=row[6],
                 level=row[7],
                 district_code=row[8],
-                summary=summary_text(row[9], _json(row[10])),
+                summary=flag_summary(row[9], _json(row[10])),
                 first_seen_at=_utc(row[11]),
                 last_seen_at=_utc(row[12]),
             )

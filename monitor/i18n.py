@@ -542,6 +542,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "最新数据停留在 {since}，已超过规定时限。处理办法见 deploy/README.md。",
         "en": "Its newest data is from {since}, older than its limit. See deploy/README.md.",
     },
+    "ops.nomatch_title": {
+        "zh": "{authority}的通知地址无法使用",
+        "en": "the addresses of {authority} cannot be used",
+    },
+    "ops.nomatch": {
+        "zh": "告警 {alert_id} 无法发送：{detail}\n请检查 {path}。",
+        "en": "alert {alert_id} cannot be sent: {detail}\nCheck {path}.",
+    },
     "watch.up_title": {"zh": "数据源 {connector} 已恢复", "en": "connector {connector} recovered"},
     "watch.up": {
         "zh": "已恢复，最新数据时间 {since}。",
@@ -597,3 +605,15 @@ class Message:
 
     def __repr__(self) -> str:
         return f"Message({self.key!r}, **{self.params!r})"
+
+
+def flag_summary(key: str, params: dict[str, Any]) -> str:
+    """A flag's summary in the reader's language, its coded values spelled out."""
+    shown = {
+        name: t(f"{name}.{value}") if f"{name}.{value}" in CATALOG else value
+        for name, value in params.items()
+    }
+    try:
+        return str(Message(key, **shown))
+    except (KeyError, IndexError):  # a message whose parameters changed since it was stored
+        return key

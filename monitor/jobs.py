@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
 from monitor.alerts.authorities import MUNICIPAL
-from monitor.alerts.dispatch import DispatchReport
+from monitor.alerts.record import DispatchReport
 from monitor.calendar import expiry_warning_due, filing_reminder_due, iso_week
 from monitor.clock import beijing_text, now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE

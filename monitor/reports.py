@@ -13,9 +13,9 @@ from monitor.calendar import Quarter
 from monitor.clock import beijing_text
 from monitor.db import session_scope
 from monitor.errors import BadInput
-from monitor.flag_list import list_flags, summary_text
+from monitor.flag_list import list_flags
 from monitor.flags import get_flag
-from monitor.i18n import t
+from monitor.i18n import flag_summary, t
 from monitor.models import DesignationEvent, Factory, Flag, FlagAudit
 
 
@@ -41,7 +41,7 @@ def flag_detail(engine: Engine, flag_id: int) -> dict[str, Any]:
             "name": factory.name,
             "level": factory.level,
             "district_code": factory.district_code,
-            "summary": summary_text(flag.summary_key, flag.summary_params),
+            "summary": flag_summary(flag.summary_key, flag.summary_params),
             "evidence_key": flag.evidence_key,
             "evidence": flag.evidence,
             "first_seen_at": flag.first_seen_at.isoformat(),
@@ -176,7 +176,7 @@ def filings_report(
             .where(col(Flag.factory_id).in_(ids), col(Flag.state) == "open")
             .order_by(col(Flag.id))
         ):
-            summary = summary_text(flag.summary_key, flag.summary_params)
+            summary = flag_summary(flag.summary_key, flag.summary_params)
             open_flags.setdefault(flag.factory_id, []).append(f"#{flag.id} {summary}")
         decisions: dict[int, list[str]] = {}
         for audit, factory_id in session.execute(

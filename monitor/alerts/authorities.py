@@ -63,6 +63,11 @@ class Authorities:
     def has_district(self, code: str) -> bool:
         return code in self.by_key
 
+    def name_of(self, key: str) -> str:
+        """The authority's name, or its key where the file does not name it."""
+        authority = self.by_key.get(key)
+        return authority.name if authority else key
+
 
 def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = None) -> Authorities:
     path = config.authorities_file

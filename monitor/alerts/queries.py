@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
-from monitor.alerts.dispatch import DispatchReport
+from monitor.alerts.record import DispatchReport
 from monitor.clock import now_utc
 from monitor.codes import resolve_district
 from monitor.db import session_scope

@@ -1,0 +1,58 @@
+"""Claims: which alerts are due, and taking one so that no other dispatcher sends it too.
+
+At-least-once: an alert is claimed (`sending`, claimed_at) and committed
+before it is handed to apprise, and marked `sent` right after. If the process
+dies in between, the claim expires after `sending_lease_s` and the alert is
+sent again: that window is the only way a recipient gets an alert twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select, update
+from sqlmodel import col
+
+from monitor.db import session_scope
+from monitor.models import Alert
+from monitor.vocabulary import AlertStatus
+
+
+def release_expired(engine: Engine, lease: timedelta, now: datetime) -> None:
+    """Claims older than the lease belong to a dispatcher that died: they are due again."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(Alert)
+            .where(
+                col(Alert.status) == AlertStatus.SENDING.value, col(Alert.claimed_at) < now - lease
+            )
+            .values(status=AlertStatus.PENDING.value)
+        )
+
+
+def due(engine: Engine, now: datetime, limit: int) -> list[int]:
+    with session_scope(engine) as session:
+        return [
+            alert_id
+            for alert_id in session.scalars(
+                select(col(Alert.id))
+                .where(
+                    col(Alert.status) == AlertStatus.PENDING.value,
+                    col(Alert.next_attempt_at) <= now,
+                )
+                .order_by(col(Alert.id))
+                .limit(limit)
+            )
+            if alert_id is not None
+        ]
+
+
+def claim(engine: Engine, alert_id: int, now: datetime) -> bool:
+    """Take a pending alert; False if another dispatcher took it first."""
+    with session_scope(engine) as session:
+        claimed = session.execute(
+            update(Alert)
+            .where(col(Alert.id) == alert_id, col(Alert.status) == AlertStatus.PENDING.value)
+            .values(status=AlertStatus.SENDING.value, claimed_at=now)
+        )
+        return bool(claimed.rowcount)  # type: ignore[attr-defined]
