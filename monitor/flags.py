@@ -22,10 +22,9 @@ from sqlalchemy import event, insert, update
 from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc
-from monitor.errors import BadInput, NotFound, Refused
+from monitor.errors import NotFound, Refused
 from monitor.i18n import Message
 from monitor.models import Factory, Flag, FlagAudit
-from monitor.operators import Operator
 from monitor.vocabulary import FlagState
 
 if TYPE_CHECKING:
@@ -322,72 +321,3 @@ def get_flag(session: Session, flag_id: int) -> Flag:
     if flag is None:
         raise NotFound(Message("flag.not_found", id=flag_id))
     return flag
-
-
-def raise_flag(
-    session: Session,
-    factory: Factory,
-    rule_id: str,
-    *,
-    actor: str,
-    reason: str,
-    outbox: Outbox | None,
-) -> Flag:
-    """A flag only staff can raise (12(1): false information in the application)."""
-    if rule_id not in STAFF_RAISED_RULES:
-        raise BadInput(
-            Message("flag.not_raisable", rule=rule_id, allowed=", ".join(STAFF_RAISED_RULES))
-        )
-    clause, severity = STAFF_RAISED_RULES[rule_id]
-    now = now_utc()
-    finding = Finding(
-        rule_id,
-        clause,
-        severity,
-        None,
-        f"raised:{now.isoformat()}",
-        "finding.false_information",
-        {"reason": reason},
-        {"raised_by": actor, "reason": reason},
-    )
-    return open_flag(session, factory, finding, actor=actor, reason=reason, now=now, outbox=outbox)
-
-
-def decide(
-    engine: Any, flag_id: int, to_state: FlagState, *, operator: Operator, reason: str
-) -> tuple[Flag, FlagAudit]:
-    """Staff confirm, dismiss or reopen a flag of a factory within their scope."""
-    from monitor.db import session_scope
-
-    if not reason or not reason.strip():
-        raise BadInput(Message("reason.required"))
-    with session_scope(engine) as session:
-        flag = get_flag(session, flag_id)
-        factory = session.get(Factory, flag.factory_id)
-        assert factory is not None
-        operator.require_district(factory)
-        audit = transition(session, flag, to_state, actor=operator.user, reason=reason.strip())
-        return flag, audit
-
-
-def raise_for(
-    engine: Any,
-    credit_code: str,
-    rule_id: str,
-    *,
-    operator: Operator,
-    reason: str,
-    outbox: Outbox | None,
-    accept_codes: Iterable[str] = (),
-) -> Flag:
-    from monitor.db import session_scope
-    from monitor.registry import find_factory
-
-    if not reason or not reason.strip():
-        raise BadInput(Message("reason.required"))
-    with session_scope(engine) as session:
-        factory = find_factory(session, credit_code, accept_codes=accept_codes)
-        operator.require_district(factory)
-        return raise_flag(
-            session, factory, rule_id, actor=operator.user, reason=reason.strip(), outbox=outbox
-        )

@@ -64,7 +64,7 @@ def audit_trail(
     engine: Engine, *, credit_code: str | None = None, accept_codes: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Every decision and transition, oldest first: flag audit rows and designation events."""
-    from monitor.registry import find_factory
+    from monitor.register.store import find_factory
 
     with session_scope(engine) as session:
         factory_id = None

@@ -37,7 +37,7 @@ from monitor.errors import BadInput
 from monitor.evaluation import EvaluationSummary, evaluate_register
 from monitor.models import ConsumedFile, Factory, SweepRun
 from monitor.observations import ConnectorTally, ObservationStore
-from monitor.registry import find_factory
+from monitor.register.store import find_factory
 from monitor.vocabulary import DesignationStatus
 
 if TYPE_CHECKING:

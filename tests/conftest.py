@@ -83,7 +83,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def register(engine: Engine) -> Engine:
     """The migrated database with the 34 demo factories designated."""
-    from monitor.registry import import_factories
+    from monitor.register.store import import_factories
 
     import_factories(engine, DEMO_FACTORIES, actor="tester")
     return engine

@@ -140,7 +140,7 @@ def say(message: Message | str) -> None:
 
 def parse_date_option(value: str, option: str) -> date:
     from monitor.errors import BadInput
-    from monitor.registry import parse_date
+    from monitor.register.parse import parse_date
 
     try:
         return parse_date(value)

@@ -65,7 +65,7 @@ def import_(
     as_json: JsonOption = False,
 ) -> None:
     """Import designated factories (English or Chinese headers), all or nothing."""
-    from monitor.registry import import_factories, summary_text
+    from monitor.register.store import import_factories, summary_text
 
     app_state = state(ctx)
     report = import_factories(
@@ -92,7 +92,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List the register."""
-    from monitor.registry import list_factories
+    from monitor.register.store import list_factories
 
     factories = list_factories(state(ctx).engine, district=district, level=level)
     if as_json:
@@ -119,7 +119,7 @@ def list_(
 @app.command("show")
 def show(ctx: typer.Context, code: str, as_json: JsonOption = False) -> None:
     """One factory with its designation history."""
-    from monitor.registry import factory_history
+    from monitor.register.store import factory_history
 
     app_state = state(ctx)
     factory, events = factory_history(app_state.engine, code, accept_codes=app_state.accept_codes)
@@ -174,7 +174,7 @@ def rename(
     ref: Annotated[str | None, typer.Option("--ref", help="Approval document number.")] = None,
 ) -> None:
     """Record the municipal bureau's approval of a name change."""
-    from monitor.registry import rename_factory
+    from monitor.decisions import rename_factory
 
     app_state = state(ctx)
     factory, former = rename_factory(
@@ -199,7 +199,7 @@ def revoke(
     reason: Annotated[str, typer.Option("--reason", help="Why (the clause and facts).")],
 ) -> None:
     """Record the revocation of a designation."""
-    from monitor.registry import revoke_factory
+    from monitor.decisions import revoke_factory
 
     app_state = state(ctx)
     factory = revoke_factory(

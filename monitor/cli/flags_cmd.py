@@ -122,7 +122,7 @@ def _local(iso: str) -> str:
 
 
 def _decide(ctx: typer.Context, flag_id: int, to_state: str, reason: str) -> None:
-    from monitor.flags import decide
+    from monitor.decisions import decide
     from monitor.vocabulary import FlagState
 
     app_state = state(ctx)
@@ -171,7 +171,7 @@ def raise_(
     reason: ReasonOption,
 ) -> None:
     """Raise a flag only staff can see (12(1): false information in the application)."""
-    from monitor.flags import raise_for
+    from monitor.decisions import raise_for
 
     app_state = state(ctx)
     flag = raise_for(

@@ -173,7 +173,7 @@ def test_unexpected_errors_are_one_line_with_the_traceback_in_the_log(
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("monitor.registry.list_factories", explode)
+    monkeypatch.setattr("monitor.register.store.list_factories", explode)
     result = cli("factories", "list")
     assert result.code == 1
     assert "RuntimeError: disk on fire" in result.err

@@ -14,11 +14,11 @@ from sqlmodel import Session, col
 
 from connectors.simulator import RunningSimulator
 from monitor.config import LoadedConfig, Settings
+from monitor.decisions import decide, raise_for, rename_factory, revoke_factory
 from monitor.errors import BadInput, Refused
-from monitor.flags import decide, raise_for
 from monitor.models import Flag, FlagAudit
 from monitor.operators import Operator
-from monitor.registry import import_factories, rename_factory, revoke_factory
+from monitor.register.store import import_factories
 from monitor.sweep import run_sweep
 from monitor.vocabulary import FlagState
 from tests.conftest import DEMO_FACTORIES, Cli, shipped_connector

@@ -17,7 +17,7 @@ from connectors.settings import ConnectorSettings
 from connectors.simulator import RunningSimulator
 from monitor.config import LoadedConfig, Settings
 from monitor.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
-from monitor.registry import import_factories
+from monitor.register.store import import_factories
 from monitor.sweep import SweepSummary, run_sweep
 from tests.conftest import DEMO_FACTORIES, UPSTREAM, many_factories, shipped_connector
 

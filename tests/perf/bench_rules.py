@@ -35,7 +35,7 @@ from monitor import db  # noqa: E402
 from monitor.codes import check_character  # noqa: E402
 from monitor.models import Flag, SweepRun  # noqa: E402
 from monitor.observations import ObservationStore  # noqa: E402
-from monitor.registry import import_factories  # noqa: E402
+from monitor.register.store import import_factories  # noqa: E402
 
 FACTORIES = 10_000
 FLAGS = 100_000

@@ -35,7 +35,7 @@ from connectors.http import HttpConnector  # noqa: E402
 from monitor import db  # noqa: E402
 from monitor.codes import check_character  # noqa: E402
 from monitor.config import LoadedConfig, Settings  # noqa: E402
-from monitor.registry import import_factories  # noqa: E402
+from monitor.register.store import import_factories  # noqa: E402
 from monitor.sweep import run_sweep  # noqa: E402
 from tests.conftest import shipped_connector  # noqa: E402
 

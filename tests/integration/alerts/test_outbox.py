@@ -17,7 +17,7 @@ from monitor.clock import now_utc
 from monitor.config import LoadedConfig, load_config
 from monitor.db import session_scope
 from monitor.models import Alert, Flag
-from monitor.registry import import_factories
+from monitor.register.store import import_factories
 from monitor.sweep import run_sweep
 from tests.conftest import DEMO_FACTORIES, shipped_connector
 from tests.integration.alerts.conftest import Webhook, write_alert_config
@@ -169,8 +169,8 @@ def _flags(engine: Engine) -> list[Flag]:
 def test_a_recorded_revocation_sends_closing_notices(setup: dict[str, Any]) -> None:
     from datetime import date
 
+    from monitor.decisions import revoke_factory
     from monitor.operators import Operator
-    from monitor.registry import revoke_factory
 
     engine, alerting, simulator = setup["engine"], setup["alerting"], setup["simulator"]
     code = next(

@@ -15,10 +15,10 @@ from sqlmodel import col
 from monitor import jobs
 from monitor.cli.common import AppContext
 from monitor.db import session_scope
-from monitor.flags import decide, raise_for
+from monitor.decisions import decide, raise_for
 from monitor.models import Alert
 from monitor.operators import Operator
-from monitor.registry import import_factories
+from monitor.register.store import import_factories
 from monitor.vocabulary import FlagState
 from tests.conftest import Cli
 from tests.integration.daemon.conftest import (

@@ -1,0 +1,217 @@
+"""Staff decisions: confirm, dismiss or reopen a flag, raise one, record a rename or a revocation.
+
+Each checks the operator's scope (monitor/operators.py), changes state in one
+transaction and leaves an audit row: a `flag_audit` entry for a flag, a
+`designation_event` for a designation. A recorded rename or revocation answers
+the flags it settles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from monitor.clock import now_utc, today_beijing
+from monitor.db import session_scope
+from monitor.errors import BadInput, Refused
+from monitor.flags import STAFF_RAISED_RULES, get_flag, open_flag, resolve_answered, transition
+from monitor.i18n import Message
+from monitor.models import Factory, Flag, FlagAudit
+from monitor.operators import Operator
+from monitor.register.store import find_factory, record_event
+from monitor.rules import Finding
+from monitor.rules.naming import normalise_name
+from monitor.vocabulary import DesignationStatus, EventKind, FlagState
+
+if TYPE_CHECKING:
+    from monitor.alerts.outbox import Outbox
+
+
+def raise_flag(
+    session: Session,
+    factory: Factory,
+    rule_id: str,
+    *,
+    actor: str,
+    reason: str,
+    outbox: Outbox | None,
+) -> Flag:
+    """A flag only staff can raise (12(1): false information in the application)."""
+    if rule_id not in STAFF_RAISED_RULES:
+        raise BadInput(
+            Message("flag.not_raisable", rule=rule_id, allowed=", ".join(STAFF_RAISED_RULES))
+        )
+    clause, severity = STAFF_RAISED_RULES[rule_id]
+    now = now_utc()
+    finding = Finding(
+        rule_id,
+        clause,
+        severity,
+        None,
+        f"raised:{now.isoformat()}",
+        "finding.false_information",
+        {"reason": reason},
+        {"raised_by": actor, "reason": reason},
+    )
+    return open_flag(session, factory, finding, actor=actor, reason=reason, now=now, outbox=outbox)
+
+
+def decide(
+    engine: Any, flag_id: int, to_state: FlagState, *, operator: Operator, reason: str
+) -> tuple[Flag, FlagAudit]:
+    """Staff confirm, dismiss or reopen a flag of a factory within their scope."""
+    if not reason or not reason.strip():
+        raise BadInput(Message("reason.required"))
+    with session_scope(engine) as session:
+        flag = get_flag(session, flag_id)
+        factory = session.get(Factory, flag.factory_id)
+        assert factory is not None
+        operator.require_district(factory)
+        audit = transition(session, flag, to_state, actor=operator.user, reason=reason.strip())
+        return flag, audit
+
+
+def raise_for(
+    engine: Any,
+    credit_code: str,
+    rule_id: str,
+    *,
+    operator: Operator,
+    reason: str,
+    outbox: Outbox | None,
+    accept_codes: Iterable[str] = (),
+) -> Flag:
+    if not reason or not reason.strip():
+        raise BadInput(Message("reason.required"))
+    with session_scope(engine) as session:
+        factory = find_factory(session, credit_code, accept_codes=accept_codes)
+        operator.require_district(factory)
+        return raise_flag(
+            session, factory, rule_id, actor=operator.user, reason=reason.strip(), outbox=outbox
+        )
+
+
+def _require_text(value: str, field_name: str) -> str:
+    if not value or not value.strip():
+        raise BadInput(Message("text.blank", field=field_name))
+    return value.strip()
+
+
+def _check_decision_date(factory: Factory, value: date, today: date) -> None:
+    if value > today:
+        raise BadInput(Message("date.future", value=value.isoformat()))
+    if value < factory.designated_on:
+        raise BadInput(
+            Message(
+                "factory.date_before_designation",
+                value=value.isoformat(),
+                designated_on=factory.designated_on.isoformat(),
+            )
+        )
+
+
+def rename_factory(
+    engine: Engine,
+    code: str,
+    *,
+    new_name: str,
+    approved_on: date,
+    reference: str | None,
+    operator: Operator,
+    outbox: Outbox | None,
+    accept_codes: Iterable[str] = (),
+    today: date | None = None,
+) -> tuple[Factory, str]:
+    """Record the bureau's approval of a name change; return the factory and its former name."""
+    new_name = re.sub(r"\s+", " ", _require_text(new_name, "--name"))
+    with session_scope(engine) as session:
+        factory = find_factory(session, code, accept_codes=accept_codes)
+        operator.require_municipal("认定企业名称变更")
+        if factory.status == DesignationStatus.REVOKED:
+            raise Refused(
+                Message(
+                    "factory.revoked_cannot_rename",
+                    code=factory.credit_code,
+                    revoked_on=str(factory.revoked_on),
+                )
+            )
+        if factory.name == new_name:
+            raise BadInput(Message("factory.same_name", code=factory.credit_code, name=new_name))
+        _check_decision_date(factory, approved_on, today or today_beijing())
+        former = factory.name
+        factory.name = new_name
+        factory.updated_at = now_utc()
+        record_event(
+            session,
+            factory,
+            EventKind.RENAMED,
+            occurred_on=approved_on,
+            actor=operator.user,
+            reference=reference,
+            details={"from": former, "to": new_name},
+        )
+        # The recorded rename answers the pending-rename flag for this very name.
+        resolve_answered(
+            session,
+            factory,
+            outbox=outbox,
+            actor=operator.user,
+            reason=f"rename recorded: {former} → {new_name} ({reference or '—'})",
+            rule_id="art12-rename-pending",
+            evidence_key=f"name:{normalise_name(new_name)}",
+        )
+    return factory, former
+
+
+def revoke_factory(
+    engine: Engine,
+    code: str,
+    *,
+    decided_on: date,
+    reference: str,
+    reason: str,
+    operator: Operator,
+    outbox: Outbox | None,
+    accept_codes: Iterable[str] = (),
+    today: date | None = None,
+) -> Factory:
+    """Record the revocation of a designation (Article 12); it answers every open flag."""
+    reference = _require_text(reference, "--ref")
+    reason = _require_text(reason, "--reason")
+    with session_scope(engine) as session:
+        factory = find_factory(session, code, accept_codes=accept_codes)
+        operator.require_revocation_power(factory)
+        if factory.status == DesignationStatus.REVOKED:
+            raise Refused(
+                Message(
+                    "factory.revoked_already",
+                    code=factory.credit_code,
+                    revoked_on=str(factory.revoked_on),
+                )
+            )
+        _check_decision_date(factory, decided_on, today or today_beijing())
+        factory.status = DesignationStatus.REVOKED.value
+        factory.revoked_on = decided_on
+        factory.updated_at = now_utc()
+        record_event(
+            session,
+            factory,
+            EventKind.REVOKED,
+            occurred_on=decided_on,
+            actor=operator.user,
+            reference=reference,
+            reason=reason,
+        )
+        resolve_answered(
+            session,
+            factory,
+            outbox=outbox,
+            actor=operator.user,
+            reason=f"designation revoked on {decided_on} ({reference}): {reason}",
+        )
+    return factory
