@@ -17,15 +17,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from monitor.clock import now_utc, today_beijing
-from monitor.db import session_scope
 from monitor.errors import BadInput, Refused
-from monitor.flags import STAFF_RAISED_RULES, get_flag, open_flag, resolve_answered, transition
+from monitor.flags.book import STAFF_RAISED_RULES, get_flag, open_flag, resolve_answered, transition
 from monitor.i18n import Message
-from monitor.models import Factory, Flag, FlagAudit
 from monitor.operators import Operator
 from monitor.register.store import find_factory, record_event
 from monitor.rules import Finding
 from monitor.rules.naming import normalise_name
+from monitor.storage.db import session_scope
+from monitor.storage.models import Factory, Flag, FlagAudit
 from monitor.vocabulary import DesignationStatus, EventKind, FlagState
 
 if TYPE_CHECKING:

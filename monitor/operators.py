@@ -17,7 +17,7 @@ from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import Settings
 from monitor.errors import Refused
 from monitor.i18n import Message
-from monitor.models import Factory
+from monitor.storage.models import Factory
 from monitor.vocabulary import Level
 
 

@@ -11,12 +11,12 @@ from sqlmodel import col
 
 from monitor.calendar import Quarter
 from monitor.clock import beijing_text
-from monitor.db import session_scope
 from monitor.errors import BadInput
-from monitor.flag_list import list_flags
-from monitor.flags import get_flag
+from monitor.flags.book import get_flag
+from monitor.flags.listing import list_flags
 from monitor.i18n import flag_summary, t
-from monitor.models import DesignationEvent, Factory, Flag, FlagAudit
+from monitor.storage.db import session_scope
+from monitor.storage.models import DesignationEvent, Factory, Flag, FlagAudit
 
 
 def flag_detail(engine: Engine, flag_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from monitor import db
+from monitor.storage import db
 
 if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings

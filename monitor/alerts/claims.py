@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select, update
 from sqlmodel import col
 
-from monitor.db import session_scope
-from monitor.models import Alert
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert
 from monitor.vocabulary import AlertStatus
 
 

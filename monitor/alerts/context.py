@@ -16,8 +16,8 @@ from monitor.alerts.authorities import Authorities
 from monitor.clock import beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.i18n import flag_summary, t
-from monitor.models import Alert, Factory, Flag
 from monitor.rules.policy import PolicyChoice
+from monitor.storage.models import Alert, Factory, Flag
 
 # Messages whose subject and text are written with the row, and the template they go in.
 NOTICE_KINDS = {"ops": "ops", "filing": "notice", "expiry": "notice", "overview": "notice"}

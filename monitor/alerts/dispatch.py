@@ -22,10 +22,10 @@ from monitor.alerts.render import Rendered, Renderer
 from monitor.alerts.send import Delivery, deliver
 from monitor.clock import now_utc
 from monitor.config import AlertsSettings
-from monitor.db import session_scope
 from monitor.i18n import using_language
-from monitor.models import Alert
 from monitor.rules.policy import PolicyChoice
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert
 from monitor.vocabulary import AlertStatus
 
 log = structlog.get_logger("sfm.alerts")

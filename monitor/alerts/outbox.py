@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
 from monitor.alerts.routing import recipients
 from monitor.config import AlertsSettings
-from monitor.models import Alert, Factory, Flag
+from monitor.storage.models import Alert, Factory, Flag
 from monitor.vocabulary import AlertStatus, FlagState
 
 SENT_OR_OWED = (

@@ -11,10 +11,10 @@ from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
 from monitor.alerts.record import DispatchReport
 from monitor.clock import now_utc
 from monitor.codes import resolve_district
-from monitor.db import session_scope
 from monitor.errors import NotFound
 from monitor.i18n import Message
-from monitor.models import Alert
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert
 from monitor.vocabulary import AlertStatus
 
 if TYPE_CHECKING:

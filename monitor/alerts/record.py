@@ -20,7 +20,7 @@ from monitor.alerts.outbox import Outbox
 from monitor.clock import beijing_text
 from monitor.config import AlertsSettings
 from monitor.i18n import t
-from monitor.models import Alert, AlertAttempt
+from monitor.storage.models import Alert, AlertAttempt
 from monitor.vocabulary import AlertStatus
 
 log = structlog.get_logger("sfm.alerts")

@@ -81,7 +81,7 @@ def list_(
 @app.command("dispatch")
 def dispatch(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Send everything due now, then exit: 0 when all went out, 1 when any did not."""
-    from monitor import jobs
+    from monitor.daemon import jobs
 
     _report(jobs.dispatch(state(ctx)), as_json)
 
@@ -106,7 +106,7 @@ def retry(
 @app.command("digest")
 def digest(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Bundle held review/action alerts into one digest per authority and send them."""
-    from monitor import jobs
+    from monitor.daemon import jobs
 
     _report(jobs.digest(state(ctx)), as_json)
 
@@ -114,7 +114,7 @@ def digest(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command("remind")
 def remind(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Remind about open flags past their deadline; escalate the oldest; send."""
-    from monitor import jobs
+    from monitor.daemon import jobs
 
     _report(jobs.remind(state(ctx)), as_json)
 

@@ -22,7 +22,7 @@ def check(
     ] = False,
 ) -> None:
     """Run the connectors now over every active factory (or one) and store what they say."""
-    from monitor import jobs
+    from monitor.daemon import jobs
 
     app_state = state(ctx)
     show_progress = sys.stdout.isatty() and not as_json
@@ -121,7 +121,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="JSON only.")] = False,
 ) -> None:
     """Measures in force, recent sweeps, connector health, flags and the outbox."""
-    from monitor.status import status as collect
+    from monitor.daemon.status import status as collect
 
     app_state = state(ctx)
     report = collect(app_state.engine, app_state.config)

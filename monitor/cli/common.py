@@ -45,7 +45,7 @@ class AppContext:
     @cached_property
     def engine(self) -> Engine:
         """The database, refusing to work on a schema other than the one this code expects."""
-        from monitor.db import make_engine, require_current_schema
+        from monitor.storage.db import make_engine, require_current_schema
 
         engine = make_engine(self.config.settings.database.url)
         require_current_schema(engine)

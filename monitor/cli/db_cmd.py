@@ -13,7 +13,7 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the database schema to this version of sfm."""
-    from monitor import db
+    from monitor.storage import db
 
     engine = db.make_engine(state(ctx).config.settings.database.url)
     before, after = db.upgrade(engine)

@@ -13,7 +13,7 @@ from monitor.codes import DISTRICTS_BY_CODE
 from monitor.i18n import Message, language, t
 
 if TYPE_CHECKING:
-    from monitor.models import DesignationEvent, Factory
+    from monitor.storage.models import DesignationEvent, Factory
 
 app = typer.Typer(help="The register of designated factories.", no_args_is_help=True)
 

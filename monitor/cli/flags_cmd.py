@@ -33,7 +33,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """Flags, newest first."""
-    from monitor.flag_list import list_flags
+    from monitor.flags.listing import list_flags
 
     rows = list_flags(
         state(ctx).config.settings.database.url,

@@ -37,10 +37,10 @@ def run(
     """The daemon: sweeps, alerts, digests, reminders and the regulatory calendar on schedule."""
     import structlog
 
-    from monitor.leader import LeaderLock, leader, refusal
+    from monitor.daemon.leader import LeaderLock, leader, refusal
+    from monitor.daemon.metrics import Metrics, database_answers, serve_http
+    from monitor.daemon.scheduler import Daemon, stop_on_signals
     from monitor.logs import configure_logging
-    from monitor.metrics import Metrics, database_answers, serve_http
-    from monitor.scheduler import Daemon, stop_on_signals
 
     app_state = state(ctx)
     settings = app_state.config.settings

@@ -18,11 +18,11 @@ from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc, today_beijing
 from monitor.codes import InvalidCreditCode, resolve_district, validate_credit_code
-from monitor.db import session_scope
 from monitor.errors import BadInput, NotFound
 from monitor.i18n import Message, t
-from monitor.models import DesignationEvent, Factory
 from monitor.register.parse import LEVELS, FactoryRow, parse_factories, plain
+from monitor.storage.db import session_scope
+from monitor.storage.models import DesignationEvent, Factory
 from monitor.vocabulary import DesignationStatus, EventKind
 
 

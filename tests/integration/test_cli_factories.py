@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor import db
+from monitor.storage import db
 from tests.conftest import DEMO_AUTHORITIES, DEMO_FACTORIES, Cli, write_config
 
 CODE = "91110000600037341L"

@@ -16,10 +16,10 @@ from connectors.simulator import RunningSimulator
 from monitor.config import LoadedConfig, Settings
 from monitor.decisions import decide, raise_for, rename_factory, revoke_factory
 from monitor.errors import BadInput, Refused
-from monitor.models import Flag, FlagAudit
 from monitor.operators import Operator
 from monitor.register.store import import_factories
-from monitor.sweep import run_sweep
+from monitor.storage.models import Flag, FlagAudit
+from monitor.sweep.run import run_sweep
 from monitor.vocabulary import FlagState
 from tests.conftest import DEMO_FACTORIES, Cli, shipped_connector
 
@@ -41,7 +41,7 @@ def sweep(engine: Engine, simulator: RunningSimulator, **changes: Any) -> dict[s
 
 def flags(engine: Engine) -> dict[tuple[str, str], Flag]:
     """(rule, factory name) → flag, as the demo data raise them."""
-    from monitor.models import Factory
+    from monitor.storage.models import Factory
 
     with Session(engine) as session:
         rows = session.execute(

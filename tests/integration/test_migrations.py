@@ -8,8 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
-from monitor import db
-from monitor.schema import schema_head
+from monitor.storage import db
+from monitor.storage.schema import schema_head
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:

@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from monitor.decisions import rename_factory, revoke_factory
 from monitor.errors import BadInput, NotFound, Refused
-from monitor.models import DesignationEvent, Factory
 from monitor.operators import Operator
 from monitor.register.store import factory_history, import_factories, list_factories
+from monitor.storage.models import DesignationEvent, Factory
 from tests.conftest import DEMO_FACTORIES
 
 BUREAU = Operator("li", "李", "municipal")

@@ -16,9 +16,9 @@ from sqlmodel import Session, col
 from connectors.settings import ConnectorSettings
 from connectors.simulator import RunningSimulator
 from monitor.config import LoadedConfig, Settings
-from monitor.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
 from monitor.register.store import import_factories
-from monitor.sweep import SweepSummary, run_sweep
+from monitor.storage.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
+from monitor.sweep.run import SweepSummary, run_sweep
 from tests.conftest import DEMO_FACTORIES, UPSTREAM, many_factories, shipped_connector
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
@@ -271,7 +271,7 @@ def test_connector_health_follows_the_latest_outcomes_across_batches(register: E
     from datetime import UTC, datetime, timedelta
 
     from connectors.base import ErrorKind, FetchOutcome, Topic
-    from monitor.observations import ObservationStore
+    from monitor.sweep.observations import ObservationStore
 
     with Session(register) as session:
         run = SweepRun(scope={})

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
-from monitor import db  # noqa: E402
-from monitor.db import session_scope  # noqa: E402
-from monitor.models import Factory, Flag, JobRun  # noqa: E402
 from monitor.register.store import import_factories  # noqa: E402
+from monitor.storage import db  # noqa: E402
+from monitor.storage.db import session_scope  # noqa: E402
+from monitor.storage.models import Factory, Flag, JobRun  # noqa: E402
 from tests.conftest import DEMO_FACTORIES, SHIPPED_CONFIG, many_factories  # noqa: E402
 from tests.integration.alerts.conftest import SmtpServer  # noqa: E402
 

@@ -31,11 +31,11 @@ from connectors.base import (  # noqa: E402
     SafetyRecord,
     Topic,
 )
-from monitor import db  # noqa: E402
 from monitor.codes import check_character  # noqa: E402
-from monitor.models import Flag, SweepRun  # noqa: E402
-from monitor.observations import ObservationStore  # noqa: E402
 from monitor.register.store import import_factories  # noqa: E402
+from monitor.storage import db  # noqa: E402
+from monitor.storage.models import Flag, SweepRun  # noqa: E402
+from monitor.sweep.observations import ObservationStore  # noqa: E402
 
 FACTORIES = 10_000
 FLAGS = 100_000
@@ -130,9 +130,9 @@ CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from connectors.settings import ConnectorSettings
-from monitor import db
+from monitor.storage import db
 from monitor.config import LoadedConfig, Settings
-from monitor.evaluation import evaluate_register
+from monitor.flags.evaluation import evaluate_register
 fields = {{
     "registration": {{"credit_code": "c", "name": "n", "raw_status": "s"}},
     "credit": {{"record_id": "i", "kind": "k"}},

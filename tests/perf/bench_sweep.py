@@ -5,7 +5,7 @@
     least 20× faster than a sequential loop over the same simulator.
 
 The simulator runs as its own process (`sfm simulator`), as a provider would;
-the sweep is the real one (`monitor.sweep.run_sweep`), storing to SQLite. The
+the sweep is the real one (`monitor.sweep.run.run_sweep`), storing to SQLite. The
 sequential loop is timed over a sample and scaled to N. For (b) the benchmark
 also times a bare aiohttp loop (64 GETs in flight, bodies read, nothing else)
 over the same simulator in the same run: what this machine and simulator allow
@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from connectors.http import HttpConnector  # noqa: E402
-from monitor import db  # noqa: E402
 from monitor.codes import check_character  # noqa: E402
 from monitor.config import LoadedConfig, Settings  # noqa: E402
 from monitor.register.store import import_factories  # noqa: E402
-from monitor.sweep import run_sweep  # noqa: E402
+from monitor.storage import db  # noqa: E402
+from monitor.sweep.run import run_sweep  # noqa: E402
 from tests.conftest import shipped_connector  # noqa: E402
 
 N = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))

@@ -8,8 +8,8 @@ import pytest
 
 from monitor.clock import BEIJING
 from monitor.config import ScheduleSettings, Settings, cron_trigger
-from monitor.models import JobRun
-from monitor.scheduler import JOBS, due_jobs, latest_fire, next_runs
+from monitor.daemon.scheduler import JOBS, due_jobs, latest_fire, next_runs
+from monitor.storage.models import JobRun
 
 # 2026-11-25 10:00 in Beijing
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)

@@ -19,9 +19,9 @@ from connectors.simulator import RunningSimulator
 from monitor.alerts.service import Alerting, alerting_for
 from monitor.clock import now_utc
 from monitor.config import LoadedConfig, load_config
-from monitor.db import session_scope
-from monitor.models import Alert, AlertAttempt
-from monitor.sweep import run_sweep
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert, AlertAttempt
+from monitor.sweep.run import run_sweep
 from tests.conftest import Cli, shipped_connector
 from tests.integration.alerts.conftest import SmtpServer, Webhook, write_alert_config
 
@@ -205,7 +205,7 @@ def test_unusable_destination_is_a_configuration_error_told_to_ops(
     )
     alerting.dispatcher.dispatch_due()
     assert any("municipal" in hook["title"] for hook in webhook.received)
-    from monitor.status import status
+    from monitor.daemon.status import status
 
     shown = status(register, config)
     assert shown["alert_configuration_errors"] and shown["outbox"]["failed"] >= 1

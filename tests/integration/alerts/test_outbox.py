@@ -15,10 +15,10 @@ from connectors.simulator import RunningSimulator
 from monitor.alerts.service import alerting_for
 from monitor.clock import now_utc
 from monitor.config import LoadedConfig, load_config
-from monitor.db import session_scope
-from monitor.models import Alert, Flag
 from monitor.register.store import import_factories
-from monitor.sweep import run_sweep
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert, Flag
+from monitor.sweep.run import run_sweep
 from tests.conftest import DEMO_FACTORIES, shipped_connector
 from tests.integration.alerts.conftest import Webhook, write_alert_config
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from monitor.db import session_scope
-from monitor.models import DaemonLeader, JobRun, Observation, SweepRun
+from monitor.storage.db import session_scope
+from monitor.storage.models import DaemonLeader, JobRun, Observation, SweepRun
 from tests.integration.alerts.conftest import free_port
 from tests.integration.daemon.conftest import (
     BUREAU,

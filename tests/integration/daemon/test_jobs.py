@@ -12,13 +12,13 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from monitor import jobs
 from monitor.cli.common import AppContext
-from monitor.db import session_scope
+from monitor.daemon import jobs
 from monitor.decisions import decide, raise_for
-from monitor.models import Alert
 from monitor.operators import Operator
 from monitor.register.store import import_factories
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert
 from monitor.vocabulary import FlagState
 from tests.conftest import Cli
 from tests.integration.daemon.conftest import (

@@ -4,7 +4,7 @@ Each connector runs `concurrency` workers that ask about one factory at a time;
 their outcomes stream through a bounded queue to one writer that stores them in
 batches, each in one transaction on a worker thread, so memory stays flat in
 the number of factories and a crash loses at most the batch in flight. What is
-kept, and when history grows, is monitor/observations.py.
+kept, and when history grows, is monitor/sweep/observations.py.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from connectors.loader import build_connector
 from connectors.settings import ConnectorSettings
 from monitor.clock import now_utc
 from monitor.config import LoadedConfig
-from monitor.db import session_scope
 from monitor.errors import BadInput
-from monitor.evaluation import EvaluationSummary, evaluate_register
-from monitor.models import ConsumedFile, Factory, SweepRun
-from monitor.observations import ConnectorTally, ObservationStore
+from monitor.flags.evaluation import EvaluationSummary, evaluate_register
 from monitor.register.store import find_factory
+from monitor.storage.db import session_scope
+from monitor.storage.models import ConsumedFile, Factory, SweepRun
+from monitor.sweep.observations import ConnectorTally, ObservationStore
 from monitor.vocabulary import DesignationStatus
 
 if TYPE_CHECKING:

@@ -1,14 +1,14 @@
 """`flags list` runs SQL compiled from the models, never a hand-kept copy of the schema."""
 
-from monitor import flag_list_query
-from monitor.models import Flag
-from monitor.schema import check_versions, revisions, schema_head
+from monitor.flags import listing_query
+from monitor.storage.models import Flag
+from monitor.storage.schema import check_versions, revisions, schema_head
 from monitor.vocabulary import FlagState, sql_in
 
 
 def test_the_fast_read_is_the_query_compiled_from_the_models_today() -> None:
-    # If this fails, the tables changed: run `python -m monitor.flag_list_query`.
-    assert flag_list_query.GENERATED.read_text(encoding="utf-8") == flag_list_query.generate()
+    # If this fails, the tables changed: run `python -m monitor.flags.listing_query`.
+    assert listing_query.GENERATED.read_text(encoding="utf-8") == listing_query.generate()
 
 
 def test_the_check_constraints_admit_exactly_the_vocabulary() -> None:

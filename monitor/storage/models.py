@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from monitor.sqltypes import UTCDateTime
+from monitor.storage.sqltypes import UTCDateTime
 from monitor.vocabulary import (
     AlertStatus,
     DesignationStatus,
@@ -282,7 +282,7 @@ class JobRun(SQLModel, table=True):
 
 
 class DaemonLeader(SQLModel, table=True):
-    """Who leads now: written by the daemon that holds the lock (monitor/leader.py)."""
+    """Who leads now: written by the daemon that holds the lock (monitor/daemon/leader.py)."""
 
     __tablename__ = "daemon_leader"
 

@@ -9,11 +9,11 @@ from sqlmodel import col
 
 from monitor.clock import beijing_text, today_beijing
 from monitor.config import LoadedConfig
-from monitor.db import session_scope
-from monitor.leader import leader
-from monitor.models import Alert, ConnectorHealth, Flag, JobRun, SweepRun
+from monitor.daemon.leader import leader
+from monitor.daemon.scheduler import next_runs
 from monitor.rules.policy import measures_in_force
-from monitor.scheduler import next_runs
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert, ConnectorHealth, Flag, JobRun, SweepRun
 
 
 def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:

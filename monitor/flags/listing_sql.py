@@ -1,4 +1,4 @@
-"""Generated from monitor/models.py by `python -m monitor.flag_list_query`."""
+"""Generated from the models by `python -m monitor.flags.listing_query`."""
 
 SQLITE = 'SELECT flag.id, flag.rule_id, flag.clause, flag.severity, flag.state, factory.credit_code, factory.name, factory.level, factory.district_code, flag.summary_key, flag.summary_params, flag.first_seen_at, flag.last_seen_at \nFROM flag JOIN factory ON factory.id = flag.factory_id \nWHERE (:state IS NULL OR flag.state = :state) AND (:rule IS NULL OR flag.rule_id = :rule) AND (:severity IS NULL OR flag.severity = :severity) AND (:level IS NULL OR factory.level = :level) AND (:district IS NULL OR factory.district_code = :district) ORDER BY flag.id DESC\n LIMIT :limit OFFSET :param_1'
 SQLITE_PARAMS: dict[str, object] = {'param_1': 0}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from monitor.schema import check_versions
+from monitor.storage.schema import check_versions
 
 if TYPE_CHECKING:
     from sqlmodel import Session

@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import col
 
-from monitor.db import session_scope
-from monitor.models import Alert, Flag
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert, Flag
 
 log = structlog.get_logger("sfm.metrics")
 

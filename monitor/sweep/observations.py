@@ -19,9 +19,9 @@ from sqlmodel import col
 
 from connectors.base import FetchOutcome, Topic
 from monitor.clock import now_utc
-from monitor.db import session_scope
-from monitor.models import ConnectorHealth, ConsumedFile, Observation
-from monitor.sqltypes import UTCDateTime
+from monitor.storage.db import session_scope
+from monitor.storage.models import ConnectorHealth, ConsumedFile, Observation
+from monitor.storage.sqltypes import UTCDateTime
 
 
 @dataclass

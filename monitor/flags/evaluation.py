@@ -22,11 +22,11 @@ from connectors.base import RECORD_TYPES, CanonicalRecord, Topic
 from connectors.settings import ConnectorSettings
 from monitor.clock import now_utc, today_beijing
 from monitor.config import LoadedConfig
-from monitor.db import session_scope
-from monitor.flags import FlagBook, ReconcileTally, reconcile
-from monitor.models import Factory, Observation
+from monitor.flags.book import FlagBook, ReconcileTally, reconcile
 from monitor.rules import FactoryFacts, SourceAnswer, evaluate
 from monitor.rules.policy import measures_in_force
+from monitor.storage.db import session_scope
+from monitor.storage.models import Factory, Observation
 from monitor.vocabulary import DesignationStatus
 
 if TYPE_CHECKING:

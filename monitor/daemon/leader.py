@@ -21,10 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from monitor.clock import beijing_text, now_utc
-from monitor.db import session_scope
 from monitor.errors import Refused
 from monitor.i18n import Message
-from monitor.models import DaemonLeader
+from monitor.storage.db import session_scope
+from monitor.storage.models import DaemonLeader
 
 # pg_try_advisory_lock takes one bigint: the first eight bytes of "sfm-lead".
 ADVISORY_KEY = int.from_bytes(b"sfm-lead", "big") & 0x7FFF_FFFF_FFFF_FFFF

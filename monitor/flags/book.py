@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from monitor.clock import now_utc
 from monitor.errors import NotFound, Refused
 from monitor.i18n import Message
-from monitor.models import Factory, Flag, FlagAudit
+from monitor.storage.models import Factory, Flag, FlagAudit
 from monitor.vocabulary import FlagState
 
 if TYPE_CHECKING:

@@ -26,14 +26,14 @@ from monitor.calendar import expiry_warning_due, filing_reminder_due, iso_week
 from monitor.clock import beijing_text, now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import LoadedConfig
-from monitor.db import session_scope
 from monitor.i18n import t, using_language
-from monitor.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
 from monitor.rules.policy import measures_in_force
+from monitor.storage.db import session_scope
+from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
 
 if TYPE_CHECKING:
     from monitor.alerts.service import Alerting
-    from monitor.sweep import SweepSummary
+    from monitor.sweep.run import SweepSummary
 
 log = structlog.get_logger("sfm.jobs")
 
@@ -79,7 +79,7 @@ def sweep(
     on_start: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
     """Ask the connectors, run the rules, send revocation alerts at once, watch the sources."""
-    from monitor.sweep import run_sweep
+    from monitor.sweep.run import run_sweep
 
     summary = asyncio.run(
         run_sweep(

@@ -1,8 +1,8 @@
 """The `flags list` query, written with the models' own tables and compiled for each driver.
 
-`sfm flags list` runs the compiled text straight on the driver (monitor/flag_list.py),
-so it starts without SQLAlchemy. `python -m monitor.flag_list_query` writes
-that text to monitor/flag_list_sql.py; a test fails when the two differ, so a
+`sfm flags list` runs the compiled text straight on the driver (monitor/flags/listing.py),
+so it starts without SQLAlchemy. `python -m monitor.flags.listing_query` writes
+that text to monitor/flags/listing_sql.py; a test fails when the two differ, so a
 change to the tables cannot leave the fast read behind.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Select, Table, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from monitor.models import Factory, Flag
+from monitor.storage.models import Factory, Flag
 
-GENERATED = Path(__file__).with_name("flag_list_sql.py")
+GENERATED = Path(__file__).with_name("listing_sql.py")
 FLAG: Table = Flag.__table__  # type: ignore[attr-defined]
 FACTORY: Table = Factory.__table__  # type: ignore[attr-defined]
 FILTERS = {
@@ -61,7 +61,7 @@ def compiled(dialect: Any) -> tuple[str, dict[str, Any]]:
 
 def generate() -> str:
     lines = [
-        '"""Generated from monitor/models.py by `python -m monitor.flag_list_query`."""',
+        '"""Generated from the models by `python -m monitor.flags.listing_query`."""',
         "",
     ]
     for name, dialect in (

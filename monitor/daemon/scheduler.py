@@ -1,6 +1,6 @@
 """The daemon (`sfm run`): a table of jobs on APScheduler 3, Beijing time, one leader.
 
-Each job calls the service function its CLI command calls (monitor/jobs.py);
+Each job calls the service function its CLI command calls (monitor/daemon/jobs.py);
 the scheduler holds no business logic. Sweeps and the rules run one at a time
 in their own executor; delivery and the calendar run beside them, so a long
 sweep never holds up a revocation alert. Every run is recorded in `job_run`:
@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import select
 
-from monitor import jobs
 from monitor.clock import BEIJING, now_utc
 from monitor.config import ScheduleSettings, cron_trigger
-from monitor.db import session_scope
-from monitor.models import JobRun
+from monitor.daemon import jobs
+from monitor.storage.db import session_scope
+from monitor.storage.models import JobRun
 
 if TYPE_CHECKING:
-    from monitor.jobs import Runtime
-    from monitor.metrics import Metrics
+    from monitor.daemon.jobs import Runtime
+    from monitor.daemon.metrics import Metrics
 
 log = structlog.get_logger("sfm.daemon")
 

@@ -2,7 +2,7 @@
 
 It must answer within half a second of a cold start with 100,000 flags, and
 importing SQLAlchemy alone takes longer than that on this project's machines,
-so this one read runs the query compiled from the models (monitor/flag_list_query.py)
+so this one read runs the query compiled from the models (monitor/flags/listing_query.py)
 straight on the database driver: sqlite3, or psycopg for PostgreSQL.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
 from monitor.errors import BadInput, Refused
 from monitor.i18n import Message, flag_summary
-from monitor.schema import check_versions
+from monitor.storage.schema import check_versions
 from monitor.vocabulary import RULE_IDS, FlagState, Level, Severity
 
 NO_LIMIT = 2**62
@@ -118,7 +118,7 @@ def _json(value: Any) -> Any:
 
 
 def _utc(value: Any) -> datetime:
-    # SQLite keeps naive UTC text (see monitor.sqltypes.UTCDateTime); PostgreSQL a timestamptz.
+    # SQLite keeps naive UTC text (monitor.storage.sqltypes.UTCDateTime); PostgreSQL a timestamptz.
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -126,7 +126,7 @@ def _utc(value: Any) -> datetime:
 @contextmanager
 def _connect(database_url: str) -> Iterator[tuple[Any, str, dict[str, Any]]]:
     """A DB-API connection to a database of the current schema, with the query for its driver."""
-    from monitor import flag_list_sql
+    from monitor.flags import listing_sql
 
     url = database_url.split("?", 1)[0]
     if url.startswith("sqlite:///"):
@@ -138,13 +138,13 @@ def _connect(database_url: str) -> Iterator[tuple[Any, str, dict[str, Any]]]:
         except sqlite3.OperationalError as exc:  # no database file yet
             check_versions([])
             raise Refused(str(exc)) from exc
-        sql, own = flag_list_sql.SQLITE, flag_list_sql.SQLITE_PARAMS
+        sql, own = listing_sql.SQLITE, listing_sql.SQLITE_PARAMS
     elif url.startswith(("postgresql", "postgres")):
         import psycopg
 
         _scheme, rest = database_url.split("://", 1)
         connection = psycopg.connect(f"postgresql://{rest}")
-        sql, own = flag_list_sql.POSTGRESQL, flag_list_sql.POSTGRESQL_PARAMS
+        sql, own = listing_sql.POSTGRESQL, listing_sql.POSTGRESQL_PARAMS
     else:
         raise BadInput(f"unsupported database URL scheme in {database_url.split(':', 1)[0]!r}")
     try:

@@ -1,0 +1,1 @@
+"""Flags: the findings of the rules kept as flags with their lifecycle, and read back."""

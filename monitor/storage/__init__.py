@@ -1,0 +1,1 @@
+"""Storage: the engine, the tables, the schema revision and its migrations."""

@@ -1,0 +1,1 @@
+"""Sweeps: asking every connector about every factory, and keeping what they said."""
