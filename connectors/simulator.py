@@ -336,15 +336,12 @@ class Simulator:
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop where it is installed: a 20 ms latency must mean 20 ms.
-
-    On the stock loop the simulator's own work queues behind its timers: with 64
-    requests in flight and 20 ms of latency, clients saw a median of 22.6 ms (a
-    bare aiohttp handler, this project's 2-core machines); on uvloop, 21.2 ms.
-    """
+    """uvloop where it is installed (the `simulator` extra): on the stock loop the
+    simulator's own work queues behind its timers, so the latency it plays would
+    be longer than the one configured."""
     try:
         import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+    except ImportError:  # without the extra: the stock loop, a little slower
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
 

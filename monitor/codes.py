@@ -7,24 +7,13 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from monitor.errors import InvalidCreditCode
 from monitor.i18n import Message
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {char: value for value, char in enumerate(USCC_ALPHABET)}
 # GB 32100-2015 §5: weight of position i (1-based) is 3^(i-1) mod 31.
 _WEIGHTS = [pow(3, i, 31) for i in range(17)]
-
-
-class InvalidCreditCode(ValueError):
-    """A credit code that fails GB 32100; `message` says why in the reader's language."""
-
-    def __init__(self, message: Message, *, expected_check: str | None = None) -> None:
-        self.message = message
-        self.expected_check = expected_check
-        super().__init__(str(message))
-
-    def __str__(self) -> str:
-        return str(self.message)
 
 
 def normalise_credit_code(raw: str) -> str:

@@ -37,3 +37,29 @@ class Refused(SfmError):
 
 class NotFound(SfmError):
     exit_code = 4
+
+
+class InvalidCreditCode(BadInput, ValueError):
+    """A credit code that fails GB 32100; `message` says why in the reader's language."""
+
+    def __init__(self, message: Message, *, expected_check: str | None = None) -> None:
+        super().__init__(message)
+        self.expected_check = expected_check
+
+
+class JobsFailed(SfmError):
+    """`sfm run --once`: some job raised (its traceback is in the log)."""
+
+    exit_code = 1
+
+
+class LeadershipLost(SfmError):
+    """The database lock went away under a running daemon (PostgreSQL restarted)."""
+
+    exit_code = 1
+
+
+class DeliveryIncomplete(SfmError):
+    """Some alerts did not go out (they are retried, or listed as failed)."""
+
+    exit_code = 1

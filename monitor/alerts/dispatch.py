@@ -109,7 +109,8 @@ class Dispatcher:
         report: DispatchReport,
         now: datetime,
     ) -> None:
-        with session_scope(self.engine) as session:
+        # the ops note a configuration error writes is in the alerts' language
+        with using_language(self.settings.language), session_scope(self.engine) as session:
             alert = session.get(Alert, alert_id)
             assert alert is not None
             record_attempt(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from monitor.cli.common import console, print_json, say, state
-from monitor.errors import BadInput, NotFound, SfmError
+from monitor.errors import BadInput, DeliveryIncomplete, NotFound
 from monitor.i18n import Message, t
 
 app = typer.Typer(
@@ -16,12 +16,6 @@ app = typer.Typer(
 notify_app = typer.Typer(help="Check the notification channels.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
-
-
-class DeliveryIncomplete(SfmError):
-    """Some alerts did not go out (they are retried, or listed as failed)."""
-
-    exit_code = 1
 
 
 def _report(report: Any, as_json: bool) -> None:

@@ -9,20 +9,8 @@ from typing import Annotated
 import typer
 
 from monitor.cli.common import state
-from monitor.errors import SfmError
+from monitor.errors import JobsFailed, LeadershipLost
 from monitor.i18n import Message
-
-
-class JobsFailed(SfmError):
-    """`sfm run --once`: some job raised (its traceback is in the log)."""
-
-    exit_code = 1
-
-
-class LeadershipLost(SfmError):
-    """The database lock went away under a running daemon (PostgreSQL restarted)."""
-
-    exit_code = 1
 
 
 def run(

@@ -21,8 +21,8 @@ from connectors.base import parse_date as parse_provider_date
 from connectors.errors import TableError
 from connectors.tables import read_table
 from monitor.clock import today_beijing
-from monitor.codes import InvalidCreditCode, resolve_district, validate_credit_code
-from monitor.errors import BadInput
+from monitor.codes import resolve_district, validate_credit_code
+from monitor.errors import BadInput, InvalidCreditCode
 from monitor.i18n import Message, language
 from monitor.vocabulary import Level
 
@@ -61,7 +61,7 @@ class RowError:
     row: int | None
     column: str | None
     column_letter: str | None
-    message: Message
+    message: Message | str
 
     def __str__(self) -> str:
         where = self.file
@@ -127,7 +127,7 @@ def parse_date(text: str) -> date:
 class _Invalid(Exception):
     """A cell's value is not acceptable; the message says why."""
 
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message | str) -> None:
         super().__init__(str(message))
         self.message = message
 
@@ -196,7 +196,7 @@ class _Layout:
     positions: dict[str, int]
     titles: dict[str, str]
 
-    def error(self, row: int, field_: str, message: Message) -> RowError:
+    def error(self, row: int, field_: str, message: Message | str) -> RowError:
         index = self.positions[field_]
         return RowError(self.file, row, self.titles[field_], get_column_letter(index + 1), message)
 

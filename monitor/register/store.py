@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc, today_beijing
-from monitor.codes import InvalidCreditCode, resolve_district, validate_credit_code
+from monitor.codes import resolve_district, validate_credit_code
 from monitor.errors import BadInput, NotFound
 from monitor.i18n import Message, t
 from monitor.register.parse import LEVELS, FactoryRow, parse_factories, plain
@@ -165,10 +165,7 @@ def import_factories(
 
 def find_factory(session: Session, code: str, *, accept_codes: Iterable[str] = ()) -> Factory:
     """The factory with this credit code; BadInput if the code is malformed, NotFound if absent."""
-    try:
-        normalised = validate_credit_code(code, accept=accept_codes)
-    except InvalidCreditCode as exc:
-        raise BadInput(exc.message) from exc
+    normalised = validate_credit_code(code, accept=accept_codes)
     factory = session.exec(select(Factory).where(Factory.credit_code == normalised)).first()
     if factory is None:
         raise NotFound(Message("factory.not_found", code=normalised))

@@ -275,6 +275,11 @@ async def run_sweep(
     Connectors whose url names `{simulator}` reach the one at `simulator_url`."""
     settings_list = selected_connectors(config, topic)
     factories = _factories(engine, factory_code, config.settings.codes.accept)
+    # Built before the run is recorded: a connector that cannot be set up changes nothing.
+    connectors = [
+        build_connector(c, base_dir=config.directory, simulator_url=simulator_url)
+        for c in settings_list
+    ]
     started = time.monotonic()
     run_id = _begin_run(engine, {"factory": factory_code, "topic": topic})
     tallies = {c.name: ConnectorTally(topic=c.topic.value) for c in settings_list}
@@ -283,10 +288,6 @@ async def run_sweep(
         asked = sum(1 for c in settings_list if c.kind != "files")
         on_start(len(factories) * asked, len(settings_list))
 
-    connectors = [
-        build_connector(c, base_dir=config.directory, simulator_url=simulator_url)
-        for c in settings_list
-    ]
     try:
         jobs = []
         for settings, connector in zip(settings_list, connectors, strict=True):

@@ -310,3 +310,23 @@ def test_connector_health_follows_the_latest_outcomes_across_batches(register: E
     store.write([(6, answered("F", 5))])
     assert health().consecutive_failures == 0
     assert health().last_error_detail == "E: slow"  # the last error is still on record
+
+
+def test_a_sweep_of_one_factory_evaluates_that_factory_only(
+    register: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+) -> None:
+    code = next(iter(upstream["factories"]))
+    summary = sweep(register, config_for(shipped(simulator)), factory_code=code)
+    assert summary.factories == 1
+    assert summary.evaluation is not None and summary.evaluation.factories == 1
+    assert {code_of(register, row.factory_id) for row in observations(register)} == {code}
+
+
+def test_the_sweep_does_not_start_the_simulator_its_caller_does(register: Engine) -> None:
+    from connectors.errors import ConnectorSetupError
+
+    placeholder = shipped_connector("registry-qcc", "{simulator}")
+    with pytest.raises(ConnectorSetupError, match="no simulator is running"):
+        sweep(register, config_for([placeholder]))
+    with Session(register) as session:
+        assert list(session.scalars(select(SweepRun))) == []  # nothing was recorded

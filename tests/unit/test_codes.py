@@ -4,12 +4,12 @@ from hypothesis import strategies as st
 
 from monitor.codes import (
     USCC_ALPHABET,
-    InvalidCreditCode,
     check_character,
     is_beijing_division,
     resolve_district,
     validate_credit_code,
 )
+from monitor.errors import InvalidCreditCode
 
 
 @pytest.mark.parametrize("code", ["91110000600037341L", "91110000101623741K", "91350100M000100Y43"])

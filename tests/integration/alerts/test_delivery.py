@@ -204,7 +204,10 @@ def test_unusable_destination_is_a_configuration_error_told_to_ops(
         a.status == "failed" and "configuration" in (a.last_error or "") for a in failed
     )
     alerting.dispatcher.dispatch_due()
-    assert any("municipal" in hook["title"] for hook in webhook.received)
+    municipal = alerting.authorities.name_of("municipal")
+    assert any(f"{municipal}的通知地址无法使用" in hook["title"] for hook in webhook.received), (
+        webhook.received
+    )
     from monitor.daemon.status import status
 
     shown = status(register, config)

@@ -1,0 +1,31 @@
+"""Every word sfm records has its text in both languages: the catalogue follows the vocabulary."""
+
+from enum import StrEnum
+
+import pytest
+
+from connectors.base import CreditKind
+from monitor.i18n import CATALOG
+from monitor.vocabulary import AlertStatus, DesignationStatus, EventKind, FlagState, Level, Severity
+
+SHOWN = {
+    "state": FlagState,
+    "severity": Severity,
+    "level": Level,
+    "alert_status": AlertStatus,
+    "event": EventKind,
+    "status": DesignationStatus,
+    "kind": CreditKind,
+}
+
+
+@pytest.mark.parametrize(("prefix", "words"), SHOWN.items())
+def test_every_recorded_word_has_chinese_and_english_text(
+    prefix: str, words: type[StrEnum]
+) -> None:
+    missing = [
+        f"{prefix}.{word.value}"
+        for word in words
+        if set(CATALOG.get(f"{prefix}.{word.value}", {})) != {"zh", "en"}
+    ]
+    assert missing == []
