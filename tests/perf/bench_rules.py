@@ -78,7 +78,6 @@ def observations(url: str) -> None:
             fetched_at=NOW,
             credit_code=code,
             name=f"基准企业{index}有限公司" if rng.random() > 0.02 else f"基准新名{index}有限公司",
-            status="active",
             raw_status=rng.choice(STATUSES),
             registration_authority="北京市海淀区市场监督管理局",
             division_code="110108",
