@@ -72,6 +72,8 @@ class CanonicalRecord(BaseModel):
     source: str
     fetched_at: datetime
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    # enumerated fields whose provider text the mapping did not know: field → text
+    unmapped: dict[str, str] = Field(default_factory=dict)
 
 
 class RegistrationRecord(CanonicalRecord):
@@ -103,6 +105,7 @@ class CreditKind(StrEnum):
     ABNORMAL_OPERATION = "abnormal_operation"
     SERIOUS_VIOLATION = "serious_violation"
     DISHONEST_DEBTOR = "dishonest_debtor"
+    UNKNOWN = "unknown"  # a text the mapping does not know: kept, and raised for review
 
 
 class CreditRecord(CanonicalRecord):
@@ -133,6 +136,7 @@ class SafetyCategory(StrEnum):
     PRODUCTION_SAFETY = "production_safety"
     ENVIRONMENTAL = "environmental"
     QUALITY = "quality"
+    UNKNOWN = "unknown"
 
 
 class AccidentGrade(StrEnum):
@@ -140,6 +144,45 @@ class AccidentGrade(StrEnum):
     MAJOR = "major"
     LARGE = "large"
     GENERAL = "general"
+    UNKNOWN = "unknown"
+
+
+# The ways grades are written: 特别重大…一般 (with or without 事故/事件), Ⅰ–Ⅳ级, I–IV级, 一级–四级.
+_GRADE_WORDS = {
+    "特别重大": AccidentGrade.ESPECIALLY_MAJOR,
+    "重大": AccidentGrade.MAJOR,
+    "较大": AccidentGrade.LARGE,
+    "一般": AccidentGrade.GENERAL,
+}
+_GRADE_NUMBERS = {
+    "Ⅰ": AccidentGrade.ESPECIALLY_MAJOR,
+    "I": AccidentGrade.ESPECIALLY_MAJOR,
+    "一": AccidentGrade.ESPECIALLY_MAJOR,
+    "Ⅱ": AccidentGrade.MAJOR,
+    "II": AccidentGrade.MAJOR,
+    "二": AccidentGrade.MAJOR,
+    "Ⅲ": AccidentGrade.LARGE,
+    "III": AccidentGrade.LARGE,
+    "三": AccidentGrade.LARGE,
+    "Ⅳ": AccidentGrade.GENERAL,
+    "IV": AccidentGrade.GENERAL,
+    "四": AccidentGrade.GENERAL,
+}
+
+
+def parse_grade(text: str) -> AccidentGrade | None:
+    """The grade a provider's text names, or None when it names none of the known forms."""
+    try:
+        return AccidentGrade(text)
+    except ValueError:
+        pass
+    # NFKC turns Ⅳ into IV; the Roman numerals are read as Latin letters from here on
+    word = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
+    word = re.sub(r"(事故|事件)$", "", word)
+    if word in _GRADE_WORDS:
+        return _GRADE_WORDS[word]
+    number = re.fullmatch(r"([IVX]+|[一二三四])级", word)
+    return _GRADE_NUMBERS.get(number.group(1)) if number else None
 
 
 class SafetyRecord(CanonicalRecord):

@@ -6,9 +6,12 @@ list (`OriginalName[].Name`), `name[0]` picks one element.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +20,31 @@ from pydantic import ValidationError
 if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings
 
-from connectors.base import RECORD_TYPES, CanonicalRecord, Topic
+from connectors.base import (
+    RECORD_TYPES,
+    AccidentGrade,
+    CanonicalRecord,
+    CreditKind,
+    SafetyCategory,
+    Topic,
+    parse_grade,
+)
 from connectors.errors import MappingError
+
+# Enumerated fields: a text none of their forms knows keeps its record, as `unknown`.
+_ENUMERATED: dict[str, Callable[[str], StrEnum | None]] = {
+    "kind": lambda text: _member(CreditKind, text),
+    "category": lambda text: _member(SafetyCategory, text),
+    "grade": parse_grade,
+}
+
+
+def _member(enum: type[StrEnum], text: str) -> StrEnum | None:
+    try:
+        return enum(text)
+    except ValueError:
+        return None
+
 
 _SEGMENT = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<index>\d*)\])?$")
 _MISSING = object()
@@ -71,7 +97,10 @@ def _walk(data: Any, segments: tuple[Segment, ...]) -> Any:
 
 def required_fields(topic: Topic) -> set[str]:
     model = RECORD_TYPES[topic]
-    internal = {"source", "fetched_at", "raw"}
+    # a credit listing without an id gets one derived from its content (derived_record_id)
+    internal = {"source", "fetched_at", "raw", "unmapped"} | (
+        {"record_id"} if topic is Topic.CREDIT else set()
+    )
     return {
         name
         for name, info in model.model_fields.items()
@@ -79,8 +108,21 @@ def required_fields(topic: Topic) -> set[str]:
     }
 
 
+def derived_record_id(data: Mapping[str, Any]) -> str:
+    """A stable id for a listing the provider gives none (abnormal-operation and
+    serious-violation lists usually do not): the same listing, seen again, has the same id."""
+    basis = json.dumps(
+        [
+            str(data.get(name) or "")
+            for name in ("kind", "decided_on", "authority", "document_no", "reason")
+        ],
+        ensure_ascii=False,
+    )
+    return "derived:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:20]
+
+
 def canonical_fields(topic: Topic) -> set[str]:
-    return set(RECORD_TYPES[topic].model_fields) - {"source", "fetched_at", "raw"}
+    return set(RECORD_TYPES[topic].model_fields) - {"source", "fetched_at", "raw", "unmapped"}
 
 
 class RecordMapper:
@@ -131,6 +173,18 @@ class RecordMapper:
                     else (table.get(str(value), value))
                 )
             data[name] = value
+        unmapped: dict[str, str] = {}
+        for name, canonical in _ENUMERATED.items():
+            if name in data and name in self.model.model_fields:
+                value = canonical(str(data[name]).strip())
+                if value is None or value.value == "unknown":
+                    unmapped[name] = str(data[name])
+                    value = AccidentGrade.UNKNOWN  # every enumeration spells it "unknown"
+                data[name] = value.value
+        if unmapped:
+            data["unmapped"] = unmapped
+        if self.topic is Topic.CREDIT and "record_id" not in data:
+            data["record_id"] = derived_record_id(data)
         missing = sorted(self.required - data.keys())
         if missing:
             raise MappingError(f"record has no value for required field(s) {', '.join(missing)}")

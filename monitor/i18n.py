@@ -192,6 +192,29 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "{occurred_on} 发生{category}（等级：{grade}，死亡 {deaths} 人）：{summary}",
         "en": "{category} on {occurred_on} (grade {grade}, {deaths} deaths): {summary}",
     },
+    "finding.prior_accident": {
+        "zh": "认定日期前三年内 {occurred_on} 发生{category}（等级：{grade}，死亡 {deaths} 人）："
+        "{summary}；申请时可能未如实说明",
+        "en": "{category} on {occurred_on}, within three years before the designation (grade "
+        "{grade}, {deaths} deaths): {summary}; the application may have withheld it",
+    },
+    "finding.ungraded_accident": {
+        "zh": "{occurred_on} 发生{category}，数据源未给出等级，也无伤亡或损失数字，"
+        "需人工定级：{summary}",
+        "en": "{category} on {occurred_on} with neither a grade nor figures; grade it by hand: "
+        "{summary}",
+    },
+    "finding.unknown_value": {
+        "zh": "无法识别的{field}“{text}”，记录已保留，需人工核实",
+        "en": "unrecognised {field} '{text}': the record is kept; check by hand",
+    },
+    "finding.relocation_unconfirmed": {
+        "zh": "迁出迹象需核实（去向不明或信息不一致）：{signs}",
+        "en": "signs of a move to check (no destination known, or signs disagree): {signs}",
+    },
+    "field.kind": {"zh": "信用记录类型", "en": "credit record kind"},
+    "field.category": {"zh": "事故类别", "en": "accident category"},
+    "field.grade": {"zh": "事故等级", "en": "accident grade"},
     "finding.relocated": {
         "zh": "注册地已迁出北京市：{destination}",
         "en": "registered address moved out of Beijing: {destination}",
@@ -261,6 +284,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "grade.major": {"zh": "重大", "en": "major"},
     "grade.large": {"zh": "较大", "en": "large"},
     "grade.general": {"zh": "一般", "en": "general"},
+    "grade.unknown": {"zh": "未识别", "en": "unrecognised"},
+    "category.unknown": {"zh": "未识别类别的事故", "en": "accident of unrecognised category"},
+    "kind.unknown": {"zh": "未识别类型", "en": "unrecognised kind"},
     "kind.administrative_penalty": {"zh": "行政处罚", "en": "administrative penalty"},
     "kind.abnormal_operation": {"zh": "经营异常", "en": "abnormal operation"},
     "kind.serious_violation": {"zh": "严重违法失信", "en": "serious violation list"},

@@ -86,11 +86,15 @@ RULE_IDS = (
     "art12.2-not-operating",
     "art12.3-major-accident",
     "art12.3-large-accident",
+    "art5.3-prior-accident",
     "art12.4-relocated",
+    "art12.4-relocation-unconfirmed",
     "art12.5-penalty",
     "art12-rename-pending",
     "art12-restructure-pending",
     "data-unknown-status",
+    "data-unknown-value",
+    "data-ungraded-accident",
     "data-not-found",
 )
 

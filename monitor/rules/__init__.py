@@ -93,30 +93,32 @@ def evidence_of(answer: SourceAnswer, **more: Any) -> dict[str, Any]:
 Rule = Callable[[FactoryFacts, Policy, date], list[Finding]]
 
 
-def all_rules() -> list[tuple[str, Rule]]:
+def all_rules() -> list[Rule]:
+    """Each clause's rule; one rule may find under several rule ids (a relocation, or a
+    relocation to check)."""
     from monitor.rules import accident, data, naming, penalty, relocation, termination
 
     return [
-        ("art12.2-terminated", termination.terminated),
-        ("art12.2-not-operating", termination.not_operating),
-        ("art12.3-major-accident", accident.major_accident),
-        ("art12.3-large-accident", accident.large_accident),
-        ("art12.4-relocated", relocation.relocated),
-        ("art12.5-penalty", penalty.penalised),
-        ("art12-rename-pending", naming.rename_pending),
-        ("art12-restructure-pending", naming.restructure_pending),
-        ("data-unknown-status", data.unknown_status),
-        ("data-not-found", data.not_found),
+        termination.terminated,
+        termination.not_operating,
+        accident.accidents,
+        relocation.relocated,
+        penalty.penalised,
+        naming.rename_pending,
+        naming.restructure_pending,
+        data.unknown_status,
+        data.unknown_values,
+        data.not_found,
     ]
 
 
 def evaluate(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
     """Every enabled rule's findings, one per (rule, evidence key)."""
     merged: dict[tuple[str, str], Finding] = {}
-    for rule_id, rule in all_rules():
-        if not policy.enabled(rule_id):
-            continue
+    for rule in all_rules():
         for finding in rule(facts, policy, today):
+            if not policy.enabled(finding.rule_id):
+                continue
             key = (finding.rule_id, finding.evidence_key)
             if key in merged:  # the same fact from two sources: one finding, both sources
                 sources = sorted(

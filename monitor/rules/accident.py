@@ -1,89 +1,92 @@
-"""Article 12(3): a major environmental, safety or quality accident.
+"""Article 12(3), and Article 5(3) for accidents before the designation.
 
-《北京市智能工厂认定管理办法》第十二条（三）：发生重大环境、安全、质量事故的。
-A *large* (较大) accident within the window is not a revocation ground but
-bears on Article 5(3)'s conditions, so it is raised for review (12(5)).
+《北京市智能工厂认定管理办法》第十二条：“(三)发生重大环保、安全、质量事故。”
+第五条：“(三)企业近三年经营和财务状况良好,无不良信用记录、无较大及以上安全、环保等事故,
+无违法违规行为。”
+
+An accident counts under 12(3) only if it happened while the factory was
+designated. One of grade 较大 or worse in the three years before the designation
+date means the conditions of 5(3) were not met when it applied: possible false
+information (12(1)), for review. An older accident bears on neither.
+
+The effective grade is the more severe of the provider's grade and the grade
+its figures reach, so a "一般" with 12 deaths is major; the evidence shows both.
+Quality accidents have no statutory casualty grading: without a provider
+grade they are graded by analogy with Decree 493, and raised for review only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
-from connectors.base import AccidentGrade, SafetyRecord, Topic
+from connectors.base import AccidentGrade, SafetyCategory, SafetyRecord, Topic
 from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evidence_of
-from monitor.rules.policy import Policy, Thresholds
+from monitor.rules.policy import Grading, Policy, Thresholds
 
+ORDER = [
+    AccidentGrade.GENERAL,
+    AccidentGrade.LARGE,
+    AccidentGrade.MAJOR,
+    AccidentGrade.ESPECIALLY_MAJOR,
+]
 SEVERE = {AccidentGrade.MAJOR, AccidentGrade.ESPECIALLY_MAJOR}
 
 
+@dataclass(frozen=True)
+class Graded:
+    effective: AccidentGrade | None  # None: neither a grade nor figures
+    provider: AccidentGrade | None
+    derived: AccidentGrade | None
+    by_analogy: bool  # derived with Decree 493's thresholds for want of the category's own
+
+
+def _figures(record: SafetyRecord) -> list[float | int | None]:
+    return [record.deaths, record.serious_injuries, record.evacuated, record.direct_loss_cny]
+
+
 def _reaches(record: SafetyRecord, bounds: Thresholds) -> bool:
-    pairs = [
-        (record.deaths, bounds.deaths),
-        (record.serious_injuries, bounds.serious_injuries),
-        (record.evacuated, bounds.evacuated),
-        (record.direct_loss_cny, bounds.direct_loss_cny),
-    ]
+    pairs = zip(
+        _figures(record),
+        [bounds.deaths, bounds.serious_injuries, bounds.evacuated, bounds.direct_loss_cny],
+        strict=True,
+    )
     return any(value is not None and bound is not None and value >= bound for value, bound in pairs)
 
 
-def grade(record: SafetyRecord, policy: Policy) -> tuple[AccidentGrade | None, bool]:
-    """The accident's grade and whether sfm derived it (the provider gave none)."""
-    if record.grade is not None:
-        return record.grade, False
-    grading = policy.grading(record.category.value)
-    for level, bounds in (
-        (AccidentGrade.ESPECIALLY_MAJOR, grading.especially_major),
-        (AccidentGrade.MAJOR, grading.major),
-        (AccidentGrade.LARGE, grading.large),
-    ):
-        if _reaches(record, bounds):
-            return level, True
-    has_figures = any(
+def _has_thresholds(grading: Grading) -> bool:
+    return any(_figures_of(t) for t in (grading.especially_major, grading.major, grading.large))
+
+
+def _figures_of(bounds: Thresholds) -> bool:
+    return any(
         v is not None
-        for v in (record.deaths, record.serious_injuries, record.evacuated, record.direct_loss_cny)
+        for v in (bounds.deaths, bounds.serious_injuries, bounds.evacuated, bounds.direct_loss_cny)
     )
-    if has_figures and any((grading.large.deaths, grading.large.direct_loss_cny)):
-        return AccidentGrade.GENERAL, True
-    return None, False
 
 
-def _finding(
-    rule_id: str,
-    clause: str,
-    severity: Severity,
-    answer: SourceAnswer,
-    record: SafetyRecord,
-    level: AccidentGrade,
-    derived: bool,
-) -> Finding:
-    return Finding(
-        rule_id,
-        clause,
-        severity,
-        Topic.SAFETY,
-        f"{answer.connector}:{record.record_id}",
-        "finding.accident",
-        {
-            "occurred_on": str(record.occurred_on),
-            "category": record.category.value,
-            "grade": level.value,
-            "summary": record.summary or "—",
-            "deaths": record.deaths if record.deaths is not None else "—",
-        },
-        evidence_of(
-            answer,
-            record_id=record.record_id,
-            occurred_on=record.occurred_on,
-            category=record.category.value,
-            grade=level.value,
-            grade_derived=derived,
-            deaths=record.deaths,
-            serious_injuries=record.serious_injuries,
-            evacuated=record.evacuated,
-            direct_loss_cny=record.direct_loss_cny,
-            summary=record.summary,
-        ),
-    )
+def grade(record: SafetyRecord, policy: Policy) -> Graded:
+    """The provider's grade, the one its figures reach, and the more severe of the two."""
+    provider = record.grade if record.grade not in (None, AccidentGrade.UNKNOWN) else None
+    known = record.category is not SafetyCategory.UNKNOWN
+    grading = policy.grading(record.category.value) if known else policy.production_safety
+    by_analogy = not _has_thresholds(grading)
+    if by_analogy:
+        grading = policy.production_safety
+    derived = None
+    if any(value is not None for value in _figures(record)):
+        derived = AccidentGrade.GENERAL
+        for level, bounds in (
+            (AccidentGrade.ESPECIALLY_MAJOR, grading.especially_major),
+            (AccidentGrade.MAJOR, grading.major),
+            (AccidentGrade.LARGE, grading.large),
+        ):
+            if _reaches(record, bounds):
+                derived = level
+                break
+    candidates = [g for g in (provider, derived) if g is not None]
+    effective = max(candidates, key=ORDER.index) if candidates else None
+    return Graded(effective, provider, derived, by_analogy and derived is not None)
 
 
 def years_before(day: date, years: int) -> date:
@@ -93,41 +96,109 @@ def years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-def major_accident(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+def _finding(
+    rule_id: str,
+    clause: str,
+    severity: Severity,
+    answer: SourceAnswer,
+    record: SafetyRecord,
+    graded: Graded,
+    summary_key: str = "finding.accident",
+) -> Finding:
+    assert graded.effective is not None
+    return Finding(
+        rule_id,
+        clause,
+        severity,
+        Topic.SAFETY,
+        f"{answer.connector}:{record.record_id}",
+        summary_key,
+        {
+            "occurred_on": str(record.occurred_on),
+            "category": record.category.value,
+            "grade": graded.effective.value,
+            "summary": record.summary or "—",
+            "deaths": record.deaths if record.deaths is not None else "—",
+        },
+        evidence_of(
+            answer,
+            record_id=record.record_id,
+            occurred_on=record.occurred_on,
+            category=record.category.value,
+            grade=graded.effective.value,
+            provider_grade=graded.provider.value if graded.provider else None,
+            derived_grade=graded.derived.value if graded.derived else None,
+            graded_by_analogy="国务院令第493号" if graded.by_analogy else None,
+            deaths=record.deaths,
+            serious_injuries=record.serious_injuries,
+            evacuated=record.evacuated,
+            direct_loss_cny=record.direct_loss_cny,
+            summary=record.summary,
+        ),
+    )
+
+
+def accidents(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+    """12(3) while designated; 5(3) in the window before; ungraded records for a person."""
+    window_start = years_before(facts.designated_on, policy.large_accident_window_years)
     findings = []
     for answer, record in facts.safety():
-        level, derived = grade(record, policy)
-        if level in SEVERE:
-            assert level is not None
+        if record.occurred_on < window_start:
+            continue  # before the window of Article 5(3): it bears on nothing
+        graded = grade(record, policy)
+        if graded.effective is None:
+            findings.append(_ungraded(answer, record))
+            continue
+        designated = record.occurred_on >= facts.designated_on
+        if designated and graded.effective in SEVERE:
+            # graded by analogy only: a person decides whether it is 重大
+            severity = (
+                Severity.REVIEW
+                if graded.by_analogy and not graded.provider
+                else (Severity.REVOCATION)
+            )
+            findings.append(
+                _finding("art12.3-major-accident", "12(3)", severity, answer, record, graded)
+            )
+        elif designated and graded.effective is AccidentGrade.LARGE:
             findings.append(
                 _finding(
-                    "art12.3-major-accident",
-                    "12(3)",
-                    Severity.REVOCATION,
-                    answer,
-                    record,
-                    level,
-                    derived,
+                    "art12.3-large-accident", "5(3), 12(5)", Severity.REVIEW, answer, record, graded
                 )
             )
-    return findings
-
-
-def large_accident(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
-    window_start = years_before(today, policy.large_accident_window_years)
-    findings = []
-    for answer, record in facts.safety():
-        level, derived = grade(record, policy)
-        if level is AccidentGrade.LARGE and record.occurred_on >= window_start:
+        elif not designated and graded.effective is not AccidentGrade.GENERAL:
             findings.append(
                 _finding(
-                    "art12.3-large-accident",
-                    "5(3), 12(5)",
+                    "art5.3-prior-accident",
+                    "5(3), 12(1)",
                     Severity.REVIEW,
                     answer,
                     record,
-                    level,
-                    derived,
+                    graded,
+                    "finding.prior_accident",
                 )
             )
     return findings
+
+
+def _ungraded(answer: SourceAnswer, record: SafetyRecord) -> Finding:
+    return Finding(
+        "data-ungraded-accident",
+        "—",
+        Severity.REVIEW,
+        Topic.SAFETY,
+        f"{answer.connector}:{record.record_id}",
+        "finding.ungraded_accident",
+        {
+            "occurred_on": str(record.occurred_on),
+            "category": record.category.value,
+            "summary": record.summary or "—",
+        },
+        evidence_of(
+            answer,
+            record_id=record.record_id,
+            occurred_on=record.occurred_on,
+            category=record.category.value,
+            summary=record.summary,
+        ),
+    )

@@ -42,3 +42,27 @@ def not_found(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
         for answer in facts.answers
         if answer.topic is Topic.REGISTRATION and answer.outcome == "not_found"
     ]
+
+
+def unknown_values(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+    """A kind, category or grade the mapping did not know: the record is kept as `unknown`,
+    and a person reads the provider's word."""
+    findings = []
+    for answer in facts.answers:
+        if answer.outcome != "found":
+            continue
+        for record in answer.records:
+            for field, text in sorted(record.unmapped.items()):
+                findings.append(
+                    Finding(
+                        "data-unknown-value",
+                        "—",
+                        Severity.REVIEW,
+                        answer.topic,
+                        f"{field}:{text}",
+                        "finding.unknown_value",
+                        {"field": field, "text": text},
+                        evidence_of(answer, field=field, text=text),
+                    )
+                )
+    return findings

@@ -1,8 +1,11 @@
 """Article 12(5): other violations penalised by the authorities, no longer meeting the conditions.
 
-《北京市智能工厂认定管理办法》第十二条（五）：存在其他违法违规行为受到有关部门处罚，
-不再符合认定条件的。Whether a penalty means the conditions are no longer met is a
-judgement, so these are raised for review, never as revocations.
+《北京市智能工厂认定管理办法》第十二条：“(五)有其他违法、违规行为受到有关部门处罚不再符合认定条件的。”
+
+Whether a penalty means the conditions are no longer met is a judgement, so
+these are raised for review, never as revocations. A penalty decided before
+the designation was the designation's business, not this clause's; a listing
+counts while it stands, and once removed raises nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ def penalised(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
             if record.removed_on is not None:
                 continue  # off the list again
         elif record.kind is CreditKind.ADMINISTRATIVE_PENALTY:
+            if record.decided_on is not None and record.decided_on < facts.designated_on:
+                continue
             threshold = policy.penalty_fine_threshold_cny
             if threshold > 0 and (record.fine_cny or 0) < threshold:
                 continue

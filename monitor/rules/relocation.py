@@ -1,105 +1,91 @@
 """Article 12(4): the registered address moved out of Beijing.
 
-《北京市智能工厂认定管理办法》第十二条（四）：企业注册地址迁出北京市的。
+《北京市智能工厂认定管理办法》第十二条：“(四)注册地变更至京外。”
 
 A credit code never changes, so its digits 3–8 say where the enterprise was
 first registered, not where it is: they are never used here. What counts is
 the current status (迁出), registration authority, domicile or division code.
+A revocation needs a destination outside Beijing; 迁出 alone says the enterprise
+left its registration authority, not where it went.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import date
 
-from connectors.base import Topic
-from monitor.codes import DISTRICTS, is_beijing_division
+from connectors.base import RegistrationRecord, Topic
+from monitor.codes import is_beijing_division
 from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
+from monitor.rules.places import place_of
 from monitor.rules.policy import Policy
 from monitor.vocabulary import RegistrationStatus
 
-OTHER_PROVINCES = (
-    "天津",
-    "河北",
-    "山西",
-    "内蒙古",
-    "辽宁",
-    "吉林",
-    "黑龙江",
-    "上海",
-    "江苏",
-    "浙江",
-    "安徽",
-    "福建",
-    "江西",
-    "山东",
-    "河南",
-    "湖北",
-    "湖南",
-    "广东",
-    "广西",
-    "海南",
-    "重庆",
-    "四川",
-    "贵州",
-    "云南",
-    "西藏",
-    "陕西",
-    "甘肃",
-    "青海",
-    "宁夏",
-    "新疆",
-    "香港",
-    "澳门",
-    "台湾",
-)
-_BEIJING_PLACES = ("北京", *(d.name for d in DISTRICTS), "经济技术开发区", "亦庄")
 
-
-def place_of(text: str | None) -> str | None:
-    """'beijing', 'elsewhere', or None when the text does not say (an authority of the State)."""
-    if not text:
-        return None
-    normal = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
-    if normal.startswith(OTHER_PROVINCES):
-        return "elsewhere"
-    if any(normal.startswith(place) for place in _BEIJING_PLACES):
-        return "beijing"
-    return None
+def _signs(record: RegistrationRecord, policy: Policy) -> tuple[dict[str, str], set[str], set[str]]:
+    """Every sign of where the enterprise is registered now, and which say outside or Beijing."""
+    signs: dict[str, str] = {}
+    outside: set[str] = set()
+    beijing: set[str] = set()
+    if policy_status(record, policy) is RegistrationStatus.MOVED_OUT:
+        signs["status"] = record.raw_status
+    if record.division_code:
+        signs["division_code"] = record.division_code
+        (beijing if is_beijing_division(record.division_code) else outside).add("division_code")
+    for field in ("registration_authority", "registered_address"):
+        text = getattr(record, field)
+        place = place_of(text)
+        if place is None:
+            continue
+        signs[field] = text
+        if place in ("outside", "both"):
+            outside.add(field)
+        if place in ("beijing", "both"):
+            beijing.add(field)
+    return signs, outside, beijing
 
 
 def relocated(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+    """A destination outside Beijing is known and no sign says Beijing: a revocation case.
+    A bare 迁出, or signs that disagree, are for someone to check."""
     findings = []
     for answer, record in facts.registrations():
-        signs: dict[str, str] = {}
-        if policy_status(record, policy) is RegistrationStatus.MOVED_OUT:
-            signs["status"] = record.raw_status
-        if record.division_code and not is_beijing_division(record.division_code):
-            signs["division_code"] = record.division_code
-        if place_of(record.registration_authority) == "elsewhere":
-            signs["registration_authority"] = record.registration_authority or ""
-        if place_of(record.registered_address) == "elsewhere":
-            signs["registered_address"] = record.registered_address or ""
-        if not signs:
-            continue
-        # Where it went, when known, is the evidence; a bare 迁出 is evidence too.
-        destination = (
-            signs.get("registration_authority")
-            or signs.get("division_code")
-            or signs.get("registered_address")
-            or "moved_out"
-        )
-        findings.append(
-            Finding(
-                "art12.4-relocated",
-                "12(4)",
-                Severity.REVOCATION,
-                Topic.REGISTRATION,
-                f"relocated:{destination}",
-                "finding.relocated",
-                {"destination": destination if destination != "moved_out" else record.raw_status},
-                evidence_of(answer, **signs),
+        signs, outside, beijing = _signs(record, policy)
+        moved_out = "status" in signs
+        if outside and not beijing:
+            destination = next(
+                signs[field]
+                for field in ("registration_authority", "registered_address", "division_code")
+                if field in outside
             )
-        )
+            findings.append(
+                Finding(
+                    "art12.4-relocated",
+                    "12(4)",
+                    Severity.REVOCATION,
+                    Topic.REGISTRATION,
+                    f"relocated:{destination}",
+                    "finding.relocated",
+                    {"destination": destination},
+                    evidence_of(answer, **signs),
+                )
+            )
+        elif moved_out or (outside and beijing):
+            readings = {
+                field: "京内外均有"
+                if field in outside & beijing
+                else ("京外" if field in outside else "北京")
+                for field in outside | beijing
+            }
+            findings.append(
+                Finding(
+                    "art12.4-relocation-unconfirmed",
+                    "12(4)",
+                    Severity.REVIEW,
+                    Topic.REGISTRATION,
+                    "unconfirmed:" + "|".join(f"{k}={signs[k]}" for k in sorted(signs)),
+                    "finding.relocation_unconfirmed",
+                    {"signs": "；".join(f"{signs[k]}" for k in sorted(signs))},
+                    evidence_of(answer, **signs, readings=readings),
+                )
+            )
     return findings

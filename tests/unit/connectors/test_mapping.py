@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from connectors.base import CreditKind, Topic, parse_amount, parse_date
+from connectors.base import CreditKind, Topic, parse_amount, parse_date, parse_grade
 from connectors.errors import MappingError
 from connectors.mapping import RecordMapper, extract
 from connectors.settings import ConnectorSettings
@@ -53,8 +53,6 @@ def test_values_map_and_numbers_become_text() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        {"Data": [{"Type": "行政处罚"}]},  # no record id
-        {"Data": [{"Id": 1, "Type": "罚款了"}]},  # a kind the values map does not know
         {"Data": [{"Id": 1, "Type": "行政处罚", "Amount": "很多"}]},  # not an amount
         {"Other": []},  # nothing at record_path
         {"Data": ["not an object"]},
@@ -63,6 +61,73 @@ def test_values_map_and_numbers_become_text() -> None:
 def test_answers_that_do_not_fit_the_mapping_are_errors(payload: dict[str, object]) -> None:
     with pytest.raises(MappingError):
         credit_mapper().map_payload(payload, "Data", NOW)
+
+
+def test_a_kind_the_mapping_does_not_know_keeps_its_record_and_the_other_records() -> None:
+    records = credit_mapper().map_payload(
+        {"Data": [{"Id": 1, "Type": "罚款了"}, {"Id": 2, "Type": "行政处罚"}]}, "Data", NOW
+    )
+    assert [r.kind for r in records] == ["unknown", "administrative_penalty"]  # type: ignore[attr-defined]
+    assert records[0].unmapped == {"kind": "罚款了"} and records[1].unmapped == {}
+
+
+def test_a_listing_without_an_id_gets_one_from_its_content_the_same_each_time() -> None:
+    mapper = RecordMapper(
+        Topic.CREDIT,
+        "credit",
+        {"kind": "Type", "authority": "Authority", "reason": "Reason"},
+        values={"kind": {"列入经营异常名录": "abnormal_operation"}},
+    )
+    listing = {
+        "Type": "列入经营异常名录",
+        "Authority": "北京市海淀区市场监督管理局",
+        "Reason": "未年报",
+    }
+    [first] = mapper.map_payload({"Data": [listing]}, "Data", NOW)
+    [again] = mapper.map_payload({"Data": [dict(listing)]}, "Data", NOW)
+    [other] = mapper.map_payload({"Data": [{**listing, "Reason": "地址失联"}]}, "Data", NOW)
+    assert first.record_id == again.record_id != other.record_id  # type: ignore[attr-defined]
+    assert first.record_id.startswith("derived:")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "grade"),
+    [
+        ("特别重大", "especially_major"),
+        ("重大事故", "major"),
+        ("较大事件", "large"),
+        ("一般", "general"),
+        ("Ⅰ级", "especially_major"),
+        ("Ⅱ级", "major"),
+        ("Ⅲ级事件", "large"),
+        ("Ⅳ级", "general"),
+        ("I级", "especially_major"),
+        ("IV级", "general"),
+        ("一级", "especially_major"),
+        ("三级", "large"),
+        ("四级", "general"),
+        ("major", "major"),
+    ],
+)
+def test_grade_texts_map_by_default(text: str, grade: str) -> None:
+    assert parse_grade(text) == grade
+
+
+@pytest.mark.parametrize("text", ["中等", "五级", "重大损失", ""])
+def test_a_grade_text_of_no_known_form_is_none(text: str) -> None:
+    assert parse_grade(text) is None
+
+
+def test_an_unknown_grade_keeps_the_accident_as_unknown() -> None:
+    mapper = RecordMapper(
+        Topic.SAFETY,
+        "s",
+        {"record_id": "Id", "category": "C", "occurred_on": "D", "grade": "G"},
+    )
+    [record] = mapper.map_payload(
+        {"R": [{"Id": "A1", "C": "production_safety", "D": "2026-06-01", "G": "甲等"}]}, "R", NOW
+    )
+    assert record.grade == "unknown" and record.unmapped == {"grade": "甲等"}  # type: ignore[attr-defined]
 
 
 def test_registration_needs_exactly_one_record() -> None:

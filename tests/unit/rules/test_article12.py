@@ -11,6 +11,7 @@ from connectors.base import (
     RegistrationRecord,
     SafetyRecord,
     Topic,
+    parse_grade,
 )
 from monitor.config import load_config
 from monitor.errors import ConfigError
@@ -158,31 +159,107 @@ def test_environmental_grading(figures: dict[str, Any], grade: str | None) -> No
     findings = fired(accident(category="environmental", **figures))
     assert [f.evidence["grade"] for f in findings] == ([grade] if grade else [])
     if findings:
-        assert findings[0].evidence["grade_derived"] is True
+        assert findings[0].evidence["derived_grade"] == grade
+        assert findings[0].evidence["provider_grade"] is None
 
 
-def test_the_providers_grade_wins_and_quality_has_no_derived_grade() -> None:
-    [finding] = fired(accident(grade="major", deaths=0))
-    assert finding.rule_id == "art12.3-major-accident" and not finding.evidence["grade_derived"]
-    assert fired(accident(category="quality", deaths=40)) == []
-    assert rules(fired(accident(category="quality", grade="major"))) == {"art12.3-major-accident"}
+@pytest.mark.parametrize(
+    ("provider", "figures", "effective", "derived"),
+    [
+        ("一般", {"deaths": 12}, "major", "major"),  # the figures say more than the provider
+        ("较大", {"deaths": 35}, "especially_major", "especially_major"),
+        ("重大", {"deaths": 0}, "major", "general"),  # the provider says more than the figures
+        ("Ⅱ级", {}, "major", None),
+    ],
+)
+def test_the_effective_grade_is_the_more_severe_and_the_evidence_shows_both(
+    provider: str, figures: dict[str, Any], effective: str, derived: str | None
+) -> None:
+    [finding] = fired(accident(grade=parse_grade(provider), **figures))
+    assert (finding.rule_id, finding.severity) == ("art12.3-major-accident", Severity.REVOCATION)
+    assert finding.evidence["grade"] == effective
+    assert finding.evidence["provider_grade"] == parse_grade(provider)
+    assert finding.evidence["derived_grade"] == derived
 
 
-def test_large_accident_only_within_the_window() -> None:
-    assert rules(fired(accident(deaths=3, occurred_on="2023-11-25"))) == {"art12.3-large-accident"}
-    assert fired(accident(deaths=3, occurred_on="2023-11-24")) == []
-    # a major accident has no window: it is a revocation ground whenever it happened
-    assert rules(fired(accident(deaths=10, occurred_on="2020-01-01"))) == {"art12.3-major-accident"}
+def test_a_quality_accident_without_a_grade_is_graded_by_analogy_for_review_only() -> None:
+    [finding] = fired(accident(category="quality", deaths=40))
+    assert (finding.rule_id, finding.severity) == ("art12.3-major-accident", Severity.REVIEW)
+    assert finding.evidence["graded_by_analogy"] == "国务院令第493号"
+    [graded] = fired(accident(category="quality", grade="major"))
+    assert (graded.rule_id, graded.severity) == ("art12.3-major-accident", Severity.REVOCATION)
+    assert graded.evidence["graded_by_analogy"] is None
+
+
+def test_an_accident_with_neither_grade_nor_figures_reaches_a_person() -> None:
+    [finding] = fired(accident(summary="车间起火"))
+    assert (finding.rule_id, finding.severity) == ("data-ungraded-accident", Severity.REVIEW)
+    assert rules(fired(accident(grade="general", deaths=1))) == set()
+
+
+def test_an_unknown_grade_raises_a_data_finding_and_the_figures_still_count() -> None:
+    found = fired(accident(grade="unknown", unmapped={"grade": "甲等"}, deaths=10))
+    assert rules(found) == {"data-unknown-value", "art12.3-major-accident"}
+    [unknown] = [f for f in found if f.rule_id == "data-unknown-value"]
+    assert unknown.summary_params == {"field": "grade", "text": "甲等"}
+
+
+# the factory of these tests was designated on 2025-06-30
+@pytest.mark.parametrize(
+    ("occurred_on", "deaths", "rule"),
+    [
+        ("2025-06-30", 10, "art12.3-major-accident"),  # on the designation day
+        ("2025-06-29", 10, "art5.3-prior-accident"),  # the day before: 5(3), not 12(3)
+        ("2022-06-30", 3, "art5.3-prior-accident"),  # three years before, to the day
+        ("2022-06-29", 30, None),  # older than that: it bears on nothing
+        ("2025-07-01", 3, "art12.3-large-accident"),
+        ("2024-01-01", 1, None),  # a general accident before the designation
+    ],
+)
+def test_accidents_are_anchored_to_the_designation_date(
+    occurred_on: str, deaths: int, rule: str | None
+) -> None:
+    assert rules(fired(accident(occurred_on=occurred_on, deaths=deaths))) == (
+        {rule} if rule else set()
+    )
+
+
+def test_a_prior_accident_is_a_review_under_5_3_and_12_1() -> None:
+    [finding] = fired(accident(occurred_on="2024-05-01", grade="large"))
+    assert (finding.severity, finding.clause) == (Severity.REVIEW, "5(3), 12(1)")
+
+
+def test_penalties_count_from_the_designation_date_listings_while_listed() -> None:
+    assert rules(fired(credit(decided_on="2025-06-30"))) == {"art12.5-penalty"}
+    assert fired(credit(decided_on="2025-06-29")) == []
+    removed = credit(kind="serious_violation", decided_on="2020-01-01", removed_on="2026-01-01")
+    assert fired(removed) == []
+    assert rules(fired(credit(kind="serious_violation", decided_on="2020-01-01"))) == {
+        "art12.5-penalty"
+    }
+
+
+NO_SIGNS = {"registration_authority": None, "division_code": None, "registered_address": None}
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        {"raw_status": "迁出"},
-        {"division_code": "131003"},
-        {"registration_authority": "上海市浦东新区市场监督管理局"},
-        {"registration_authority": "河北省廊坊市市场监督管理局", "division_code": None},
-        {"registered_address": "天津市滨海新区第三大街5号"},
+        {**NO_SIGNS, "registration_authority": "三河市市场监督管理局"},
+        {
+            **NO_SIGNS,
+            "registration_authority": "河北省廊坊市市场监督管理局",
+            "division_code": "131000",
+            "registered_address": "廊坊市广阳区新开路1号",
+        },
+        {**NO_SIGNS, "registered_address": "天津市滨海新区第三大街5号"},
+        {**NO_SIGNS, "division_code": "131003"},
+        {
+            **NO_SIGNS,
+            "raw_status": "迁出",
+            "registration_authority": "上海市浦东新区市场监督管理局",
+            "division_code": "310115",
+        },
     ],
 )
 def test_relocated_out_of_beijing(fields: dict[str, Any]) -> None:
@@ -197,9 +274,37 @@ def test_relocated_out_of_beijing(fields: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "fields",
     [
+        {"raw_status": "迁出"},  # moved out, and every sign still says Beijing
+        {**NO_SIGNS, "raw_status": "迁出"},  # a bare 迁出
+        {"division_code": "131003"},  # a code outside, an authority in Beijing
+        {
+            **NO_SIGNS,
+            "registration_authority": "北京市朝阳区市场监督管理局",
+            "division_code": "220104",
+        },
+    ],
+)
+def test_a_move_without_a_destination_or_with_disagreeing_signs_is_for_review(
+    fields: dict[str, Any],
+) -> None:
+    [finding] = fired(registration(**fields))
+    assert (finding.rule_id, finding.severity) == (
+        "art12.4-relocation-unconfirmed",
+        Severity.REVIEW,
+    )
+    record = registration(**fields)
+    for field in ("registration_authority", "division_code", "registered_address"):
+        if getattr(record, field):
+            assert finding.evidence[field] == getattr(record, field)  # every sign is shown
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
         {"registration_authority": "北京经济技术开发区市场监督管理局", "division_code": "110302"},
         {"registration_authority": "北京市市场监督管理局", "division_code": None},
         {"registration_authority": "国家市场监督管理总局", "division_code": None},
+        {**NO_SIGNS, "registration_authority": "朝阳区市场监督管理局"},  # ambiguous alone
         {"credit_code": "91310115MA1K4CTN7X"},  # first registered in Shanghai, now in Beijing
         {"raw_status": "迁入"},
     ],

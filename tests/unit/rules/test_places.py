@@ -1,0 +1,42 @@
+"""Places outside Beijing, by GB/T 2260 name at every level; ambiguous names decide nothing."""
+
+import pytest
+
+from monitor.rules.places import place_of
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "三河市市场监督管理局",  # a county-level city of Hebei, named alone
+        "廊坊市广阳区新开路1号",  # a prefecture and its district, no province
+        "天津市滨海新区第三大街5号",
+        "河北省市场监督管理局",
+        "吉林省长春市朝阳区",  # an ambiguous district made plain by its province
+        "辽宁省朝阳市",
+    ],
+)
+def test_places_outside_beijing_are_recognised_by_name(text: str) -> None:
+    assert place_of(text) == "outside"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "北京市海淀区上地十街1号",
+        "北京市东城区",  # not read as the 城区 of Shanxi
+        "北京经济技术开发区市场监督管理局",
+        "北京市朝阳区市场监督管理局",
+    ],
+)
+def test_places_in_beijing_are_recognised(text: str) -> None:
+    assert place_of(text) == "beijing"
+
+
+@pytest.mark.parametrize("text", ["朝阳区市场监督管理局", "国家市场监督管理总局", "", None])
+def test_an_ambiguous_name_alone_or_no_place_decides_nothing(text: str | None) -> None:
+    assert place_of(text) is None
+
+
+def test_a_text_naming_both_says_so() -> None:
+    assert place_of("北京市海淀区，迁往河北省廊坊市") == "both"
