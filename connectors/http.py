@@ -153,6 +153,9 @@ class HttpConnector:
             and str(extract(payload, rule.path)) == str(rule.equals)
         ):
             return FetchOutcome.not_found(self.name, credit_code, payload, fetched_at)
+        if self.settings.empty is not None and self.settings.empty.matches(payload):
+            # an answer: the provider lists nothing, so listings that were removed can clear
+            return FetchOutcome.found(self.name, credit_code, [], payload, fetched_at)
         try:
             records = self.mapper.map_payload(payload, self.settings.record_path, fetched_at)
         except MappingError as exc:
@@ -217,7 +220,17 @@ class HttpConnector:
             raise RetryableStatus(
                 status, parse_retry_after(response.headers.get("Retry-After")), response.content
             )
+        if self.settings.rate_limited is not None and self._says_too_fast(response.content):
+            log.info("provider says too fast", connector=self.name, credit_code=credit_code)
+            raise RetryableStatus(429, None, response.content)
         return status, response.content
+
+    def _says_too_fast(self, body: bytes) -> bool:
+        assert self.settings.rate_limited is not None
+        try:
+            return self.settings.rate_limited.matches(json.loads(body))
+        except ValueError:
+            return False  # not JSON: interpret() reports it
 
     def _quota(self) -> AbstractAsyncContextManager[None]:
         return self._limiter.slot() if self._limiter is not None else nullcontext()

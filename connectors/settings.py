@@ -28,6 +28,19 @@ class NotFoundRule(BaseModel):
         return self
 
 
+class BodySays(BaseModel):
+    """A value at a path of a 200 answer that means something other than records."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    path: str
+    equals: Any
+
+    def matches(self, payload: Any) -> bool:
+        from connectors.mapping import extract
+
+        return str(extract(payload, self.path)) == str(self.equals)
+
+
 class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,6 +61,10 @@ class ConnectorSettings(BaseModel):
     verify_tls: bool = True
     record_path: str | None = None
     not_found: NotFoundRule | None = None
+    # "no records" as an answer (Tianyancha: error_code 300000, 经查无结果): found, none listed
+    empty: BodySays | None = None
+    # "too fast" under HTTP 200 (Tianyancha: error_code 300004): retried like a 429
+    rate_limited: BodySays | None = None
     # files
     path: str | None = None
     # mapping

@@ -18,11 +18,11 @@ from sqlmodel import Session
 
 from monitor.clock import now_utc, today_beijing
 from monitor.errors import BadInput, Refused
-from monitor.flags.book import STAFF_RAISED_RULES, get_flag, open_flag, resolve_answered, transition
+from monitor.flags.book import get_flag, open_flag, resolve_answered, transition
 from monitor.i18n import Message
 from monitor.operators import Operator
 from monitor.register.store import find_factory, record_event
-from monitor.rules import Finding
+from monitor.rules import CLAUSES, Finding
 from monitor.rules.naming import normalise_name
 from monitor.storage.db import session_scope
 from monitor.storage.models import Factory, Flag, FlagAudit
@@ -41,12 +41,11 @@ def raise_flag(
     reason: str,
     outbox: Outbox | None,
 ) -> Flag:
-    """A flag only staff can raise (12(1): false information in the application)."""
-    if rule_id not in STAFF_RAISED_RULES:
-        raise BadInput(
-            Message("flag.not_raisable", rule=rule_id, allowed=", ".join(STAFF_RAISED_RULES))
-        )
-    clause, severity = STAFF_RAISED_RULES[rule_id]
+    """A flag staff raise under any clause, for evidence that reached them outside the
+    connectors (12(1), false information, can only be raised this way)."""
+    if rule_id not in CLAUSES:
+        raise BadInput(Message("flag.not_raisable", rule=rule_id, allowed=", ".join(CLAUSES)))
+    clause, severity = CLAUSES[rule_id]
     now = now_utc()
     finding = Finding(
         rule_id,
@@ -54,7 +53,7 @@ def raise_flag(
         severity,
         None,
         f"raised:{now.isoformat()}",
-        "finding.false_information",
+        "finding.raised_by_staff",
         {"reason": reason},
         {"raised_by": actor, "reason": reason},
     )

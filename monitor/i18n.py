@@ -244,9 +244,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "数据源 {source} 查无此企业",
         "en": "source {source} has no such enterprise",
     },
-    "finding.false_information": {
-        "zh": "工作人员发现申报材料不实：{reason}",
-        "en": "staff found false information in the application: {reason}",
+    "finding.raised_by_staff": {
+        "zh": "工作人员提出：{reason}",
+        "en": "raised by staff: {reason}",
     },
     # flags
     "flag.not_found": {"zh": "没有编号为 {id} 的标记", "en": "no flag with id {id}"},
@@ -385,8 +385,9 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "check.flags": {
         "zh": "规则核查（{measures}）：新增标记 {flags_opened} 条，仍存在 {flags_seen_again} 条，"
-        "消除 {flags_cleared} 条",
+        "消除 {flags_cleared} 条，再次出现 {flags_recurred} 条",
         "en": "rules ({measures}): {flags_opened} new flags, {flags_seen_again} still present, "
+        "{flags_recurred} recurred, "
         "{flags_cleared} cleared",
     },
     "status.measures": {

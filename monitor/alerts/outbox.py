@@ -75,7 +75,12 @@ class Outbox:
 
     # ------------------------------------------------------------ caused by flags
 
-    def flags_opened(self, session: Session, flag_ids: list[int], now: datetime) -> int:
+    def flags_opened(
+        self, session: Session, flag_ids: list[int], now: datetime, *, recurred: bool = False
+    ) -> int:
+        """The alerts a newly opened flag owes; a flag whose condition came back after it was
+        cleared owes them again (its key names the moment it recurred)."""
+        episode = f":recurred:{now.isoformat()}" if recurred else ""
         rows = []
         query = (
             select(
@@ -100,7 +105,14 @@ class Outbox:
                 credit_code=code,
             ):
                 rows.append(
-                    _row("flag", f"flag:{flag_id}:{authority}", authority, status, now, flag_id)
+                    _row(
+                        "flag",
+                        f"flag:{flag_id}:{authority}{episode}",
+                        authority,
+                        status,
+                        now,
+                        flag_id,
+                    )
                 )
         return _insert_new(session, rows)
 
@@ -113,16 +125,18 @@ class Outbox:
                 col(Alert.status).in_([s.value for s in SENT_OR_OWED]),
             )
         ).all()
+        # A flag can close more than once (cleared, then recurred and cleared again):
+        # each closing is its own notice.
         rows = [
             _row(
                 "closing",
-                f"closing:{flag_id}:{authority}",
+                f"closing:{flag_id}:{authority}:{now.isoformat()}",
                 authority,
                 AlertStatus.PENDING,
                 now,
                 flag_id,
             )
-            for flag_id, authority in told
+            for flag_id, authority in sorted(set(told))
         ]
         # Held items of a flag closed before its digest went out need no notice at all.
         session.execute(

@@ -1,7 +1,8 @@
 """Findings → flags: fingerprint dedup, the lifecycle of DESIGN §4, and its audit trail.
 
     open → confirmed | dismissed | cleared;  confirmed → resolved;
-    dismissed | cleared → open (reopen, by staff only);
+    dismissed | cleared → open (reopen, by staff);
+    cleared → open when its condition comes back (audited as "recurred", alerted again);
     open | confirmed → resolved when a recorded decision answers the flag.
 
 The same fingerprint (rule + credit code + evidence key) never opens a second
@@ -29,12 +30,12 @@ from monitor.vocabulary import FlagState
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox
-from monitor.rules import Finding, Severity
+from monitor.rules import Finding
 
 log = structlog.get_logger("sfm.flags")
 
 SYSTEM_ACTOR = "sfm"
-STAFF_RAISED_RULES = {"art12.1-false-information": ("12(1)", Severity.REVOCATION)}
+RECURRED = "recurred"  # the audit reason when a cleared flag's condition comes back
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     # (from, to): who may make it
@@ -157,6 +158,7 @@ class ReconcileTally:
     opened: int = 0
     seen_again: int = 0
     cleared: int = 0
+    recurred: int = 0
 
 
 class FlagBook:
@@ -181,6 +183,7 @@ class FlagBook:
         self.new_rows: list[dict[str, Any]] = []
         self.seen_ids: list[int] = []
         self.cleared_ids: list[int] = []
+        self.recurred_ids: list[int] = []
 
     def write(self, now: datetime) -> None:
         session = self.session
@@ -235,7 +238,29 @@ class FlagBook:
             )
             if self.outbox is not None:
                 self.outbox.flags_closed(session, self.cleared_ids, now)
-        self.new_rows, self.seen_ids, self.cleared_ids = [], [], []
+        if self.recurred_ids:
+            session.execute(
+                update(Flag)
+                .where(col(Flag.id).in_(self.recurred_ids))
+                .values(state=FlagState.OPEN.value, state_changed_at=now)
+            )
+            session.execute(
+                insert(FlagAudit),
+                [
+                    {
+                        "flag_id": flag_id,
+                        "at": now,
+                        "actor": SYSTEM_ACTOR,
+                        "from_state": FlagState.CLEARED.value,
+                        "to_state": FlagState.OPEN.value,
+                        "reason": RECURRED,
+                    }
+                    for flag_id in self.recurred_ids
+                ],
+            )
+            if self.outbox is not None:
+                self.outbox.flags_opened(session, self.recurred_ids, now, recurred=True)
+        self.new_rows, self.seen_ids, self.cleared_ids, self.recurred_ids = [], [], [], []
 
 
 def reconcile(
@@ -270,6 +295,12 @@ def reconcile(
                 rule_id=finding.rule_id,
                 severity=row["severity"],
             )
+        elif flag.state == FlagState.CLEARED.value and flag.id:
+            # the condition went away and has come back: the same flag opens again
+            book.recurred_ids.append(flag.id)
+            known[key] = KnownFlag(flag.id, FlagState.OPEN.value, flag.topic, flag.rule_id)
+            tally.recurred += 1
+            log.info("flag recurred", credit_code=factory.credit_code, rule_id=finding.rule_id)
         else:
             if flag.id:
                 book.seen_ids.append(flag.id)
@@ -279,8 +310,7 @@ def reconcile(
             key not in current
             and flag.id
             and flag.state == FlagState.OPEN.value
-            and flag.rule_id not in STAFF_RAISED_RULES
-            and flag.topic in clearable_topics
+            and flag.topic in clearable_topics  # staff-raised flags have none: never cleared
         ):
             book.cleared_ids.append(flag.id)
             tally.cleared += 1

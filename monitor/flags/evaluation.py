@@ -54,6 +54,7 @@ class EvaluationSummary:
             "flags_opened": self.tally.opened,
             "flags_seen_again": self.tally.seen_again,
             "flags_cleared": self.tally.cleared,
+            "flags_recurred": self.tally.recurred,
             "duration_s": round(self.duration_s, 3),
         }
 

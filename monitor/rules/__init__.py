@@ -92,6 +92,22 @@ def evidence_of(answer: SourceAnswer, **more: Any) -> dict[str, Any]:
 
 Rule = Callable[[FactoryFacts, Policy, date], list[Finding]]
 
+# Each rule's clause and severity, for flags staff raise from evidence that reached
+# them outside the connectors (the rules themselves give theirs with each finding).
+CLAUSES: dict[str, tuple[str, Severity]] = {
+    "art12.1-false-information": ("12(1)", Severity.REVOCATION),
+    "art12.2-terminated": ("12(2)", Severity.REVOCATION),
+    "art12.2-not-operating": ("12(2)", Severity.REVIEW),
+    "art12.3-major-accident": ("12(3)", Severity.REVOCATION),
+    "art12.3-large-accident": ("5(3), 12(5)", Severity.REVIEW),
+    "art5.3-prior-accident": ("5(3), 12(1)", Severity.REVIEW),
+    "art12.4-relocated": ("12(4)", Severity.REVOCATION),
+    "art12.4-relocation-unconfirmed": ("12(4)", Severity.REVIEW),
+    "art12.5-penalty": ("12(5)", Severity.REVIEW),
+    "art12-rename-pending": ("12", Severity.ACTION),
+    "art12-restructure-pending": ("12", Severity.REVIEW),
+}
+
 
 def all_rules() -> list[Rule]:
     """Each clause's rule; one rule may find under several rule ids (a relocation, or a

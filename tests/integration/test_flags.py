@@ -148,6 +148,42 @@ def test_an_error_after_a_firing_condition_clears_nothing_and_the_condition_goin
     assert one(swept, "art12.2-not-operating", "沙河").state == "open"
 
 
+def test_a_status_that_flaps_opens_the_same_flag_again_audited_as_recurred_and_alerts_twice(
+    swept: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+) -> None:
+    from monitor.storage.models import Alert
+
+    code = code_of(upstream, "华芯微电子")
+    flag = one(swept, "art12.2-terminated", "华芯微电子")
+    registration = simulator.simulator.factories[code]["registration"]
+    registration["status"] = "存续"
+    assert sweep(swept, simulator)["flags_cleared"] == 1
+    registration["status"] = "注销"
+    assert sweep(swept, simulator)["flags_recurred"] == 1
+    again = one(swept, "art12.2-terminated", "华芯微电子")
+    assert (again.id, again.state) == (flag.id, "open")
+    with Session(swept) as session:
+        trail = [
+            (a.from_state, a.to_state, a.reason)
+            for a in session.scalars(
+                select(FlagAudit)
+                .where(col(FlagAudit.flag_id) == flag.id)
+                .order_by(col(FlagAudit.id))
+            )
+        ]
+        told = [
+            a.authority
+            for a in session.scalars(
+                select(Alert).where(col(Alert.flag_id) == flag.id, col(Alert.kind) == "flag")
+            )
+        ]
+    assert trail[-2:] == [
+        ("open", "cleared", "condition no longer observed"),
+        ("cleared", "open", "recurred"),
+    ]
+    assert told.count("municipal") == 2  # once when it was raised, once when it came back
+
+
 def test_a_recorded_rename_resolves_its_flag_and_a_later_name_raises_a_new_one(
     swept: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
 ) -> None:
@@ -239,8 +275,27 @@ def test_staff_raise_false_information(swept: Engine, upstream: dict[str, Any]) 
         reason="申报材料中的营业收入与审计报告不符",
     )
     assert (flag.state, flag.severity, flag.clause) == ("open", "revocation", "12(1)")
+
+
+def test_staff_raise_under_any_clause_and_a_sweep_never_clears_it(
+    swept: Engine, simulator: RunningSimulator, upstream: dict[str, Any]
+) -> None:
+    code = code_of(upstream, "智联精密")
+    flag = raise_for(
+        swept,
+        code,
+        "art12.3-major-accident",
+        operator=BUREAU,
+        outbox=None,
+        reason="应急管理局通报：2026年10月3日车间爆炸，死亡11人",
+    )
+    assert (flag.severity, flag.clause, flag.topic) == ("revocation", "12(3)", None)
+    sweep(swept, simulator)  # the connectors know nothing of it
+    assert one(swept, "art12.3-major-accident", "智联精密").state == "open"
     with pytest.raises(BadInput):
-        raise_for(swept, code, "art12.2-terminated", operator=BUREAU, outbox=None, reason="x")
+        raise_for(swept, code, "data-not-found", operator=BUREAU, outbox=None, reason="x")
+    with pytest.raises(BadInput):
+        raise_for(swept, code, "art99", operator=BUREAU, outbox=None, reason="x")
 
 
 def test_audit_rows_cannot_be_changed_or_deleted(swept: Engine) -> None:

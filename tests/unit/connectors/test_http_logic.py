@@ -164,3 +164,31 @@ def test_the_signing_auth_uses_its_clock() -> None:
     assert request.headers["Timespan"] == "1700000000"
     assert request.headers["Token"] == signature("k", "1700000000", "s")
     assert dict(request.url.params) == {"key": "k"}
+
+
+def test_no_records_declared_by_the_body_is_an_answer_with_none() -> None:
+    empty = answer({"error_code": 300000, "reason": "经查无结果", "result": None})
+    outcome = fetch(empty, empty={"path": "error_code", "equals": 300000})
+    assert (outcome.kind, outcome.records, outcome.error_kind) == ("found", (), None)
+    # without the declaration the same body is an answer that does not fit: an error
+    assert fetch(empty).error_kind is ErrorKind.SCHEMA_MISMATCH
+
+
+def test_too_fast_under_http_200_is_retried_like_a_429_never_mapped() -> None:
+    attempts: list[int] = []
+
+    def busy_then_fine(request: httpx.Request) -> httpx.Response:
+        attempts.append(1)
+        if len(attempts) < 3:
+            return httpx.Response(200, json={"error_code": 300004, "reason": "访问频率过快"})
+        return httpx.Response(
+            200,
+            json={"Status": "200", "Result": {"CreditCode": CODE, "Name": "甲", "Status": "存续"}},
+        )
+
+    rule = {"path": "error_code", "equals": 300004}
+    assert fetch(busy_then_fine, rate_limited=rule).kind == "found"
+    assert len(attempts) == 3
+    attempts.clear()
+    always = fetch(answer({"error_code": 300004}), rate_limited=rule)
+    assert always.error_kind is ErrorKind.HTTP_429
