@@ -167,10 +167,12 @@ def reopen(
 def raise_(
     ctx: typer.Context,
     code: Annotated[str, typer.Argument(metavar="CODE")],
-    rule: Annotated[str, typer.Option("--rule", help="art12.1-false-information")],
+    rule: Annotated[
+        str, typer.Option("--rule", help="Any clause's rule, e.g. art12.1-false-information.")
+    ],
     reason: ReasonOption,
 ) -> None:
-    """Raise a flag only staff can see (12(1): false information in the application)."""
+    """Raise a flag under any clause, for evidence that reached you outside the connectors."""
     from monitor.decisions import raise_for
 
     app_state = state(ctx)
