@@ -284,6 +284,14 @@ CATALOG: dict[str, dict[str, str]] = {
     "grade.major": {"zh": "重大", "en": "major"},
     "grade.large": {"zh": "较大", "en": "large"},
     "grade.general": {"zh": "一般", "en": "general"},
+    "registration_status.active": {"zh": "存续", "en": "active"},
+    "registration_status.moved_out": {"zh": "迁出", "en": "moved out"},
+    "registration_status.deregistered": {"zh": "已注销", "en": "deregistered"},
+    "registration_status.license_revoked": {"zh": "营业执照被吊销", "en": "licence revoked"},
+    "registration_status.cancelled": {"zh": "登记被撤销", "en": "registration cancelled"},
+    "registration_status.suspended": {"zh": "停业", "en": "suspended"},
+    "registration_status.liquidating": {"zh": "清算或破产", "en": "in liquidation"},
+    "registration_status.unknown": {"zh": "无法识别", "en": "unrecognised"},
     "grade.unknown": {"zh": "未识别", "en": "unrecognised"},
     "category.unknown": {"zh": "未识别类别的事故", "en": "accident of unrecognised category"},
     "kind.unknown": {"zh": "未识别类型", "en": "unrecognised kind"},
@@ -291,51 +299,77 @@ CATALOG: dict[str, dict[str, str]] = {
     "kind.abnormal_operation": {"zh": "经营异常", "en": "abnormal operation"},
     "kind.serious_violation": {"zh": "严重违法失信", "en": "serious violation list"},
     "kind.dishonest_debtor": {"zh": "失信被执行人", "en": "dishonest debtor list"},
-    # clauses of the 2025 measures, as alerts quote them
-    "clause.12(1)": {
-        "zh": "在申请过程中提供虚假信息或有其他违法行为",
-        "en": "false information in the application, or other illegal acts",
+    # evidence, as alerts and `flags show` label it
+    "evidence.source": {"zh": "数据源", "en": "source"},
+    "evidence.observed_at": {"zh": "获取时间", "en": "observed at"},
+    "evidence.raw_status": {"zh": "登记状态（原文）", "en": "registration status (as given)"},
+    "evidence.status": {"zh": "状态含义", "en": "status meaning"},
+    "evidence.record_id": {"zh": "记录编号", "en": "record id"},
+    "evidence.occurred_on": {"zh": "发生日期", "en": "occurred on"},
+    "evidence.category": {"zh": "事故类别", "en": "category"},
+    "evidence.grade": {"zh": "认定等级（取较重者）", "en": "effective grade (the more severe)"},
+    "evidence.provider_grade": {"zh": "数据源给出的等级", "en": "grade given by the source"},
+    "evidence.derived_grade": {
+        "zh": "按伤亡、损失数字推定的等级",
+        "en": "grade derived from the figures",
     },
-    "clause.12(2)": {
-        "zh": "企业依法终止或者不能正常生产经营",
-        "en": "the enterprise is terminated or cannot operate normally",
+    "evidence.graded_by_analogy": {"zh": "参照定级依据", "en": "graded by analogy with"},
+    "evidence.deaths": {"zh": "死亡人数", "en": "deaths"},
+    "evidence.serious_injuries": {"zh": "重伤（含急性中毒）人数", "en": "serious injuries"},
+    "evidence.evacuated": {"zh": "疏散转移人数", "en": "evacuated"},
+    "evidence.direct_loss_cny": {"zh": "直接经济损失（元）", "en": "direct loss (CNY)"},
+    "evidence.summary": {"zh": "概况", "en": "summary"},
+    "evidence.kind": {"zh": "类型", "en": "kind"},
+    "evidence.decided_on": {"zh": "决定日期", "en": "decided on"},
+    "evidence.authority": {"zh": "决定机关", "en": "authority"},
+    "evidence.document_no": {"zh": "文书号", "en": "document no."},
+    "evidence.fine_cny": {"zh": "罚款金额（元）", "en": "fine (CNY)"},
+    "evidence.reason": {"zh": "事由", "en": "reason"},
+    "evidence.division_code": {"zh": "行政区划代码", "en": "division code"},
+    "evidence.registration_authority": {"zh": "登记机关", "en": "registration authority"},
+    "evidence.registered_address": {"zh": "住所", "en": "registered address"},
+    "evidence.readings": {"zh": "各项迹象所指", "en": "what each sign says"},
+    "evidence.field": {"zh": "字段", "en": "field"},
+    "evidence.text": {"zh": "原文", "en": "text as given"},
+    "evidence.registered_name": {"zh": "登记名称", "en": "registered name"},
+    "evidence.designated_name": {"zh": "认定名称", "en": "designated name"},
+    "evidence.former_names": {"zh": "曾用名", "en": "former names"},
+    "evidence.before": {"zh": "认定时企业类型", "en": "entity type when designated"},
+    "evidence.after": {"zh": "现企业类型", "en": "entity type now"},
+    "evidence.raised_by": {"zh": "提出人", "en": "raised by"},
+    # what an alert is about, in its subject: a suspected case, never a decision
+    "subject.revocation": {
+        "zh": "疑似撤销情形：{clause}",
+        "en": "possible revocation case: {clause}",
     },
-    "clause.12(3)": {
-        "zh": "发生重大环境、安全、质量事故",
-        "en": "a major environmental, safety or quality accident",
+    "subject.review": {"zh": "需核查：{clause}", "en": "to check: {clause}"},
+    "subject.action": {"zh": "需办理：{clause}", "en": "to do: {clause}"},
+    "subject.expired": {
+        "zh": "需核查（《办法》已到期）",
+        "en": "to check (the measures have expired)",
     },
-    "clause.12(4)": {
-        "zh": "企业注册地址迁出北京市",
-        "en": "the registered address moved out of Beijing",
+    "decides.municipal": {"zh": "北京市经济和信息化局", "en": "the municipal bureau"},
+    "decides.district": {
+        "zh": "{district}经济和信息化主管部门（或北京市经济和信息化局）",
+        "en": "the {district} district authority (or the municipal bureau)",
     },
-    "clause.12(5)": {
-        "zh": "存在其他违法违规行为受到处罚，不再符合认定条件",
-        "en": "penalised for other violations; no longer meets the conditions",
+    "decision.system": {
+        "zh": "sfm（数据源不再显示该情形）",
+        "en": "sfm (the sources no longer show it)",
     },
-    "clause.12": {
-        "zh": "企业更名或发生重组等重大调整的，应当申请变更",
-        "en": "a renamed or restructured enterprise must apply for a change",
-    },
-    "clause.5(3), 12(5)": {
-        "zh": "近三年未发生较大及以上安全、环境、质量事故（第五条（三））",
-        "en": "no large or worse accident in the last three years (art. 5(3))",
-    },
-    "clause.—": {"zh": "数据核实", "en": "data check"},
+    "beijing_time": {"zh": "（北京时间）", "en": " (Beijing time)"},
+    "gloss": {"zh": "", "en": "(an unofficial gloss; the measures are in Chinese)"},
     "action.revocation": {
-        "zh": "核实情况；属实的，请按《办法》第十二条启动撤销认定程序，撤销后登记："
-        "`sfm factories revoke 统一社会信用代码 --decided-on 日期 --ref 文号 --reason 理由`",
-        "en": "check the facts; if confirmed, start revocation under Article 12 and record it "
-        "with `sfm factories revoke CODE --decided-on DATE --ref DOC --reason TEXT`",
+        "zh": "核实情况；情况属实的，依《办法》第十二条作出撤销称号的决定",
+        "en": "check the facts; if they hold, decide on revoking the designation under Article 12",
     },
     "action.review": {
-        "zh": "核实情况，判断是否仍符合认定条件，并确认或排除本标记",
-        "en": "check whether the factory still meets the conditions, then confirm or dismiss",
+        "zh": "核实情况，判断企业是否仍符合认定条件",
+        "en": "check whether the enterprise still meets the conditions of designation",
     },
     "action.action": {
-        "zh": "督促企业向市经济和信息化局申请名称变更；批准后登记："
-        "`sfm factories rename 统一社会信用代码 --name 新名称 --approved-on 日期`",
-        "en": "ask the enterprise to apply to the municipal bureau for the change; once approved, "
-        "record it with `sfm factories rename CODE --name NEW --approved-on DATE`",
+        "zh": "督促企业向北京市经济和信息化局申请更名",
+        "en": "ask the enterprise to apply to the municipal bureau for the change of name",
     },
     # flag tables and exports
     "flags.title": {"zh": "标记", "en": "Flags"},

@@ -6,22 +6,29 @@ tried again after a failed render.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from monitor.alerts.authorities import Authorities
-from monitor.clock import beijing_text
+from monitor.clauses import clauses_of, reference
+from monitor.clock import BEIJING, beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
-from monitor.i18n import flag_summary, t
+from monitor.i18n import CATALOG, flag_summary, language, t
 from monitor.rules.policy import PolicyChoice
-from monitor.storage.models import Alert, Factory, Flag
+from monitor.storage.models import Alert, DesignationEvent, Factory, Flag, FlagAudit
 
 # Messages whose subject and text are written with the row, and the template they go in.
 NOTICE_KINDS = {"ops": "ops", "filing": "notice", "expiry": "notice", "overview": "notice"}
 _HIDDEN_EVIDENCE = {"observation_id", "sources"}
+# evidence keys whose values are words of another key's vocabulary
+_VALUE_WORDS = {
+    "provider_grade": "grade",
+    "derived_grade": "grade",
+    "status": "registration_status",
+}
 
 
 def template_of(alert: Alert) -> str:
@@ -29,32 +36,90 @@ def template_of(alert: Alert) -> str:
 
 
 def evidence_lines(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [
-        (k, v) for k, v in evidence.items() if k not in _HIDDEN_EVIDENCE and v not in (None, "", [])
-    ]
+    """The evidence as an official reads it: labelled in the reader's language, times in
+    Beijing time and marked so."""
+    lines = []
+    for key, value in evidence.items():
+        if key in _HIDDEN_EVIDENCE or value in (None, "", [], {}):
+            continue
+        label = t(f"evidence.{key}") if f"evidence.{key}" in CATALOG else key
+        if key == "observed_at":
+            value = beijing_text(datetime.fromisoformat(value)) + t("beijing_time")
+        elif isinstance(value, dict):
+            value = "；".join(f"{t(f'evidence.{k}')}：{v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = "、".join(str(v) for v in value)
+        elif f"{_VALUE_WORDS.get(key, key)}.{value}" in CATALOG:
+            value = t(f"{_VALUE_WORDS.get(key, key)}.{value}")
+        lines.append((label, value))
+    return lines
 
 
-def flag_context(flag: Flag, factory: Factory) -> dict[str, Any]:
+def flag_context(flag: Flag, factory: Factory, deadline_days: int = 10) -> dict[str, Any]:
     district = DISTRICTS_BY_CODE.get(factory.district_code)
+    district_name = district.name if district else factory.district_code
+    reader = language()
+    clause_ref = reference(flag.clause, reader)
+    bureau_decides = factory.level == "advanced" or flag.severity == "action"
+    deadline = (flag.first_seen_at + timedelta(days=deadline_days)).astimezone(BEIJING)
     return {
         "flag": {
             "id": flag.id,
             "rule_id": flag.rule_id,
-            "clause": flag.clause,
-            "clause_text": t(f"clause.{flag.clause}"),
+            "severity": flag.severity,
+            "clause": clause_ref,
+            "subject": t(f"subject.{flag.severity}", clause=clause_ref),
+            "quotes": [
+                (c.reference(reader), c.quote if reader == "zh" else f"{c.gloss} {t('gloss')}")
+                for c in clauses_of(flag.clause)
+            ],
             "severity_text": t(f"severity.{flag.severity}"),
             "state_text": t(f"state.{flag.state}"),
             "summary": flag_summary(flag.summary_key, flag.summary_params),
             "evidence": evidence_lines(flag.evidence),
-            "first_seen": beijing_text(flag.first_seen_at),
+            "first_seen": beijing_text(flag.first_seen_at) + t("beijing_time"),
             "action_text": t(f"action.{flag.severity}"),
+            "decides": t("decides.municipal")
+            if bureau_decides
+            else t("decides.district", district=district_name),
+            "deadline": deadline.date().isoformat(),
         },
         "factory": {
             "name": factory.name,
             "credit_code": factory.credit_code,
             "level_text": t(f"level.{factory.level}"),
-            "district_name": district.name if district else factory.district_code,
+            "district_name": district_name,
         },
+    }
+
+
+def _decision(session: Session, flag: Flag, factory: Factory) -> dict[str, Any]:
+    """What closed the flag: who moved it, when, why, and the decision's document number."""
+    last = session.scalars(
+        select(FlagAudit)
+        .where(col(FlagAudit.flag_id) == flag.id)
+        .order_by(col(FlagAudit.id).desc())
+    ).first()
+    event = session.scalars(
+        select(DesignationEvent)
+        .where(
+            col(DesignationEvent.factory_id) == factory.id,
+            col(DesignationEvent.kind).in_(["revoked", "renamed"]),
+        )
+        .order_by(col(DesignationEvent.id).desc())
+    ).first()
+    decided_by_event = flag.state == "resolved" and event is not None
+    return {
+        "state_text": t(f"state.{flag.state}"),
+        "by": t("decision.system") if last is None or last.actor == "sfm" else last.actor,
+        "at": (beijing_text(last.at) + t("beijing_time")) if last else "—",
+        "what": t(f"event.{event.kind}")
+        if decided_by_event and event
+        else t(f"state.{flag.state}"),
+        "on": str(event.occurred_on) if decided_by_event and event else "—",
+        "reference": (event.reference or "—") if decided_by_event and event else "—",
+        "reason": (event.reason if decided_by_event and event and event.reason else None)
+        or (last.reason if last else "—"),
     }
 
 
@@ -73,6 +138,7 @@ def build_context(
     authorities: Authorities,
     measures: PolicyChoice,
     now: datetime,
+    deadline_days: int = 10,
 ) -> dict[str, Any]:
     """Everything the alert's template may name, in the language in use."""
     authority = authorities.get(alert.authority)
@@ -88,7 +154,7 @@ def build_context(
     found = _flag_and_factory(session, alert.flag_id)
     if found is not None:
         flag, factory = found
-        context.update(flag_context(flag, factory))
+        context.update(flag_context(flag, factory, deadline_days))
         context["days_open"] = (now - flag.first_seen_at).days
         told = session.scalars(
             select(col(Alert.authority)).where(
@@ -96,14 +162,15 @@ def build_context(
             )
         ).all()
         context["recipients"] = "、".join(authorities.name_of(key) for key in sorted(set(told)))
-        context["reason"] = context["flag"]["state_text"]
+        if alert.kind == "closing":
+            context["decision"] = _decision(session, flag, factory)
     if alert.kind == "digest":
         bundled = session.scalars(
             select(Alert).where(col(Alert.digest_id) == alert.id).order_by(col(Alert.id))
         ).all()
         context["today"] = beijing_text(now)[:10]
         context["items"] = [
-            flag_context(*pair)
+            flag_context(*pair, deadline_days)
             for pair in (_flag_and_factory(session, item.flag_id) for item in bundled)
             if pair is not None
         ]

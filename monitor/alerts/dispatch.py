@@ -78,7 +78,14 @@ class Dispatcher:
     def render(self, session: Session, alert: Alert, now: datetime) -> Rendered:
         """The alert's words, in the configured language (also for previews)."""
         with using_language(self.settings.language):
-            context = build_context(session, alert, self.authorities, self.measures, now)
+            context = build_context(
+                session,
+                alert,
+                self.authorities,
+                self.measures,
+                now,
+                deadline_days=self.settings.reminder_after_days,
+            )
             return self.renderer.render(template_of(alert), context)
 
     def _rendered(

@@ -130,7 +130,7 @@ class Policy(BaseModel):
 DEFAULT_POLICIES: dict[str, Policy] = {
     "2025": Policy(
         title="北京市智能工厂认定管理办法（京经信发〔2025〕22号）",
-        effective_from=date(2025, 1, 1),
+        effective_from=date(2025, 4, 29),  # Article 14: in force from issue, 2025-04-29
         expires_on=date(2026, 12, 31),
     )
 }

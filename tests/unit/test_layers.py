@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 LAYERS = [
-    {"vocabulary", "clock", "codes", "i18n", "errors", "calendar", "defaults"},
+    {"vocabulary", "clauses", "clock", "codes", "i18n", "errors", "calendar", "defaults"},
     {"rules"},
     {"config", "logs", "storage"},
     {"alerts"},

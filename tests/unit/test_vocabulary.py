@@ -4,9 +4,17 @@ from enum import StrEnum
 
 import pytest
 
-from connectors.base import CreditKind
+from connectors.base import AccidentGrade, CreditKind, SafetyCategory
 from monitor.i18n import CATALOG
-from monitor.vocabulary import AlertStatus, DesignationStatus, EventKind, FlagState, Level, Severity
+from monitor.vocabulary import (
+    AlertStatus,
+    DesignationStatus,
+    EventKind,
+    FlagState,
+    Level,
+    RegistrationStatus,
+    Severity,
+)
 
 SHOWN = {
     "state": FlagState,
@@ -16,6 +24,9 @@ SHOWN = {
     "event": EventKind,
     "status": DesignationStatus,
     "kind": CreditKind,
+    "registration_status": RegistrationStatus,
+    "category": SafetyCategory,
+    "grade": AccidentGrade,
 }
 
 

@@ -45,7 +45,7 @@ def test_the_daemon_emails_a_revocation_it_raised_and_stops_on_sigterm(
         what="a revocation email",
     )
     assert BUREAU in revocations[0].rcpt_tos
-    assert "12(" in revocations[0].subject  # the clause it suspects
+    assert "疑似撤销情形：第十二条第（" in revocations[0].subject  # suspects, never decides
     started = time.monotonic()
     assert daemon.stop(signal.SIGTERM) == 0, daemon.log()
     assert time.monotonic() - started < 30
