@@ -263,6 +263,26 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "flag {id}: {from_state} → {to_state}",
     },
     "flag.raised": {"zh": "已提出标记 {id}", "en": "flag {id} raised"},
+    "import.out_of_scope": {
+        "zh": "{file} 第 {row} 行（{code}）：企业在{district}，"
+        "不在操作员 {user} 的范围（{scope}）内，导入被拒绝，未写入任何记录",
+        "en": "{file}, row {row} ({code}): a factory in {district} is outside operator {user}'s "
+        "scope ({scope}); nothing was imported",
+    },
+    "import.contradicts_revocation": {
+        "zh": "{file} 第 {row} 行（{code}）：该企业的认定已于 {revoked_on} 撤销"
+        "（文号 {reference}），本行不能改动其记录；如已重新认定，请填写撤销之后的认定日期。"
+        "未写入任何记录",
+        "en": "{file}, row {row} ({code}): the designation was revoked on {revoked_on} "
+        "(document {reference}); this row cannot change it (a new designation needs a date "
+        "after the revocation). Nothing was imported",
+    },
+    "import.contradicts_rename": {
+        "zh": "{file} 第 {row} 行（{code}）：名称“{name}”与已登记的更名（{on} 更名为“{recorded}”，"
+        "文号 {reference}）不符，导入被拒绝，未写入任何记录",
+        "en": "{file}, row {row} ({code}): the name '{name}' contradicts the rename recorded on "
+        "{on} (to '{recorded}', document {reference}); nothing was imported",
+    },
     "operator.unknown": {
         "zh": "操作系统用户 {user} 不是已配置的操作员（[operators.{user}]），操作被拒绝",
         "en": "OS user {user} is not a configured operator ([operators.{user}]); refused",

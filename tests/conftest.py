@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from monitor.operators import Operator
 from monitor.storage import db
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ CONFIG_DIR = Path(__file__).parents[1] / "config"
 DEFAULTS_DIR = Path(__file__).parents[1] / "monitor" / "defaults"
 DEMO_FACTORIES = DEFAULTS_DIR / "demo" / "factories.csv"
 DEMO_AUTHORITIES = DEFAULTS_DIR / "authorities.toml"
+
+
+# Who imports the register in tests: a municipal operator, whose scope is every district.
+REGISTRAR = Operator("tester", "测试员", "municipal")
 
 
 def _postgres_unavailable() -> str | None:
@@ -85,7 +90,7 @@ def register(engine: Engine) -> Engine:
     """The migrated database with the 34 demo factories designated."""
     from monitor.register.store import import_factories
 
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     return engine
 
 

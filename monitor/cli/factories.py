@@ -71,7 +71,7 @@ def import_(
     report = import_factories(
         app_state.engine,
         file,
-        actor=app_state.actor,
+        operator=app_state.operator,
         accept_codes=app_state.accept_codes,
         dry_run=dry_run,
     )

@@ -17,9 +17,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc, today_beijing
-from monitor.codes import resolve_district, validate_credit_code
-from monitor.errors import BadInput, NotFound
+from monitor.codes import DISTRICTS_BY_CODE, resolve_district, validate_credit_code
+from monitor.errors import BadInput, NotFound, Refused
 from monitor.i18n import Message, t
+from monitor.operators import Operator
 from monitor.register.parse import LEVELS, FactoryRow, parse_factories, plain
 from monitor.storage.db import session_scope
 from monitor.storage.models import DesignationEvent, Factory
@@ -89,16 +90,82 @@ def _changes(factory: Factory, row: FactoryRow) -> dict[str, list[Any]]:
     return changes
 
 
+def _check_scope(operator: Operator, row: FactoryRow, factory: Factory | None, file: str) -> None:
+    """A district operator imports rows of their own districts only, the bureau any."""
+    for district in {row.district_code, factory.district_code if factory else row.district_code}:
+        if not operator.covers(district):
+            name = DISTRICTS_BY_CODE[district].name if district in DISTRICTS_BY_CODE else district
+            raise Refused(
+                Message(
+                    "import.out_of_scope",
+                    file=file,
+                    row=row.row,
+                    code=row.credit_code,
+                    user=operator.user,
+                    scope=operator.scope_text(),
+                    district=name,
+                )
+            )
+
+
+def _check_decisions(session: Session, factory: Factory, row: FactoryRow, file: str) -> None:
+    """A row may not silently undo a recorded rename or revocation."""
+    if (
+        factory.status == DesignationStatus.REVOKED
+        and factory.revoked_on is not None
+        and row.designated_on <= factory.revoked_on
+        and _changes(factory, row)
+    ):
+        event = _latest_event(session, factory, EventKind.REVOKED)
+        raise Refused(
+            Message(
+                "import.contradicts_revocation",
+                file=file,
+                row=row.row,
+                code=row.credit_code,
+                revoked_on=str(factory.revoked_on),
+                reference=(event.reference if event else None) or "—",
+            )
+        )
+    if row.name != factory.name:
+        event = _latest_event(session, factory, EventKind.RENAMED)
+        if event is not None:
+            raise Refused(
+                Message(
+                    "import.contradicts_rename",
+                    file=file,
+                    row=row.row,
+                    code=row.credit_code,
+                    name=row.name,
+                    recorded=factory.name,
+                    on=str(event.occurred_on),
+                    reference=event.reference or "—",
+                )
+            )
+
+
+def _latest_event(session: Session, factory: Factory, kind: EventKind) -> DesignationEvent | None:
+    return session.exec(
+        select(DesignationEvent)
+        .where(DesignationEvent.factory_id == factory.id, DesignationEvent.kind == kind.value)
+        .order_by(col(DesignationEvent.id).desc())
+    ).first()
+
+
 def import_factories(
     engine: Engine,
     path: Path,
     *,
-    actor: str,
+    operator: Operator,
     accept_codes: Iterable[str] = (),
     dry_run: bool = False,
     today: date | None = None,
 ) -> ImportReport:
-    """Add new factories and update changed ones from a CSV/XLSX file, all or nothing."""
+    """Add new factories and update changed ones from a CSV/XLSX file, all or nothing.
+
+    Importing is a decision like any other: within the operator's districts, and
+    never a silent undoing of a recorded rename or revocation (exit 3, nothing written)."""
+    actor = operator.user
     rows, errors = parse_factories(path, accept_codes=accept_codes, today=today)
     if errors:
         raise BadInput(
@@ -116,6 +183,9 @@ def import_factories(
         now = now_utc()
         for row in rows:
             factory = existing.get(row.credit_code)
+            _check_scope(operator, row, factory, path.name)
+            if factory is not None:
+                _check_decisions(session, factory, row, path.name)
             if factory is None:
                 report.added.append(row.credit_code)
                 if dry_run:

@@ -40,6 +40,8 @@ def test_right_after_the_demo_its_operators_confirm_and_dismiss_within_their_sco
     demo: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert demo("db", "upgrade").code == 0
+    assert demo("factories", "import", str(DEMO_FACTORIES)).code == 3  # no operator: refused
+    monkeypatch.setenv("SFM_OPERATOR", "bureau")  # as `make demo` imports
     assert demo("factories", "import", str(DEMO_FACTORIES)).code == 0
     assert demo("run", "--once").code == 0
     flags = json.loads(demo("flags", "list", "--state", "open", "--json").out)
@@ -66,5 +68,10 @@ def test_right_after_the_demo_its_operators_confirm_and_dismiss_within_their_sco
     bureau = demo("flags", "confirm", str(elsewhere[0]["id"]), "--reason", "已核实，拟撤销")
     assert bureau.code == 0, bureau.err
     trail = json.loads(demo("audit", "--json").out)
-    decided = [(e["actor"], e["change"]) for e in trail if e["actor"] in ("haidian", "bureau")]
+    decided = [
+        (e["actor"], e["change"])
+        for e in trail
+        if e["actor"] in ("haidian", "bureau") and "→" in e["change"]  # flag decisions
+    ]
+    assert ("bureau", "认定") in [(e["actor"], e["change"]) for e in trail]  # the import, too
     assert decided == [("haidian", "open → dismissed"), ("bureau", "open → confirmed")]

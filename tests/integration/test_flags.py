@@ -21,7 +21,7 @@ from monitor.register.store import import_factories
 from monitor.storage.models import Flag, FlagAudit
 from monitor.sweep.run import run_sweep
 from monitor.vocabulary import FlagState
-from tests.conftest import DEMO_FACTORIES, Cli, shipped_connector
+from tests.conftest import DEMO_FACTORIES, REGISTRAR, Cli, shipped_connector
 
 BUREAU = Operator("li", "李明", "municipal")
 HAIDIAN = Operator("wang", "王芳", ("110108",))
@@ -71,7 +71,7 @@ def code_of(upstream: dict[str, Any], fragment: str) -> str:
 
 @pytest.fixture
 def swept(engine: Engine, simulator: RunningSimulator) -> Engine:
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     sweep(engine, simulator)
     return engine
 

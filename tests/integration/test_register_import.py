@@ -13,7 +13,7 @@ from monitor.errors import BadInput, NotFound, Refused
 from monitor.operators import Operator
 from monitor.register.store import factory_history, import_factories, list_factories
 from monitor.storage.models import DesignationEvent, Factory
-from tests.conftest import DEMO_FACTORIES
+from tests.conftest import DEMO_FACTORIES, REGISTRAR
 
 BUREAU = Operator("li", "李", "municipal")
 
@@ -39,10 +39,10 @@ def write(tmp_path: Path, text: str, name: str = "in.csv", encoding: str = "utf-
 
 
 def test_demo_register_imports_and_reimport_changes_nothing(engine: Engine, tmp_path: Path) -> None:
-    first = import_factories(engine, DEMO_FACTORIES, actor="tester")
+    first = import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     assert len(first.added) >= 30 and not first.updated
     before = counts(engine)
-    again = import_factories(engine, DEMO_FACTORIES, actor="tester")
+    again = import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     assert not again.changed and again.unchanged == len(first.added)
     assert counts(engine) == before
 
@@ -50,7 +50,7 @@ def test_demo_register_imports_and_reimport_changes_nothing(engine: Engine, tmp_
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_csv_encodings_excel_users_produce(engine: Engine, tmp_path: Path, encoding: str) -> None:
     path = write(tmp_path, HEADER_ZH + GOOD_ROW + OTHER_ROW, encoding=encoding)
-    report = import_factories(engine, path, actor="tester")
+    report = import_factories(engine, path, operator=REGISTRAR)
     assert report.added == ["91110000600037341L", "91110000101623741K"]
     factories = {f.credit_code: f for f in list_factories(engine)}
     assert factories["91110000600037341L"].name == "北京测试机床有限公司"
@@ -61,7 +61,7 @@ def test_csv_encodings_excel_users_produce(engine: Engine, tmp_path: Path, encod
 
 def test_english_headers_and_chinese_dates(engine: Engine, tmp_path: Path) -> None:
     row = "91110000600037341l , 北京测试机床有限公司,basic,110103,2025年6月30日,\n"
-    import_factories(engine, write(tmp_path, HEADER_EN + row), actor="tester")
+    import_factories(engine, write(tmp_path, HEADER_EN + row), operator=REGISTRAR)
     [factory] = list_factories(engine)
     assert factory.credit_code == "91110000600037341L"
     assert factory.district_code == "110101"  # retired 崇文 code maps to 东城
@@ -79,7 +79,7 @@ def test_xlsx_with_date_cells_and_extra_columns(engine: Engine, tmp_path: Path) 
     sheet.append([None, None, None, None, None, None])  # blank rows are common in Excel
     path = tmp_path / "factories.xlsx"
     book.save(path)
-    import_factories(engine, path, actor="tester")
+    import_factories(engine, path, operator=REGISTRAR)
     [factory] = list_factories(engine)
     assert (factory.district_code, factory.designated_on) == ("110113", date(2025, 6, 30))
 
@@ -87,9 +87,9 @@ def test_xlsx_with_date_cells_and_extra_columns(engine: Engine, tmp_path: Path) 
 def test_changed_row_updates_the_factory_and_records_what_changed(
     engine: Engine, tmp_path: Path
 ) -> None:
-    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR)
     changed = GOOD_ROW.replace("基础级", "先进级").replace("上地十街1号", "上地十街2号")
-    report = import_factories(engine, write(tmp_path, HEADER_ZH + changed), actor="tester")
+    report = import_factories(engine, write(tmp_path, HEADER_ZH + changed), operator=REGISTRAR)
     assert report.updated == {
         "91110000600037341L": {
             "level": ["basic", "advanced"],
@@ -104,7 +104,7 @@ def test_changed_row_updates_the_factory_and_records_what_changed(
 
 def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:
     report = import_factories(
-        engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester", dry_run=True
+        engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR, dry_run=True
     )
     assert report.added == ["91110000600037341L"]
     assert counts(engine) == (0, 0)
@@ -142,13 +142,13 @@ BROKEN = {
 def test_a_broken_file_is_rejected_whole_and_changes_nothing(
     engine: Engine, tmp_path: Path, case: str
 ) -> None:
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     before = counts(engine)
     text, expected = BROKEN[case]
     # the good rows of a broken file must not be written either
     path = write(tmp_path, text, name="broken.csv")
     with pytest.raises(BadInput) as caught:
-        import_factories(engine, path, actor="tester")
+        import_factories(engine, path, operator=REGISTRAR)
     report = "\n".join([str(caught.value), *caught.value.details])
     assert "broken.csv" in report
     for fragment in expected:
@@ -159,17 +159,17 @@ def test_a_broken_file_is_rejected_whole_and_changes_nothing(
 def test_every_error_of_a_file_is_reported_at_once(engine: Engine, tmp_path: Path) -> None:
     text = HEADER_ZH + GOOD_ROW.replace("341L", "341K") + OTHER_ROW.replace("Chaoyang", "Gotham")
     with pytest.raises(BadInput) as caught:
-        import_factories(engine, write(tmp_path, text), actor="tester")
+        import_factories(engine, write(tmp_path, text), operator=REGISTRAR)
     assert len(caught.value.details) == 2
 
 
 def test_unsupported_and_undecodable_files(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"\.txt"):
-        import_factories(engine, write(tmp_path, "x", name="a.txt"), actor="tester")
+        import_factories(engine, write(tmp_path, "x", name="a.txt"), operator=REGISTRAR)
     undecodable = tmp_path / "bad.csv"
     undecodable.write_bytes(b"\xff\xfe\x00\x81\x30\x81\xff" * 3)
     with pytest.raises(BadInput):
-        import_factories(engine, undecodable, actor="tester")
+        import_factories(engine, undecodable, operator=REGISTRAR)
     assert counts(engine) == (0, 0)
 
 
@@ -179,13 +179,15 @@ def test_english_error_messages(
     monkeypatch.setenv("SFM_LANG", "en")
     with pytest.raises(BadInput) as caught:
         import_factories(
-            engine, write(tmp_path, HEADER_EN + GOOD_ROW.replace("341L", "341K")), actor="tester"
+            engine,
+            write(tmp_path, HEADER_EN + GOOD_ROW.replace("341L", "341K")),
+            operator=REGISTRAR,
         )
     assert "in.csv, row 2, column 'credit_code' (A): bad check character" in caught.value.details[0]
 
 
 def test_rename_records_the_approval(engine: Engine, tmp_path: Path) -> None:
-    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR)
     factory, former = rename_factory(
         engine,
         "91110000600037341L",
@@ -213,7 +215,7 @@ def test_rename_records_the_approval(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path: Path) -> None:
-    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR)
     revoke_factory(
         engine,
         "91110000600037341L",
@@ -246,12 +248,12 @@ def test_revoke_then_rename_or_revoke_again_is_refused(engine: Engine, tmp_path:
             outbox=None,
         )
     # re-importing the original list does not silently undo the revocation
-    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR)
     assert list_factories(engine)[0].status == "revoked"
 
 
 def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
-    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), actor="tester")
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR)
     with pytest.raises(BadInput):
         revoke_factory(
             engine,
@@ -286,10 +288,70 @@ def test_revoke_validates_its_inputs(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_filters(engine: Engine) -> None:
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     haidian = list_factories(engine, district="Haidian")
     assert haidian and {f.district_code for f in haidian} == {"110108"}
     advanced = list_factories(engine, level="先进级")
     assert advanced and {f.level for f in advanced} == {"advanced"}
     with pytest.raises(BadInput):
         list_factories(engine, district="Gotham")
+
+
+HAIDIAN_ONLY = Operator("wang", "王芳", ("110108",))
+
+
+def test_a_district_operator_imports_rows_of_their_own_districts_only(
+    engine: Engine, tmp_path: Path
+) -> None:
+    haidian_row = GOOD_ROW  # 海淀
+    chaoyang_row = OTHER_ROW  # Chaoyang
+    with pytest.raises(Refused, match="第 3 行"):
+        import_factories(
+            engine, write(tmp_path, HEADER_ZH + haidian_row + chaoyang_row), operator=HAIDIAN_ONLY
+        )
+    assert counts(engine) == (0, 0)  # nothing written
+    report = import_factories(
+        engine, write(tmp_path, HEADER_ZH + haidian_row), operator=HAIDIAN_ONLY
+    )
+    assert report.added == ["91110000600037341L"]
+    moved = HEADER_ZH + haidian_row.replace("海淀区,", "朝阳区,")  # out of their scope
+    with pytest.raises(Refused):
+        import_factories(engine, write(tmp_path, moved), operator=HAIDIAN_ONLY)
+
+
+def test_re_importing_never_undoes_a_recorded_rename_or_revocation(
+    engine: Engine, tmp_path: Path
+) -> None:
+    original = write(tmp_path, HEADER_ZH + GOOD_ROW)
+    import_factories(engine, original, operator=REGISTRAR)
+    rename_factory(
+        engine,
+        "91110000600037341L",
+        new_name="北京新名称智能科技有限公司",
+        approved_on=date(2026, 3, 1),
+        reference="京经信函〔2026〕5号",
+        operator=BUREAU,
+        outbox=None,
+    )
+    with pytest.raises(Refused, match="京经信函〔2026〕5号") as refused:
+        import_factories(engine, original, operator=REGISTRAR)
+    assert "第 2 行" in str(refused.value)
+    factory, events = factory_history(engine, "91110000600037341L")
+    assert factory.name == "北京新名称智能科技有限公司"
+    assert [e.kind for e in events] == ["designated", "renamed"]
+
+    revoke_factory(
+        engine,
+        "91110000600037341L",
+        decided_on=date(2026, 4, 1),
+        reference="京经信发〔2026〕9号",
+        reason="注销",
+        operator=BUREAU,
+        outbox=None,
+    )
+    renamed_row = GOOD_ROW.replace("北京测试机床有限公司", "北京新名称智能科技有限公司")
+    changed = renamed_row.replace("基础级", "先进级")
+    with pytest.raises(Refused, match="京经信发〔2026〕9号"):
+        import_factories(engine, write(tmp_path, HEADER_ZH + changed), operator=REGISTRAR)
+    # the same row, unchanged, is no contradiction
+    import_factories(engine, write(tmp_path, HEADER_ZH + renamed_row), operator=REGISTRAR)

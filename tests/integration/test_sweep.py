@@ -19,7 +19,7 @@ from monitor.config import LoadedConfig, Settings
 from monitor.register.store import import_factories
 from monitor.storage.models import ConnectorHealth, ConsumedFile, Factory, Observation, SweepRun
 from monitor.sweep.run import SweepSummary, run_sweep
-from tests.conftest import DEMO_FACTORIES, UPSTREAM, many_factories, shipped_connector
+from tests.conftest import DEMO_FACTORIES, REGISTRAR, UPSTREAM, many_factories, shipped_connector
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
 
@@ -53,7 +53,7 @@ def code_of(engine: Engine, factory_id: int) -> str:
 
 @pytest.fixture
 def register(engine: Engine) -> Engine:
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     return engine
 
 
@@ -186,7 +186,7 @@ def test_files_are_consumed_once_and_bad_files_rejected_once(
 def test_a_sweep_killed_midway_leaves_the_database_consistent_and_the_next_completes(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
-    import_factories(engine, many_factories(tmp_path / "many.csv", 300), actor="tester")
+    import_factories(engine, many_factories(tmp_path / "many.csv", 300), operator=REGISTRAR)
     config = tmp_path / "sfm.toml"
     shipped_text = (Path(__file__).parents[2] / "config" / "sfm.toml").read_text(encoding="utf-8")
     config.write_text(

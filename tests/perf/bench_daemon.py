@@ -34,7 +34,7 @@ from monitor.register.store import import_factories  # noqa: E402
 from monitor.storage import db  # noqa: E402
 from monitor.storage.db import session_scope  # noqa: E402
 from monitor.storage.models import Factory, Flag, JobRun  # noqa: E402
-from tests.conftest import DEMO_FACTORIES, SHIPPED_CONFIG, many_factories  # noqa: E402
+from tests.conftest import DEMO_FACTORIES, REGISTRAR, SHIPPED_CONFIG, many_factories  # noqa: E402
 from tests.integration.alerts.conftest import SmtpServer  # noqa: E402
 
 N = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))
@@ -111,7 +111,7 @@ def bench_alert_latency(directory: Path) -> bool:
     config = write_config(directory, schedule, authorities)
     engine = db.make_engine(f"sqlite:///{directory / 'sfm.db'}")
     db.upgrade(engine)
-    import_factories(engine, DEMO_FACTORIES, actor="bench")
+    import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     daemon = start_daemon(config, directory)
     try:
         deadline = time.monotonic() + 120
@@ -155,7 +155,7 @@ def bench_idle_memory(directory: Path) -> bool:
     csv = many_factories(directory / "many.csv", N)
     engine = db.make_engine(f"sqlite:///{directory / 'sfm.db'}")
     db.upgrade(engine)
-    import_factories(engine, csv, actor="bench")
+    import_factories(engine, csv, operator=REGISTRAR)
     authorities = '[municipal]\nname = "市经信局"\nurls = []\n[ops]\nname = "ops"\nurls = []\n'
     # the sweeps run once at start-up (never run before), then not again for a year
     yearly = '"0 0 1 1 *"'

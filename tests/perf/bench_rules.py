@@ -36,6 +36,7 @@ from monitor.register.store import import_factories  # noqa: E402
 from monitor.storage import db  # noqa: E402
 from monitor.storage.models import Flag, SweepRun  # noqa: E402
 from monitor.sweep.observations import ObservationStore  # noqa: E402
+from tests.conftest import REGISTRAR  # noqa: E402
 
 FACTORIES = 10_000
 FLAGS = 100_000
@@ -54,7 +55,7 @@ def register(directory: Path, url: str) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     engine = db.make_engine(url)
     db.upgrade(engine)
-    import_factories(engine, path, actor="bench")
+    import_factories(engine, path, operator=REGISTRAR)
     engine.dispose()
 
 

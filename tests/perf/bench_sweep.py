@@ -38,7 +38,7 @@ from monitor.config import LoadedConfig, Settings  # noqa: E402
 from monitor.register.store import import_factories  # noqa: E402
 from monitor.storage import db  # noqa: E402
 from monitor.sweep.run import run_sweep  # noqa: E402
-from tests.conftest import shipped_connector  # noqa: E402
+from tests.conftest import REGISTRAR, shipped_connector  # noqa: E402
 
 N = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))
 LATENCY_S = 0.020
@@ -197,7 +197,7 @@ def main() -> int:
             engine = db.make_engine(f"sqlite:///{template}")
             db.upgrade(engine)
             started = time.perf_counter()
-            import_factories(engine, register_file(directory), actor="bench")
+            import_factories(engine, register_file(directory), operator=REGISTRAR)
             engine.dispose()
             print(f"setup: {N} factories imported in {time.perf_counter() - started:.1f} s")
 

@@ -19,7 +19,7 @@ from monitor.register.store import import_factories
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, Flag
 from monitor.sweep.run import run_sweep
-from tests.conftest import DEMO_FACTORIES, shipped_connector
+from tests.conftest import DEMO_FACTORIES, REGISTRAR, shipped_connector
 from tests.integration.alerts.conftest import Webhook, write_alert_config
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
@@ -29,7 +29,7 @@ SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
 def setup(
     engine: Engine, database_url: str, tmp_path: Path, webhook: Webhook, simulator: RunningSimulator
 ) -> dict[str, Any]:
-    import_factories(engine, DEMO_FACTORIES, actor="tester")
+    import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
     everyone = {
         key: [webhook.url(key)]
         for key in (

@@ -20,7 +20,7 @@ from monitor.register.store import import_factories
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert
 from monitor.vocabulary import FlagState
-from tests.conftest import Cli
+from tests.conftest import REGISTRAR, Cli
 from tests.integration.daemon.conftest import (
     BUREAU,
     SmtpServer,
@@ -45,7 +45,7 @@ BUREAU_OPERATOR = Operator(user="li", name="李明", scope="municipal")
 def filed(engine: Engine, tmp_path: Path) -> Engine:
     source = tmp_path / "filings.csv"
     source.write_text(FILINGS, encoding="utf-8")
-    import_factories(engine, source, actor="tester")
+    import_factories(engine, source, operator=REGISTRAR)
     return engine
 
 
