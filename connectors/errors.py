@@ -20,7 +20,7 @@ class MappingError(ConnectorError, ValueError):
 
 
 class TableError(ConnectorError, ValueError):
-    """The file cannot be read as a table; `reason` is one of encoding, format, unreadable."""
+    """The file cannot be read as a table; `reason` is encoding, format, not_xlsx or unreadable."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail or reason)

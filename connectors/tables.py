@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -58,6 +59,8 @@ def read_table(
             raise TableError("format", suffix)
     except TableError:
         raise
+    except zipfile.BadZipFile as exc:  # an .xlsx is a zip archive; this one is not
+        raise TableError("not_xlsx", f"{path.name}: {exc}") from exc
     except (OSError, csv.Error, ValueError, KeyError, IndexError) as exc:
         raise TableError("unreadable", f"{type(exc).__name__}: {exc}") from exc
 

@@ -70,6 +70,24 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "无法识别文件编码（支持 UTF-8、带 BOM 的 UTF-8 和 GB18030）",
         "en": "cannot decode the file (UTF-8, UTF-8 with BOM and GB18030 are supported)",
     },
+    "import.not_xlsx": {
+        "zh": "文件扩展名为“{suffix}”，但内容不是 Excel 工作簿（可能是改了扩展名的其他文件），"
+        "请在 Excel 中另存为 .xlsx 或 .csv",
+        "en": "the file is named '{suffix}' but is not an Excel workbook (perhaps another "
+        "file renamed); save it from Excel as .xlsx or .csv",
+    },
+    "export.no_folder": {
+        "zh": "输出目录 {folder} 不存在，未写入任何文件",
+        "en": "the folder {folder} does not exist; nothing was written",
+    },
+    "export.format_mismatch": {
+        "zh": "--format {fmt} 与文件扩展名“{suffix}”不符，未写入任何文件",
+        "en": "--format {fmt} contradicts the file name's '{suffix}'; nothing was written",
+    },
+    "export.unknown_format": {
+        "zh": "无法从文件名“{name}”判断格式，请使用 .csv 或 .xlsx 扩展名，或用 --format 指定",
+        "en": "cannot tell the format from '{name}': name it .csv or .xlsx, or give --format",
+    },
     "import.format": {
         "zh": "不支持的文件类型“{suffix}”（支持 .csv 和 .xlsx）",
         "en": "unsupported file type '{suffix}' (.csv and .xlsx are supported)",
@@ -431,8 +449,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "export.severity": {"zh": "性质", "en": "Severity"},
     "export.state": {"zh": "状态", "en": "State"},
     "export.summary": {"zh": "情况", "en": "Finding"},
-    "export.first_seen_at": {"zh": "首次发现", "en": "First seen"},
-    "export.last_seen_at": {"zh": "最近发现", "en": "Last seen"},
+    "export.first_seen_at": {"zh": "首次发现（北京时间）", "en": "First seen (Beijing time)"},
+    "export.last_seen_at": {"zh": "最近发现（北京时间）", "en": "Last seen (Beijing time)"},
     "export.done": {
         "zh": "已导出 {count} 条标记到 {path}",
         "en": "{count} flags written to {path}",

@@ -10,11 +10,12 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from monitor.calendar import Quarter
+from monitor.clauses import reference
 from monitor.clock import beijing_text
 from monitor.errors import BadInput
 from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
-from monitor.i18n import flag_summary, t
+from monitor.i18n import Message, flag_summary, language, t
 from monitor.storage.db import session_scope
 from monitor.storage.models import DesignationEvent, Factory, Flag, FlagAudit
 
@@ -132,6 +133,9 @@ def export_flags(engine: Engine, out: Path, fmt: str) -> int:
         data["level"] = t(f"level.{row.level}")
         data["state"] = t(f"state.{row.state}")
         data["severity"] = t(f"severity.{row.severity}")
+        data["clause"] = reference(row.clause, language())
+        data["first_seen_at"] = beijing_text(row.first_seen_at)
+        data["last_seen_at"] = beijing_text(row.last_seen_at)
         table.append([data[column] for column in EXPORT_COLUMNS])
     write_table(out, fmt, t("export.sheet"), [t(f"export.{c}") for c in EXPORT_COLUMNS], table)
     return len(table)
@@ -231,6 +235,22 @@ def export_filings(
 def check_format(fmt: str) -> None:
     if fmt not in ("csv", "xlsx"):
         raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
+
+
+def export_target(out: Path, fmt: str | None) -> str:
+    """The format to write `out` in: as given, else from its extension; never one that
+    contradicts the extension, and never into a folder that does not exist."""
+    suffix = out.suffix.lower()
+    named = {".csv": "csv", ".xlsx": "xlsx"}.get(suffix)
+    if fmt is not None:
+        check_format(fmt)
+        if named is not None and named != fmt:
+            raise BadInput(Message("export.format_mismatch", fmt=fmt, suffix=suffix))
+    elif named is None:
+        raise BadInput(Message("export.unknown_format", name=out.name))
+    if not out.parent.is_dir():
+        raise BadInput(Message("export.no_folder", folder=str(out.parent)))
+    return fmt or str(named)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

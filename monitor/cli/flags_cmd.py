@@ -224,12 +224,15 @@ def audit(
 def export_flags(
     ctx: typer.Context,
     out: Annotated[Path, typer.Argument(metavar="OUT")],
-    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "xlsx",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or xlsx (default: from OUT's extension)")
+    ] = None,
 ) -> None:
     """Every flag as a spreadsheet for reports (Chinese headers; SFM_LANG=en for English)."""
     from monitor.reports import export_flags as write
+    from monitor.reports import export_target
 
-    count = write(state(ctx).engine, out, fmt)
+    count = write(state(ctx).engine, out, export_target(out, fmt))
     say(Message("export.done", count=count, path=str(out)))
 
 
@@ -241,7 +244,9 @@ def export_filings(
     district: Annotated[
         str | None, typer.Option("--district", help="One district (code or name).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "xlsx",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or xlsx (default: from OUT's extension)")
+    ] = None,
 ) -> None:
     """Article 6: basic-level factories filed in a quarter, their open flags and decisions."""
     from monitor.calendar import Quarter
@@ -259,5 +264,8 @@ def export_filings(
         if found is None:
             raise BadInput("--district: " + t("district.unknown", value=district))
         code = found.code
-    count = write(state(ctx).engine, out, fmt, chosen, code)
+    from monitor.reports import export_target
+
+    target = export_target(out, fmt)
+    count = write(state(ctx).engine, out, target, chosen, code)
     say(Message("export.done", count=count, path=str(out)))

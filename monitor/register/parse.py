@@ -111,6 +111,7 @@ def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         message = {
             "encoding": Message("import.encoding"),
             "format": Message("import.format", suffix=path.suffix.lower()),
+            "not_xlsx": Message("import.not_xlsx", suffix=path.suffix.lower()),
         }.get(exc.reason, Message("import.unreadable", detail=exc.detail))
         raise BadInput(str(RowError(path.name, None, None, None, message))) from exc
 

@@ -348,3 +348,26 @@ def test_flags_cli(
     assert sheet is not None and sheet.cell(1, 10).value == "情况"
     assert cli("export", "flags", str(tmp_path / "f.pdf"), "--format", "pdf").code == 2
     assert not (tmp_path / "f.pdf").exists()
+    # times are Beijing time, and the header says so
+    assert rows[0][10] == "首次发现（北京时间）" and rows[1][10].count(":") == 1
+
+
+def test_export_input_errors_exit_2_and_write_nothing(
+    swept: Engine, cli: Cli, tmp_path: Path
+) -> None:
+    inferred = cli("export", "flags", str(tmp_path / "flags.csv"))  # format from the extension
+    assert inferred.code == 0 and (tmp_path / "flags.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    contradicting = cli("export", "flags", str(tmp_path / "f.xlsx"), "--format", "csv")
+    assert contradicting.code == 2 and "--format csv" in contradicting.err
+    nowhere = cli("export", "flags", str(tmp_path / "missing" / "f.xlsx"))
+    assert nowhere.code == 2 and "missing" in nowhere.err
+    unnamed = cli("export", "flags", str(tmp_path / "flags"))
+    assert unnamed.code == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("f")) == ["flags.csv"]
+
+
+def test_an_xlsx_that_is_not_a_workbook_is_a_clear_input_error(cli: Cli, tmp_path: Path) -> None:
+    fake = tmp_path / "factories.xlsx"
+    fake.write_text("统一社会信用代码,企业名称\n", encoding="utf-8")  # a CSV renamed
+    result = cli("factories", "import", str(fake))
+    assert result.code == 2 and "不是 Excel 工作簿" in result.err
