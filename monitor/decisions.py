@@ -19,7 +19,7 @@ from sqlmodel import Session
 from monitor.clock import now_utc, today_beijing
 from monitor.errors import BadInput, Refused
 from monitor.flags.book import get_flag, open_flag, resolve_answered, transition
-from monitor.i18n import Message
+from monitor.i18n import Message, t
 from monitor.operators import Operator
 from monitor.register.store import find_factory, record_event
 from monitor.rules import CLAUSES, Finding
@@ -160,7 +160,9 @@ def rename_factory(
             factory,
             outbox=outbox,
             actor=operator.user,
-            reason=f"rename recorded: {former} → {new_name} ({reference or '—'})",
+            reason=t(
+                "audit.reason.renamed", former=former, new=new_name, reference=reference or "—"
+            ),
             rule_id="art12-rename-pending",
             evidence_key=f"name:{normalise_name(new_name)}",
         )
@@ -211,6 +213,8 @@ def revoke_factory(
             factory,
             outbox=outbox,
             actor=operator.user,
-            reason=f"designation revoked on {decided_on} ({reference}): {reason}",
+            reason=t(
+                "audit.reason.revoked", on=str(decided_on), reference=reference, reason=reason
+            ),
         )
     return factory

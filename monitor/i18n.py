@@ -422,6 +422,53 @@ CATALOG: dict[str, dict[str, str]] = {
     "flags.col.name": {"zh": "企业名称", "en": "Enterprise"},
     "flags.col.district": {"zh": "所在区", "en": "District"},
     "flags.col.summary": {"zh": "情况", "en": "Finding"},
+    # rules, as tables name them and as --rule accepts them
+    "audit.flag_subject": {"zh": "标记 {id}（{rule}）", "en": "flag {id} ({rule})"},
+    "audit.designation_subject": {"zh": "认定记录", "en": "designation"},
+    "audit.reason.rule fired": {"zh": "规则触发", "en": "rule fired"},
+    "audit.reason.condition no longer observed": {
+        "zh": "数据源不再显示该情形",
+        "en": "condition no longer observed",
+    },
+    "audit.reason.recurred": {"zh": "该情形再次出现", "en": "recurred"},
+    "audit.reason.renamed": {
+        "zh": "已登记更名：{former} → {new}（文号 {reference}）",
+        "en": "rename recorded: {former} → {new} (document {reference})",
+    },
+    "audit.reason.revoked": {
+        "zh": "认定已于 {on} 撤销（文号 {reference}）：{reason}",
+        "en": "designation revoked on {on} (document {reference}): {reason}",
+    },
+    "rule.art12.1-false-information": {
+        "zh": "申请中提供虚假信息或其他违法行为",
+        "en": "false information in the application",
+    },
+    "rule.art12.2-terminated": {"zh": "企业依法终止", "en": "terminated by law"},
+    "rule.art12.2-not-operating": {"zh": "无法正常经营", "en": "cannot operate normally"},
+    "rule.art12.3-major-accident": {"zh": "发生重大事故", "en": "major accident"},
+    "rule.art12.3-large-accident": {
+        "zh": "认定后发生较大事故",
+        "en": "large accident while designated",
+    },
+    "rule.art5.3-prior-accident": {
+        "zh": "认定前三年内发生较大及以上事故",
+        "en": "accident in the three years before designation",
+    },
+    "rule.art12.4-relocated": {
+        "zh": "注册地迁至京外",
+        "en": "registered seat moved out of Beijing",
+    },
+    "rule.art12.4-relocation-unconfirmed": {
+        "zh": "迁出迹象待核实",
+        "en": "signs of a move to check",
+    },
+    "rule.art12.5-penalty": {"zh": "受到处罚", "en": "penalised"},
+    "rule.art12-rename-pending": {"zh": "待申请更名", "en": "rename to apply for"},
+    "rule.art12-restructure-pending": {"zh": "疑似重组", "en": "possible restructuring"},
+    "rule.data-unknown-status": {"zh": "无法识别的登记状态", "en": "unrecognised status"},
+    "rule.data-unknown-value": {"zh": "无法识别的数据取值", "en": "unrecognised value"},
+    "rule.data-ungraded-accident": {"zh": "事故无法定级", "en": "ungraded accident"},
+    "rule.data-not-found": {"zh": "数据源查无此企业", "en": "not found at the source"},
     "severity.revocation": {"zh": "应撤销", "en": "revocation"},
     "severity.review": {"zh": "待核查", "en": "review"},
     "severity.action": {"zh": "待办理", "en": "action"},
@@ -716,3 +763,16 @@ def flag_summary(key: str, params: dict[str, Any]) -> str:
         return str(Message(key, **shown))
     except (KeyError, IndexError):  # a message whose parameters changed since it was stored
         return key
+
+
+def word_of(prefix: str, text: str | None) -> str | None:
+    """The recorded word a filter names, in either language: `word_of("state", "待处理")` is
+    "open". The word itself passes through; anything else is returned as given, for the
+    caller's own check to refuse."""
+    if text is None:
+        return None
+    wanted = text.strip()
+    for key, texts in CATALOG.items():
+        if key.startswith(prefix + ".") and wanted in (texts.get("zh"), texts.get("en")):
+            return key.removeprefix(prefix + ".")
+    return wanted

@@ -15,7 +15,7 @@ from monitor.clock import beijing_text
 from monitor.errors import BadInput
 from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
-from monitor.i18n import Message, flag_summary, language, t
+from monitor.i18n import CATALOG, Message, flag_summary, language, t
 from monitor.storage.db import session_scope
 from monitor.storage.models import DesignationEvent, Factory, Flag, FlagAudit
 
@@ -90,6 +90,12 @@ def audit_trail(
                 "subject": f"flag {audit.flag_id} ({rule})",
                 "change": f"{audit.from_state or '—'} → {audit.to_state}",
                 "reason": audit.reason,
+                # what a reader of the table sees
+                "subject_text": t("audit.flag_subject", id=audit.flag_id, rule=t(f"rule.{rule}")),
+                "change_text": f"{t(f'state.{audit.from_state}')} → {t(f'state.{audit.to_state}')}",
+                "reason_text": t(f"audit.reason.{audit.reason}")
+                if f"audit.reason.{audit.reason}" in CATALOG
+                else audit.reason,
             }
             for audit, rule, code in session.execute(flags)
         ] + [
@@ -100,6 +106,9 @@ def audit_trail(
                 "subject": f"designation {event.kind}",
                 "change": t(f"event.{event.kind}"),
                 "reason": event.reason or event.reference or "",
+                "subject_text": t("audit.designation_subject"),
+                "change_text": t(f"event.{event.kind}"),
+                "reason_text": event.reason or event.reference or "",
             }
             for event, code in session.execute(events)
         ]

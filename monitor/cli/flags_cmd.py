@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from monitor.clauses import reference
 from monitor.cli.common import console, print_json, say, state
-from monitor.i18n import Message, t
+from monitor.i18n import CATALOG, Message, language, t
 
 app = typer.Typer(
     help="Flags raised by the rules, and staff decisions on them.", no_args_is_help=True
@@ -22,12 +23,16 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why (required, kept
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    state_: Annotated[str | None, typer.Option("--state", help="open, confirmed, ...")] = None,
-    rule: Annotated[str | None, typer.Option("--rule")] = None,
+    state_: Annotated[
+        str | None, typer.Option("--state", help="待处理/已确认/… or open/confirmed/…")
+    ] = None,
+    rule: Annotated[str | None, typer.Option("--rule", help="A rule's name or id.")] = None,
     district: Annotated[str | None, typer.Option("--district")] = None,
-    level: Annotated[str | None, typer.Option("--level", help="basic or advanced")] = None,
+    level: Annotated[
+        str | None, typer.Option("--level", help="基础级/先进级 or basic/advanced")
+    ] = None,
     severity: Annotated[
-        str | None, typer.Option("--severity", help="revocation, review or action")
+        str | None, typer.Option("--severity", help="应撤销/待核查/待办理 or revocation/…")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="0: all")] = 100,
     as_json: JsonOption = False,
@@ -62,7 +67,7 @@ def list_(
             str(row.id),
             t(f"severity.{row.severity}"),
             t(f"state.{row.state}"),
-            row.clause,
+            reference(row.clause, language()),
             row.credit_code,
             row.name,
             where.name if where else row.district_code,
@@ -90,14 +95,16 @@ def show(
     card.add_column(style="bold")
     card.add_column(overflow="fold")
     card.add_row(t("flags.col.id"), str(detail["id"]))
-    card.add_row(t("flags.col.rule"), f"{detail['rule_id']}（{detail['clause']}）")
+    clause = reference(detail["clause"], language())
+    card.add_row(t("flags.col.rule"), f"{t('rule.' + detail['rule_id'])}（{clause}）")
     card.add_row(t("flags.col.severity"), t(f"severity.{detail['severity']}"))
     card.add_row(t("flags.col.state"), t(f"state.{detail['state']}"))
     card.add_row(t("flags.col.name"), f"{detail['name']}  {detail['credit_code']}")
     card.add_row(t("flags.col.summary"), detail["summary"])
-    for key, value in detail["evidence"].items():
-        if value not in (None, "", []):
-            card.add_row(f"  {key}", str(value))
+    from monitor.alerts.context import evidence_lines
+
+    for label, value in evidence_lines(detail["evidence"]):
+        card.add_row(f"  {label}", str(value))
     out = console()
     out.print(card)
     trail = Table(title=t("flags.audit"))
@@ -107,10 +114,15 @@ def show(
         trail.add_row(
             _local(entry["at"]),
             entry["actor"],
-            f"{entry['from'] or '—'} → {entry['to']}",
-            entry["reason"],
+            f"{t('state.' + str(entry['from']))} → {t('state.' + str(entry['to']))}",
+            _reason(entry["reason"] or ""),
         )
     out.print(trail)
+
+
+def _reason(text: str) -> str:
+    """The system's own audit reasons are words of the catalogue; staff's are as written."""
+    return t(f"audit.reason.{text}") if f"audit.reason.{text}" in CATALOG else text
 
 
 def _local(iso: str) -> str:
@@ -213,9 +225,9 @@ def audit(
             _local(entry["at"]),
             entry["actor"],
             entry["credit_code"],
-            entry["subject"],
-            entry["change"],
-            entry["reason"],
+            entry["subject_text"],
+            entry["change_text"],
+            entry["reason_text"],
         )
     console().print(table)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
 from monitor.errors import BadInput, Refused
-from monitor.i18n import Message, flag_summary
+from monitor.i18n import Message, flag_summary, word_of
 from monitor.storage.schema import check_versions
 from monitor.vocabulary import RULE_IDS, FlagState, Level, Severity
 
@@ -73,7 +73,10 @@ def list_flags(
     severity: str | None = None,
     limit: int | None = 100,
 ) -> list[FlagRow]:
-    """Flags, newest first, filtered as the CLI's options say."""
+    """Flags, newest first, filtered as the CLI's options say (in the words tables print, or
+    the recorded ones)."""
+    state, rule = word_of("state", state), word_of("rule", rule)
+    severity, level = word_of("severity", severity), word_of("level", level)
     _check_choice(state, [s.value for s in FlagState], "--state")
     _check_choice(rule, list(RULE_IDS), "--rule")
     _check_choice(severity, [s.value for s in Severity], "--severity")

@@ -3,6 +3,7 @@
 import asyncio
 import csv
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -313,6 +314,37 @@ def test_audit_rows_cannot_be_changed_or_deleted(swept: Engine) -> None:
         session.rollback()
     with Session(swept) as session:
         assert session.scalars(select(FlagAudit)).first().reason == "rule fired"  # type: ignore[union-attr]
+
+
+ENGLISH_WORDS = re.compile(
+    r"\b(open|confirmed|dismissed|resolved|cleared|revocation|review|action|basic|advanced|"
+    r"art\d|data-|rule fired|observed_at|record_id|raw_status|production_safety)\b"
+)
+
+
+def test_filters_take_the_words_tables_print_and_chinese_tables_show_no_english(
+    swept: Engine, cli: Cli
+) -> None:
+    by_word = json.loads(cli("flags", "list", "--severity", "应撤销", "--json").out)
+    by_id = json.loads(cli("flags", "list", "--severity", "revocation", "--json").out)
+    assert by_word == by_id and by_word
+    open_advanced = json.loads(
+        cli("flags", "list", "--state", "待处理", "--level", "先进级", "--json").out
+    )
+    assert open_advanced and {(r["state"], r["level"]) for r in open_advanced} == {
+        ("open", "advanced")
+    }
+    renames = json.loads(cli("flags", "list", "--rule", "待申请更名", "--json").out)
+    assert renames and {r["rule_id"] for r in renames} == {"art12-rename-pending"}
+    assert cli("flags", "list", "--state", "不存在的状态").code == 2
+    for words in (
+        ("flags", "list"),
+        ("flags", "show", str(by_word[0]["id"])),
+        ("audit",),
+    ):
+        shown = cli(*words)
+        assert shown.code == 0, shown.err
+        assert ENGLISH_WORDS.findall(shown.out) == [], (words, shown.out)
 
 
 def test_flags_cli(
