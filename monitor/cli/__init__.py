@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +20,7 @@ from monitor.cli import (
 )
 from monitor.cli.common import AppContext
 from monitor.errors import SfmError
-from monitor.i18n import t
+from monitor.i18n import language, t
 
 _last_context: AppContext | None = None
 _command_words: tuple[str, ...] = ()
@@ -91,6 +91,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     global _command_words
     command = typer.main.get_command(app)
     _command_words = _words(sys.argv[1:] if argv is None else argv)
+    if language() == "zh":
+        in_chinese(command)
     try:
         command.main(args=None if argv is None else list(argv), prog_name="sfm")
     except SystemExit as exit_:  # usage errors (2), --help (0)
@@ -112,6 +114,39 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def in_chinese(command: Any) -> None:
+    """Every help text of the command tree from the catalogue (monitor/cli/help_zh.py)."""
+    from typer import rich_utils
+
+    from monitor.cli.help_zh import HELP_ZH
+
+    rich_utils.OPTIONS_PANEL_TITLE = "选项"
+    rich_utils.ARGUMENTS_PANEL_TITLE = "参数"
+    rich_utils.COMMANDS_PANEL_TITLE = "命令"
+    rich_utils.ERRORS_PANEL_TITLE = "错误"
+    rich_utils.DEFAULT_STRING = "[默认：{}]"
+    rich_utils.REQUIRED_LONG_STRING = "[必填]"
+    rich_utils.RICH_HELP = "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。"
+    made = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:  # the --help option is made per call, in English
+        option = made(ctx)
+        if option is not None and option.help:
+            option.help = HELP_ZH.get(option.help, option.help)
+        return option
+
+    command.get_help_option = help_option
+    for attribute in ("help", "short_help"):
+        text = getattr(command, attribute, None)
+        if text:
+            setattr(command, attribute, HELP_ZH.get(text.strip(), text))
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = HELP_ZH.get(param.help.strip(), param.help)
+    for sub in getattr(command, "commands", {}).values():
+        in_chinese(sub)
 
 
 def _words(argv: Sequence[str]) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -235,3 +236,39 @@ def test_installed_console_script(tmp_path: Path) -> None:
     assert run("factories", "show", CODE).returncode == 4
     engine = db.make_engine(f"sqlite:///{tmp_path / 'sfm.db'}")
     assert db.current_revision(engine) == db.head_revision()
+
+
+def every_help_text() -> set[str]:
+    import typer
+
+    from monitor.cli import app
+
+    found: set[str] = set()
+
+    def walk(command: Any) -> None:
+        found.update(t.strip() for t in (command.help, command.short_help) if t)
+        found.update(p.help.strip() for p in command.params if getattr(p, "help", None))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    return found
+
+
+def test_every_help_text_has_its_chinese_in_the_catalogue() -> None:
+    from monitor.cli.help_zh import HELP_ZH
+
+    assert sorted(every_help_text() - set(HELP_ZH)) == []
+
+
+def test_help_is_chinese_by_default_and_english_on_request(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chinese = cli("factories", "import", "--help")
+    assert (
+        chinese.code == 0 and "全部成功才写入" in chinese.out and "显示本帮助并退出" in chinese.out
+    )
+    assert "Import designated factories" not in chinese.out
+    monkeypatch.setenv("SFM_LANG", "en")
+    english = cli("factories", "import", "--help")
+    assert "Import designated factories" in english.out
