@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from connectors.settings import ConnectorSettings
 from monitor.codes import resolve_district
 from monitor.errors import ConfigError
+from monitor.i18n import Message, t
 from monitor.rules.policy import DEFAULT_POLICIES, Policy
 
 DEFAULT_CONFIG_PATH = Path("config/sfm.toml")
@@ -261,7 +262,7 @@ def substitute_env(
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in environ:
-            raise ConfigError(f"{source}: {key}: environment variable {name} is not set")
+            raise ConfigError(Message("config.env_unset", source=source, key=key, name=name))
         return environ[name]
 
     return _ENV_REFERENCE.sub(replace, value), mask_secrets(_ENV_REFERENCE.sub(MASK, value))
@@ -275,13 +276,34 @@ def mask_secrets(text: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
 
 
-def _describe(error: Any) -> str:
+# pydantic's error types, said in the reader's language (the rest keep pydantic's words)
+_PROBLEMS = {
+    "extra_forbidden": "config.unknown_key",
+    "missing": "config.missing_key",
+    "int_parsing": "config.not_integer",
+    "int_type": "config.not_integer",
+    "float_parsing": "config.not_number",
+    "bool_parsing": "config.not_boolean",
+    "bool_type": "config.not_boolean",
+    "string_type": "config.not_text",
+    "greater_than_equal": "config.at_least",
+    "greater_than": "config.more_than",
+    "less_than_equal": "config.at_most",
+    "literal_error": "config.one_of",
+    "enum": "config.one_of",
+    "date_from_datetime_parsing": "config.not_date",
+    "date_parsing": "config.not_date",
+}
+
+
+def describe_problem(error: Any) -> str:
+    """One validation problem: the key's dotted location and what is wrong with it."""
     location = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        return f"{location}: unknown key"
-    if error["type"] == "missing":
-        return f"{location}: required key is missing"
-    return f"{location}: {error['msg']}"
+    key = _PROBLEMS.get(error["type"])
+    context = {name: str(value) for name, value in (error.get("ctx") or {}).items()}
+    if key is None:
+        return f"{location}: " + t("config.invalid", detail=error["msg"])
+    return f"{location}: " + t(key, **context)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
@@ -306,11 +328,13 @@ def load_config(
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+            raise ConfigError(Message("config.not_toml", path=str(path), detail=str(exc))) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from exc
+            raise ConfigError(
+                Message("config.unreadable", path=str(path), detail=str(exc))
+            ) from exc
     elif named:
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(Message("config.not_found", path=str(path)))
 
     effective, masked = substitute_env(raw, environ, source=str(path))
     if environ.get("SFM_DATABASE_URL"):
@@ -319,7 +343,7 @@ def load_config(
     try:
         settings = Settings.model_validate(effective)
     except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors()]
+        problems = [describe_problem(error) for error in exc.errors()]
         raise ConfigError(f"{path}: " + "; ".join(problems), details=problems) from exc
     try:
         shown = Settings.model_validate(masked).model_dump(mode="json")

@@ -12,8 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.codes import resolve_district
-from monitor.config import LoadedConfig, substitute_env
+from monitor.config import LoadedConfig, describe_problem, substitute_env
 from monitor.errors import ConfigError
+from monitor.i18n import Message
 
 MUNICIPAL = "municipal"
 OPS = "ops"
@@ -74,7 +75,7 @@ def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = N
     try:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: authorities file not found") from exc
+        raise ConfigError(Message("config.not_found", path=str(path))) from exc
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     effective, masked = substitute_env(
@@ -84,11 +85,7 @@ def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = N
         parsed = AuthoritiesFile.model_validate(effective)
         shown = AuthoritiesFile.model_validate(masked)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: "
-            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors()
-        )
+        problems = "; ".join(describe_problem(error) for error in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
 
     def authority(key: str, entry: AuthorityEntry, masked_entry: AuthorityEntry) -> Authority:

@@ -67,9 +67,18 @@ def check(
     for name, tally in summary.connectors.items():
         errors = str(tally.errors)
         if tally.error_kinds:
-            errors += " (" + ", ".join(f"{k} {n}" for k, n in tally.error_kinds.items()) + ")"
+            errors += (
+                "（"
+                + "，".join(f"{t(f'error_kind.{k}')} {n}" for k, n in tally.error_kinds.items())
+                + "）"
+            )
         table.add_row(
-            name, tally.topic, str(tally.found), str(tally.not_found), errors, str(tally.changed)
+            name,
+            t(f"topic.{tally.topic}"),
+            str(tally.found),
+            str(tally.not_found),
+            errors,
+            str(tally.changed),
         )
     console().print(table)
     if summary.evaluation is not None:

@@ -199,7 +199,7 @@ def test_config_check_masks_secrets(
     assert shown["authorities"]["110108"] == ["outbox://110108"]
     config.write_text("[database]\ntypo = 1\n", encoding="utf-8")
     bad = cli("--config", str(config), "config", "check")
-    assert bad.code == 2 and "database.typo: unknown key" in bad.err
+    assert bad.code == 2 and "database.typo: 未知的配置项" in bad.err
     authorities = tmp_path / "authorities.toml"
     authorities.write_text(
         '[municipal]\nname = "市局"\nurls = ["mailto://u:pw@mail.example.gov.cn"]\n'

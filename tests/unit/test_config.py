@@ -4,6 +4,7 @@ import pytest
 
 from monitor.config import load_config, mask_secrets
 from monitor.errors import ConfigError
+from monitor.i18n import using_language
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -23,7 +24,7 @@ def test_defaults_apply_when_no_file_exists(
 
 
 def test_a_named_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="文件不存在"):
         load_config(tmp_path / "nope.toml", environ={})
 
 
@@ -32,7 +33,9 @@ def test_unknown_key_is_named_with_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     assert str(path) in str(caught.value)
-    assert "database.urll: unknown key" in str(caught.value)
+    assert "database.urll: 未知的配置项" in str(caught.value)
+    with using_language("en"), pytest.raises(ConfigError, match=r"database\.urll: unknown key"):
+        load_config(path, environ={})
 
 
 def test_wrong_type_is_named(tmp_path: Path) -> None:
@@ -44,7 +47,7 @@ def test_wrong_type_is_named(tmp_path: Path) -> None:
 
 
 def test_invalid_toml_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="不是有效的 TOML"):
         load_config(write(tmp_path, "[database\n"), environ={})
 
 
@@ -57,7 +60,7 @@ def test_env_references_are_substituted_and_masked(tmp_path: Path) -> None:
 
 def test_missing_env_variable_names_key_and_variable(tmp_path: Path) -> None:
     path = write(tmp_path, '[database]\nurl = "postgresql://sfm:${DB_PASS}@db/sfm"\n')
-    with pytest.raises(ConfigError, match=r"database\.url: environment variable DB_PASS"):
+    with pytest.raises(ConfigError, match=r"database\.url：环境变量 DB_PASS"):
         load_config(path, environ={})
 
 

@@ -40,3 +40,11 @@ def test_every_recorded_word_has_chinese_and_english_text(
         if set(CATALOG.get(f"{prefix}.{word.value}", {})) != {"zh", "en"}
     ]
     assert missing == []
+
+
+def test_every_topic_and_error_kind_has_chinese_and_english_text() -> None:
+    from connectors.base import ErrorKind, Topic
+
+    for prefix, words in (("topic", Topic), ("error_kind", ErrorKind)):
+        for word in words:
+            assert set(CATALOG.get(f"{prefix}.{word.value}", {})) == {"zh", "en"}, word
