@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 BEIJING_PREFIX = "11"
 # Beijing's own words that are not division names: the municipality's short name
@@ -34,7 +34,7 @@ _PROVINCE_SUFFIXES = (
 class Places:
     beijing: frozenset[str]  # names only Beijing's divisions carry
     outside: frozenset[str]  # names only divisions outside Beijing carry
-    longest: int
+    by_first: dict[str, tuple[str, ...]]  # first character → names, longest first
 
 
 @cache
@@ -52,10 +52,14 @@ def places() -> Places:
                     break
         (inside if code.startswith(BEIJING_PREFIX) else elsewhere).update(names)
     both = inside & elsewhere
+    signs = (inside | elsewhere) - both
+    by_first: dict[str, list[str]] = {}
+    for name in sorted(signs, key=len, reverse=True):
+        by_first.setdefault(name[0], []).append(name)
     return Places(
         frozenset(inside - both),
         frozenset(elsewhere - both),
-        max(len(name) for name in inside | elsewhere),
+        {first: tuple(names) for first, names in by_first.items()},
     )
 
 
@@ -70,17 +74,17 @@ def names_in(text: str) -> list[str]:
     found: list[str] = []
     position = 0
     while position < len(text):
-        for length in range(min(known.longest, len(text) - position), 1, -1):
-            word = text[position : position + length]
-            if word in known.beijing or word in known.outside:
-                found.append(word)
-                position += length
+        for name in known.by_first.get(text[position], ()):
+            if text.startswith(name, position):
+                found.append(name)
+                position += len(name)
                 break
         else:
             position += 1
     return found
 
 
+@lru_cache(maxsize=8192)  # registration authorities repeat across thousands of factories
 def place_of(text: str | None) -> str | None:
     """'beijing', 'outside', 'both' (the text names each), or None when it says nothing."""
     if not text:
