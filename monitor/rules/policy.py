@@ -100,6 +100,8 @@ class Policy(BaseModel):
     title: str
     effective_from: date
     expires_on: date | None = None  # Article 14 of the 2025 measures: 2026-12-31
+    # Article 5(3): accidents this many years before the designation date bear on whether
+    # the conditions were met (art5.3-prior-accident); older ones bear on nothing
     large_accident_window_years: int = Field(default=3, ge=0)
     # Administrative penalties at or above this fine raise a review; 0 means any penalty.
     penalty_fine_threshold_cny: float = Field(default=0, ge=0)
