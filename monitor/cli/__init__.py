@@ -92,7 +92,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     _command_words = _words(sys.argv[1:] if argv is None else argv)
     if language() == "zh":
-        in_chinese(command)
+        in_chinese(command, help_shown="--help" in _all_args(argv) or not _command_words)
     try:
         command.main(args=None if argv is None else list(argv), prog_name="sfm")
     except SystemExit as exit_:  # usage errors (2), --help (0)
@@ -116,8 +116,28 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def in_chinese(command: Any) -> None:
+def _all_args(argv: Sequence[str] | None) -> Sequence[str]:
+    return sys.argv[1:] if argv is None else argv
+
+
+def in_chinese(command: Any, *, help_shown: bool = True) -> None:
     """Every help text of the command tree from the catalogue (monitor/cli/help_zh.py)."""
+    from monitor.cli.help_zh import HELP_ZH
+
+    for attribute in ("help", "short_help"):
+        text = getattr(command, attribute, None)
+        if text:
+            setattr(command, attribute, HELP_ZH.get(text.strip(), text))
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = HELP_ZH.get(param.help.strip(), param.help)
+    for sub in getattr(command, "commands", {}).values():
+        in_chinese(sub, help_shown=False)
+    if help_shown:  # typer's own words load rich, which a command that shows no help skips
+        _typer_words_in_chinese(command)
+
+
+def _typer_words_in_chinese(command: Any) -> None:
     from typer import rich_utils
 
     from monitor.cli.help_zh import HELP_ZH
@@ -129,24 +149,26 @@ def in_chinese(command: Any) -> None:
     rich_utils.DEFAULT_STRING = "[默认：{}]"
     rich_utils.REQUIRED_LONG_STRING = "[必填]"
     rich_utils.RICH_HELP = "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。"
+    _each(command, lambda each: setattr(each, "get_help_option", _translated(each, HELP_ZH)))
+
+
+def _translated(command: Any, texts: dict[str, str]) -> Any:
+    """The command's --help option, which click makes on each call with English help."""
     made = command.get_help_option
 
-    def help_option(ctx: Any) -> Any:  # the --help option is made per call, in English
+    def help_option(ctx: Any) -> Any:
         option = made(ctx)
         if option is not None and option.help:
-            option.help = HELP_ZH.get(option.help, option.help)
+            option.help = texts.get(option.help, option.help)
         return option
 
-    command.get_help_option = help_option
-    for attribute in ("help", "short_help"):
-        text = getattr(command, attribute, None)
-        if text:
-            setattr(command, attribute, HELP_ZH.get(text.strip(), text))
-    for param in command.params:
-        if getattr(param, "help", None):
-            param.help = HELP_ZH.get(param.help.strip(), param.help)
+    return help_option
+
+
+def _each(command: Any, do: Any) -> None:
+    do(command)
     for sub in getattr(command, "commands", {}).values():
-        in_chinese(sub)
+        _each(sub, do)
 
 
 def _words(argv: Sequence[str]) -> tuple[str, ...]:
