@@ -35,7 +35,10 @@ from monitor.rules import Finding
 log = structlog.get_logger("sfm.flags")
 
 SYSTEM_ACTOR = "sfm"
-RECURRED = "recurred"  # the audit reason when a cleared flag's condition comes back
+# the sweep's audit reasons (the catalogue words them for readers: audit.reason.*)
+OPENED = "rule fired"
+CLEARED = "condition no longer observed"
+RECURRED = "recurred"
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     # (from, to): who may make it
@@ -185,6 +188,24 @@ class FlagBook:
         self.cleared_ids: list[int] = []
         self.recurred_ids: list[int] = []
 
+    def _move(
+        self,
+        flag_ids: list[int],
+        from_state: FlagState,
+        to_state: FlagState,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """The sweep's own transitions, in bulk, each audited."""
+        self.session.execute(
+            update(Flag)
+            .where(col(Flag.id).in_(flag_ids))
+            .values(state=to_state.value, state_changed_at=now)
+        )
+        self.session.execute(
+            insert(FlagAudit), _audit_rows(flag_ids, from_state, to_state, reason, now)
+        )
+
     def write(self, now: datetime) -> None:
         session = self.session
         if self.new_rows:
@@ -197,18 +218,7 @@ class FlagBook:
                 .all()
             )
             session.execute(
-                insert(FlagAudit),
-                [
-                    {
-                        "flag_id": flag_id,
-                        "at": now,
-                        "actor": SYSTEM_ACTOR,
-                        "from_state": None,
-                        "to_state": FlagState.OPEN.value,
-                        "reason": "rule fired",
-                    }
-                    for flag_id in inserted
-                ],
+                insert(FlagAudit), _audit_rows(list(inserted), None, FlagState.OPEN, OPENED, now)
             )
             if self.outbox is not None:
                 self.outbox.flags_opened(session, list(inserted), now)
@@ -217,50 +227,34 @@ class FlagBook:
                 update(Flag).where(col(Flag.id).in_(self.seen_ids)).values(last_seen_at=now)
             )
         if self.cleared_ids:
-            session.execute(
-                update(Flag)
-                .where(col(Flag.id).in_(self.cleared_ids))
-                .values(state=FlagState.CLEARED.value, state_changed_at=now)
-            )
-            session.execute(
-                insert(FlagAudit),
-                [
-                    {
-                        "flag_id": flag_id,
-                        "at": now,
-                        "actor": SYSTEM_ACTOR,
-                        "from_state": FlagState.OPEN.value,
-                        "to_state": FlagState.CLEARED.value,
-                        "reason": "condition no longer observed",
-                    }
-                    for flag_id in self.cleared_ids
-                ],
-            )
+            self._move(self.cleared_ids, FlagState.OPEN, FlagState.CLEARED, CLEARED, now)
             if self.outbox is not None:
                 self.outbox.flags_closed(session, self.cleared_ids, now)
         if self.recurred_ids:
-            session.execute(
-                update(Flag)
-                .where(col(Flag.id).in_(self.recurred_ids))
-                .values(state=FlagState.OPEN.value, state_changed_at=now)
-            )
-            session.execute(
-                insert(FlagAudit),
-                [
-                    {
-                        "flag_id": flag_id,
-                        "at": now,
-                        "actor": SYSTEM_ACTOR,
-                        "from_state": FlagState.CLEARED.value,
-                        "to_state": FlagState.OPEN.value,
-                        "reason": RECURRED,
-                    }
-                    for flag_id in self.recurred_ids
-                ],
-            )
+            self._move(self.recurred_ids, FlagState.CLEARED, FlagState.OPEN, RECURRED, now)
             if self.outbox is not None:
                 self.outbox.flags_opened(session, self.recurred_ids, now, recurred=True)
         self.new_rows, self.seen_ids, self.cleared_ids, self.recurred_ids = [], [], [], []
+
+
+def _audit_rows(
+    flag_ids: list[int],
+    from_state: FlagState | None,
+    to_state: FlagState,
+    reason: str,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "flag_id": flag_id,
+            "at": now,
+            "actor": SYSTEM_ACTOR,
+            "from_state": from_state.value if from_state else None,
+            "to_state": to_state.value,
+            "reason": reason,
+        }
+        for flag_id in flag_ids
+    ]
 
 
 def reconcile(
