@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 from connectors.base import (
     RECORD_TYPES,
-    AccidentGrade,
     CanonicalRecord,
     CreditKind,
     SafetyCategory,
@@ -31,7 +30,9 @@ from connectors.base import (
 )
 from connectors.errors import MappingError
 
-# Enumerated fields: a text none of their forms knows keeps its record, as `unknown`.
+# Enumerated fields: a text none of their forms knows keeps its record, as `unknown`
+# (which every enumeration of the records has).
+UNKNOWN = "unknown"
 _ENUMERATED: dict[str, Callable[[str], StrEnum | None]] = {
     "kind": lambda text: _member(CreditKind, text),
     "category": lambda text: _member(SafetyCategory, text),
@@ -177,10 +178,9 @@ class RecordMapper:
         for name, canonical in _ENUMERATED.items():
             if name in data and name in self.model.model_fields:
                 value = canonical(str(data[name]).strip())
-                if value is None or value.value == "unknown":
+                if value is None or value.value == UNKNOWN:
                     unmapped[name] = str(data[name])
-                    value = AccidentGrade.UNKNOWN  # every enumeration spells it "unknown"
-                data[name] = value.value
+                data[name] = UNKNOWN if value is None else value.value
         if unmapped:
             data["unmapped"] = unmapped
         if self.topic is Topic.CREDIT and "record_id" not in data:

@@ -64,12 +64,6 @@ class AppContext:
             return None
         return start_simulator(self.config, self._resources)
 
-    @property
-    def actor(self) -> str:
-        from monitor.operators import acting_user
-
-        return acting_user(self.config.settings)
-
     @cached_property
     def alerting(self) -> Alerting:
         from monitor.alerts.service import alerting_for
