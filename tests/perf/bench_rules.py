@@ -38,8 +38,8 @@ from monitor.storage.models import Flag, SweepRun  # noqa: E402
 from monitor.sweep.observations import ObservationStore  # noqa: E402
 from tests.conftest import REGISTRAR  # noqa: E402
 
-FACTORIES = 10_000
-FLAGS = 100_000
+FACTORIES = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))
+FLAGS = 10 * FACTORIES
 NOW = datetime.now(UTC)
 STATUSES = ["存续（在营、开业、在册）"] * 40 + ["注销", "吊销，未注销", "迁出", "停业", "待核实"]
 

@@ -44,7 +44,7 @@ N = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))
 LATENCY_S = 0.020
 RATE = 500
 CONCURRENCY = 64
-SEQUENTIAL_SAMPLE = 300
+SEQUENTIAL_SAMPLE = min(300, N)
 LATENCY_RUNS = 3
 TOPIC_QUOTAS = {"registry-qcc": 500, "credit-qcc": 400, "safety-tyc": 300}
 
