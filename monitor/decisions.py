@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col
 
 from monitor.clock import now_utc, today_beijing
 from monitor.errors import BadInput, Refused
@@ -25,7 +25,7 @@ from monitor.register.store import find_factory, record_event
 from monitor.rules import CLAUSES, Finding
 from monitor.rules.naming import normalise_name
 from monitor.storage.db import session_scope
-from monitor.storage.models import Factory, Flag, FlagAudit
+from monitor.storage.models import Designation, Factory, Flag, FlagAudit
 from monitor.vocabulary import DesignationStatus, EventKind, FlagState
 
 if TYPE_CHECKING:
@@ -196,6 +196,15 @@ def revoke_factory(
                 )
             )
         _check_decision_date(factory, decided_on, today or today_beijing())
+        # Article 12 revokes the enterprise's 称号: every designation it holds
+        session.execute(
+            update(Designation)
+            .where(
+                col(Designation.factory_id) == factory.id,
+                col(Designation.status) == DesignationStatus.ACTIVE.value,
+            )
+            .values(status=DesignationStatus.REVOKED.value, revoked_on=decided_on)
+        )
         factory.status = DesignationStatus.REVOKED.value
         factory.revoked_on = decided_on
         factory.updated_at = now_utc()

@@ -63,8 +63,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "column '{column}' appears more than once",
     },
     "import.duplicate_code": {
-        "zh": "统一社会信用代码 {code} 在本文件中重复（首次出现在第 {first_row} 行）",
-        "en": "credit code {code} is duplicated in this file (first on row {first_row})",
+        "zh": "统一社会信用代码 {code} 的同一认定（级别、工厂）在本文件中重复"
+        "（首次出现在第 {first_row} 行）",
+        "en": "credit code {code} has the same designation (level, factory) twice in this file "
+        "(first on row {first_row})",
     },
     "import.encoding": {
         "zh": "无法识别文件编码（支持 UTF-8、带 BOM 的 UTF-8 和 GB18030）",
@@ -82,6 +84,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "error_kind.schema_mismatch": {"zh": "应答与映射不符", "en": "schema mismatch"},
     "error_kind.bad_file": {"zh": "文件无法读取", "en": "bad file"},
     "error_kind.internal": {"zh": "内部错误", "en": "internal"},
+    "col.designations": {"zh": "所获认定", "en": "Designations"},
+    "col.factory": {"zh": "工厂", "en": "Factory"},
     "config.env_unset": {
         "zh": "{source}：{key}：环境变量 {name} 未设置",
         "en": "{source}: {key}: environment variable {name} is not set",

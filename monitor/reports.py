@@ -17,7 +17,7 @@ from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
 from monitor.i18n import CATALOG, Message, flag_summary, language, t
 from monitor.storage.db import session_scope
-from monitor.storage.models import DesignationEvent, Factory, Flag, FlagAudit
+from monitor.storage.models import Designation, DesignationEvent, Factory, Flag, FlagAudit
 
 
 def flag_detail(engine: Engine, flag_id: int) -> dict[str, Any]:
@@ -169,20 +169,23 @@ def filings_report(
     from monitor.codes import DISTRICTS_BY_CODE
 
     query = (
-        select(Factory)
+        select(Designation, Factory)
+        .join(Factory, col(Factory.id) == col(Designation.factory_id))
         .where(
-            col(Factory.level) == "basic",
-            col(Factory.designated_on) >= quarter.first_day,
-            col(Factory.designated_on) <= quarter.last_day,
+            col(Designation.level) == "basic",
+            col(Designation.designated_on) >= quarter.first_day,
+            col(Designation.designated_on) <= quarter.last_day,
         )
-        .order_by(col(Factory.district_code), col(Factory.designated_on), col(Factory.id))
+        .order_by(
+            col(Designation.district_code), col(Designation.designated_on), col(Designation.id)
+        )
     )
     if district_code is not None:
-        query = query.where(col(Factory.district_code) == district_code)
+        query = query.where(col(Designation.district_code) == district_code)
     table = []
     with session_scope(engine) as session:
-        factories = list(session.scalars(query))
-        ids = [factory.id for factory in factories]
+        filed = [(designation, factory) for designation, factory in session.execute(query)]
+        ids = [factory.id for _, factory in filed]
         open_flags: dict[int, list[str]] = {}
         for flag in session.scalars(
             select(Flag)
@@ -214,15 +217,15 @@ def filings_report(
                 f"{event.occurred_on} {t('event.' + event.kind)}（{event.actor}）："
                 f"{event.reference or ''} {event.reason or ''}".rstrip()
             )
-        for factory in factories:
-            district = DISTRICTS_BY_CODE.get(factory.district_code)
+        for designation, factory in filed:
+            district = DISTRICTS_BY_CODE.get(designation.district_code)
             table.append(
                 [
                     factory.credit_code,
-                    factory.name,
-                    district.name if district else factory.district_code,
-                    factory.designated_on.isoformat(),
-                    t(f"designation.{factory.status}"),
+                    factory.name + (f"（{designation.name}）" if designation.name else ""),
+                    district.name if district else designation.district_code,
+                    designation.designated_on.isoformat(),
+                    t(f"designation.{designation.status}"),
                     "\n".join(open_flags.get(factory.id or 0, [])),
                     "\n".join(decisions.get(factory.id or 0, [])),
                 ]

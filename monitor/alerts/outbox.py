@@ -20,8 +20,8 @@ from sqlmodel import Session, col
 from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
 from monitor.alerts.routing import recipients
 from monitor.config import AlertsSettings
-from monitor.storage.models import Alert, Factory, Flag
-from monitor.vocabulary import AlertStatus, FlagState
+from monitor.storage.models import Alert, Designation, Factory, Flag
+from monitor.vocabulary import AlertStatus, DesignationStatus, FlagState
 
 SENT_OR_OWED = (
     AlertStatus.PENDING,
@@ -68,6 +68,22 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     return len(fresh)
 
 
+def _designations(session: Session, factory_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each enterprise's designations in force, as (level, district)."""
+    held: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for factory_id, level, district in session.execute(
+        select(col(Designation.factory_id), col(Designation.level), col(Designation.district_code))
+        .where(
+            col(Designation.factory_id).in_(factory_ids),
+            col(Designation.status) == DesignationStatus.ACTIVE.value,
+        )
+        .order_by(col(Designation.id))
+    ):
+        if (level, district) not in held[factory_id]:
+            held[factory_id].append((level, district))
+    return held
+
+
 class Outbox:
     def __init__(self, authorities: Authorities, settings: AlertsSettings) -> None:
         self.authorities = authorities
@@ -87,6 +103,7 @@ class Outbox:
                 col(Flag.id),
                 col(Flag.severity),
                 col(Flag.rule_id),
+                col(Flag.factory_id),
                 col(Factory.level),
                 col(Factory.district_code),
                 col(Factory.credit_code),
@@ -94,16 +111,24 @@ class Outbox:
             .join(Factory, col(Factory.id) == col(Flag.factory_id))
             .where(col(Flag.id).in_(flag_ids))
         )
-        for flag_id, severity, rule_id, level, district, code in session.execute(query):
+        flags = session.execute(query).all()
+        held = _designations(session, [row[3] for row in flags])
+        for flag_id, severity, rule_id, factory_id, level, district, code in flags:
             status = AlertStatus.PENDING if severity == "revocation" else AlertStatus.HELD
-            for authority in recipients(
-                self.authorities,
-                level=level,
-                district_code=district,
-                severity=severity,
-                rule_id=rule_id,
-                credit_code=code,
-            ):
+            # a flag is the enterprise's: it reaches the authorities of all its designations
+            told: list[str] = []
+            for level_, district_ in held.get(factory_id) or [(level, district)]:
+                for authority in recipients(
+                    self.authorities,
+                    level=level_,
+                    district_code=district_,
+                    severity=severity,
+                    rule_id=rule_id,
+                    credit_code=code,
+                ):
+                    if authority not in told:
+                        told.append(authority)
+            for authority in told:
                 rows.append(
                     _row(
                         "flag",

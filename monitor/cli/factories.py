@@ -13,7 +13,7 @@ from monitor.codes import DISTRICTS_BY_CODE
 from monitor.i18n import Message, language, t
 
 if TYPE_CHECKING:
-    from monitor.storage.models import DesignationEvent, Factory
+    from monitor.storage.models import Designation, DesignationEvent, Factory
 
 app = typer.Typer(help="The register of designated factories.", no_args_is_help=True)
 
@@ -32,6 +32,18 @@ def factory_json(factory: Factory) -> dict[str, Any]:
         "registered_address": factory.registered_address,
         "status": factory.status,
         "revoked_on": factory.revoked_on,
+    }
+
+
+def designation_json(designation: Designation) -> dict[str, Any]:
+    return {
+        "level": designation.level,
+        "factory": designation.name or None,
+        "district_code": designation.district_code,
+        "designated_on": designation.designated_on,
+        "reference": designation.reference,
+        "status": designation.status,
+        "revoked_on": designation.revoked_on,
     }
 
 
@@ -119,12 +131,17 @@ def list_(
 @app.command("show")
 def show(ctx: typer.Context, code: str, as_json: JsonOption = False) -> None:
     """One factory with its designation history."""
-    from monitor.register.store import factory_history
+    from monitor.register.store import designations_of, factory_history
 
     app_state = state(ctx)
     factory, events = factory_history(app_state.engine, code, accept_codes=app_state.accept_codes)
+    held = designations_of(app_state.engine, code, accept_codes=app_state.accept_codes)
     if as_json:
-        print_json(factory_json(factory) | {"events": [event_json(e) for e in events]})
+        print_json(
+            factory_json(factory)
+            | {"designations": [designation_json(d) for d in held]}
+            | {"events": [event_json(e) for e in events]}
+        )
         return
     out = console()
     from rich.table import Table
@@ -140,6 +157,19 @@ def show(ctx: typer.Context, code: str, as_json: JsonOption = False) -> None:
     card.add_row(t("col.registered_address"), factory.registered_address or "—")
     card.add_row(t("col.status"), t(f"status.{factory.status}"))
     out.print(card)
+    designations = Table(title=t("col.designations"))
+    for key in ("level", "factory", "district", "designated_on", "reference", "status"):
+        designations.add_column(t(f"col.{key}"))
+    for held_one in held:
+        designations.add_row(
+            t(f"level.{held_one.level}"),
+            held_one.name or factory.name,
+            _district_name(held_one.district_code),
+            held_one.designated_on.isoformat(),
+            held_one.reference or "—",
+            t(f"status.{held_one.status}"),
+        )
+    out.print(designations)
     history = Table()
     for key in ("event", "occurred_on", "recorded_at", "actor", "reference", "details"):
         history.add_column(t(f"col.{key}"))

@@ -41,6 +41,9 @@ COLUMNS = (
     Column("district", "所在区"),
     Column("designated_on", "认定日期"),
     Column("registered_address", "注册地址", required=False),
+    # one enterprise may hold several designations (Article 7, or several factories)
+    Column("factory_name", "工厂名称", required=False),
+    Column("reference", "文号", required=False),  # the filing or the decision
 )
 
 LEVELS = {
@@ -88,6 +91,14 @@ class FactoryRow:
     district_code: str
     designated_on: date
     registered_address: str | None  # None when the file has no address column
+    factory_name: str | None = None  # the factory designated, when not the enterprise's name
+    reference: str | None = None
+
+    @property
+    def designation(self) -> tuple[str, str]:
+        """What tells this row's designation from the enterprise's others: its level, and the
+        factory when the row names one ("" for the enterprise's own, as most rows are)."""
+        return self.level.value, self.factory_name or ""
 
     def register_values(self) -> dict[str, Any]:
         return {
@@ -186,6 +197,8 @@ _PARSERS: dict[str, Callable[[str, _Rules], Any]] = {
     "district": _district,
     "designated_on": _designated_on,
     "registered_address": _address,
+    "factory_name": lambda text, rules: re.sub(r"\s+", " ", text) or None,
+    "reference": lambda text, rules: text or None,
 }
 
 
@@ -254,18 +267,20 @@ def parse_factories(
     if errors:
         return [], errors
     rules = _Rules(list(accept_codes), today or today_beijing())
-    first_row_of: dict[str, int] = {}
+    first_row_of: dict[tuple[Any, ...], int] = {}
     rows: list[FactoryRow] = []
     for number, cells in body:
         values, problems = _parse_row(layout, number, cells, rules)
         errors += problems
         code = values.get("credit_code")
-        if code in first_row_of:
-            message = Message("import.duplicate_code", code=code, first_row=first_row_of[code])
+        level = values.get("level")
+        key = (code, level, values.get("factory_name") or "")
+        if code and key in first_row_of:
+            message = Message("import.duplicate_code", code=code, first_row=first_row_of[key])
             errors.append(layout.error(number, "credit_code", message))
             continue
         if code:
-            first_row_of[code] = number
+            first_row_of[key] = number
         if not errors:  # once the file is rejected, only its errors are collected
             rows.append(
                 FactoryRow(
@@ -276,6 +291,8 @@ def parse_factories(
                     district_code=values["district"],
                     designated_on=values["designated_on"],
                     registered_address=values.get("registered_address"),
+                    factory_name=values.get("factory_name"),
+                    reference=values.get("reference"),
                 )
             )
     if not rows and not errors:

@@ -23,8 +23,8 @@ from monitor.i18n import Message, t
 from monitor.operators import Operator
 from monitor.register.parse import LEVELS, FactoryRow, parse_factories, plain
 from monitor.storage.db import session_scope
-from monitor.storage.models import DesignationEvent, Factory
-from monitor.vocabulary import DesignationStatus, EventKind
+from monitor.storage.models import Designation, DesignationEvent, Factory
+from monitor.vocabulary import DesignationStatus, EventKind, Level
 
 
 @dataclass
@@ -79,15 +79,68 @@ def record_event(
     return event
 
 
-def _changes(factory: Factory, row: FactoryRow) -> dict[str, list[Any]]:
+ENTERPRISE_FIELDS = {"name", "registered_address"}  # the rest of a row is its designation's
+
+
+def _changes(
+    factory: Factory, designation: Designation | None, row: FactoryRow
+) -> dict[str, list[Any]]:
+    """What the row changes: the enterprise's name and address, its designation's date,
+    district and reference."""
     changes: dict[str, list[Any]] = {}
-    for name, new in row.register_values().items():
-        if name == "registered_address" and new is None:
-            continue  # a file without an address column leaves the address alone
-        old = getattr(factory, name)
+    wanted: list[tuple[Any, str, Any]] = [(factory, "name", row.name)]
+    if row.registered_address is not None:  # a file without the column leaves it alone
+        wanted.append((factory, "registered_address", row.registered_address))
+    if designation is not None:
+        wanted += [
+            (designation, "designated_on", row.designated_on),
+            (designation, "district_code", row.district_code),
+        ]
+        if row.reference is not None:
+            wanted.append((designation, "reference", row.reference))
+    for holder, name, new in wanted:
+        old = getattr(holder, name)
         if old != new:
             changes[name] = [old, new]
     return changes
+
+
+def _designation_of(session: Session, factory: Factory, row: FactoryRow) -> Designation | None:
+    level, name = row.designation
+    return session.exec(
+        select(Designation).where(
+            Designation.factory_id == factory.id,
+            Designation.level == level,
+            Designation.name == name,
+        )
+    ).first()
+
+
+def summarise(session: Session, factory: Factory) -> None:
+    """The enterprise's register entry from its designations: the highest level and the
+    earliest date among those in force, their district, and whether any is in force.
+    The only writer of those columns besides the first import of the enterprise."""
+    held = list(
+        session.exec(
+            select(Designation)
+            .where(Designation.factory_id == factory.id)
+            .order_by(col(Designation.designated_on), col(Designation.id))
+        )
+    )
+    if not held:
+        return
+    active = [d for d in held if d.status == DesignationStatus.ACTIVE.value]
+    basis = active or held
+    factory.level = (
+        Level.ADVANCED.value
+        if any(d.level == Level.ADVANCED.value for d in basis)
+        else Level.BASIC.value
+    )
+    factory.designated_on = basis[0].designated_on
+    factory.district_code = basis[0].district_code
+    factory.status = DesignationStatus.ACTIVE.value if active else DesignationStatus.REVOKED.value
+    factory.revoked_on = None if active else max(d.revoked_on or d.designated_on for d in held)
+    session.add(factory)
 
 
 def _check_scope(operator: Operator, row: FactoryRow, factory: Factory | None, file: str) -> None:
@@ -110,11 +163,15 @@ def _check_scope(operator: Operator, row: FactoryRow, factory: Factory | None, f
 
 def _check_decisions(session: Session, factory: Factory, row: FactoryRow, file: str) -> None:
     """A row may not silently undo a recorded rename or revocation."""
+    designation = _designation_of(session, factory, row)
+    revoked_on = designation.revoked_on if designation is not None else factory.revoked_on
+    revoked = (designation or factory).status == DesignationStatus.REVOKED
     if (
-        factory.status == DesignationStatus.REVOKED
-        and factory.revoked_on is not None
-        and row.designated_on <= factory.revoked_on
-        and _changes(factory, row)
+        revoked
+        and revoked_on is not None
+        and row.designated_on <= revoked_on
+        # a designation dated before the revocation would have been revoked with the rest
+        and (designation is None or _changes(factory, designation, row))
     ):
         event = _latest_event(session, factory, EventKind.REVOKED)
         raise Refused(
@@ -150,6 +207,35 @@ def _latest_event(session: Session, factory: Factory, kind: EventKind) -> Design
         .where(DesignationEvent.factory_id == factory.id, DesignationEvent.kind == kind.value)
         .order_by(col(DesignationEvent.id).desc())
     ).first()
+
+
+def _designate(
+    session: Session, factory: Factory, row: FactoryRow, actor: str, source: str
+) -> None:
+    level, name = row.designation
+    session.add(
+        Designation(
+            factory_id=factory.id or 0,
+            name=name,
+            level=level,
+            district_code=row.district_code,
+            designated_on=row.designated_on,
+            reference=row.reference,
+        )
+    )
+    session.flush()
+    summarise(session, factory)
+    record_event(
+        session,
+        factory,
+        EventKind.DESIGNATED,
+        occurred_on=row.designated_on,
+        actor=actor,
+        reference=row.reference,
+        source=source,
+        details={k: plain(v) for k, v in row.register_values().items()}
+        | {"factory": name, "level": level},
+    )
 
 
 def import_factories(
@@ -193,21 +279,27 @@ def import_factories(
                 factory = Factory(credit_code=row.credit_code, **row.register_values())
                 session.add(factory)
                 session.flush()
-                record_event(
-                    session,
-                    factory,
-                    EventKind.DESIGNATED,
-                    occurred_on=row.designated_on,
-                    actor=actor,
-                    source=path.name,
-                    details={k: plain(v) for k, v in row.register_values().items()},
-                )
+                existing[row.credit_code] = factory  # a later row may add another designation
+                _designate(session, factory, row, actor, path.name)
                 continue
-            changes = _changes(factory, row)
+            designation = _designation_of(session, factory, row)
+            if designation is None:  # another designation of a known enterprise (Article 7)
+                level, name = row.designation
+                changes = _changes(factory, None, row)
+                report.updated[row.credit_code] = changes | {
+                    "designation": [None, f"{level} {name or row.name}"]
+                }
+                if not dry_run:
+                    for field, (_old, new) in changes.items():
+                        setattr(factory, field, new)
+                    factory.updated_at = now
+                    _designate(session, factory, row, actor, path.name)
+                continue
+            changes = _changes(factory, designation, row)
             redesignated = (
-                factory.status == DesignationStatus.REVOKED
-                and factory.revoked_on is not None
-                and row.designated_on > factory.revoked_on
+                designation.status == DesignationStatus.REVOKED
+                and designation.revoked_on is not None
+                and row.designated_on > designation.revoked_on
             )
             if not changes:
                 report.unchanged += 1
@@ -216,11 +308,13 @@ def import_factories(
             if dry_run:
                 continue
             for name, (_old, new) in changes.items():
-                setattr(factory, name, new)
+                setattr(factory if name in ENTERPRISE_FIELDS else designation, name, new)
             factory.updated_at = now
             if redesignated:
-                factory.status = DesignationStatus.ACTIVE.value
-                factory.revoked_on = None
+                designation.status = DesignationStatus.ACTIVE.value
+                designation.revoked_on = None
+            session.add(designation)
+            summarise(session, factory)
             record_event(
                 session,
                 factory,
@@ -274,6 +368,21 @@ def factory_history(
             )
         )
         return factory, events
+
+
+def designations_of(
+    engine: Engine, code: str, *, accept_codes: Iterable[str] = ()
+) -> list[Designation]:
+    """The designations an enterprise holds or held, oldest first."""
+    with session_scope(engine) as session:
+        factory = find_factory(session, code, accept_codes=accept_codes)
+        return list(
+            session.exec(
+                select(Designation)
+                .where(Designation.factory_id == factory.id)
+                .order_by(col(Designation.designated_on), col(Designation.id))
+            )
+        )
 
 
 def summary_text(report: ImportReport) -> str:

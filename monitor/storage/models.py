@@ -66,6 +66,38 @@ class Factory(SQLModel, table=True):
     )
 
 
+class Designation(SQLModel, table=True):
+    """One designation an enterprise holds: a factory, at a level, from a date, under a reference.
+
+    An enterprise may hold several (basic and then advanced, Article 7, or several
+    factories). The `factory` row is the enterprise; its level, designation date,
+    district and status summarise its designations (monitor/register/store.summarise).
+    """
+
+    __tablename__ = "designation"
+    __table_args__ = (
+        CheckConstraint(sql_in("level", Level), name="ck_designation_level"),
+        CheckConstraint(sql_in("status", DesignationStatus), name="ck_designation_status"),
+        Index("ux_designation_identity", "factory_id", "level", "name", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    factory_id: int = Field(sa_column=Column(Integer, ForeignKey("factory.id"), nullable=False))
+    # the factory designated, when the register names one; "" for the enterprise's own
+    name: str = Field(default="", sa_column=Column(String(200), nullable=False))
+    level: str = Field(sa_column=Column(String(16), nullable=False))
+    district_code: str = Field(sa_column=Column(String(6), nullable=False))
+    designated_on: date
+    reference: str | None = Field(default=None, sa_column=Column(String(200)))
+    status: str = Field(
+        default=DesignationStatus.ACTIVE.value, sa_column=Column(String(16), nullable=False)
+    )
+    revoked_on: date | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
 class DesignationEvent(SQLModel, table=True):
     """What happened to a designation, when, on whose word; never updated or deleted."""
 

@@ -68,3 +68,35 @@ def test_registration_records_stored_with_a_mapped_status_keep_only_the_provider
     command.downgrade(config, "0005_daemon")
     assert _stored_records(engine) == [record]
     command.upgrade(config, "head")
+
+
+def test_each_factory_registered_before_designations_became_one_designation(
+    engine: Engine,
+) -> None:
+    config = db._alembic_config(engine)
+    command.downgrade(config, "0006_provider_status")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO factory (credit_code, name, level, district_code, designated_on,"
+                " status, revoked_on, created_at, updated_at) VALUES ('91110000600037341L', 'x',"
+                " 'advanced', '110108', '2025-06-30', 'revoked', '2026-04-01',"
+                " '2026-11-25 00:00:00+00', '2026-11-25 00:00:00+00')"
+            )
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        carried = connection.execute(
+            text(
+                "SELECT name, level, district_code, designated_on, status, revoked_on"
+                " FROM designation"
+            )
+        ).one()
+    assert [str(value) for value in carried] == [
+        "",
+        "advanced",
+        "110108",
+        "2025-06-30",
+        "revoked",
+        "2026-04-01",
+    ]

@@ -12,7 +12,7 @@ from monitor.decisions import rename_factory, revoke_factory
 from monitor.errors import BadInput, NotFound, Refused
 from monitor.operators import Operator
 from monitor.register.store import factory_history, import_factories, list_factories
-from monitor.storage.models import DesignationEvent, Factory
+from monitor.storage.models import Designation, DesignationEvent, Factory
 from tests.conftest import DEMO_FACTORIES, REGISTRAR
 
 BUREAU = Operator("li", "李", "municipal")
@@ -88,18 +88,68 @@ def test_changed_row_updates_the_factory_and_records_what_changed(
     engine: Engine, tmp_path: Path
 ) -> None:
     import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR)
-    changed = GOOD_ROW.replace("基础级", "先进级").replace("上地十街1号", "上地十街2号")
+    changed = GOOD_ROW.replace("2025-06-30", "2025-07-01").replace("上地十街1号", "上地十街2号")
     report = import_factories(engine, write(tmp_path, HEADER_ZH + changed), operator=REGISTRAR)
     assert report.updated == {
         "91110000600037341L": {
-            "level": ["basic", "advanced"],
+            "designated_on": [date(2025, 6, 30), date(2025, 7, 1)],
             "registered_address": ["北京市海淀区上地十街1号", "北京市海淀区上地十街2号"],
         }
     }
     factory, events = factory_history(engine, "91110000600037341L")
-    assert factory.level == "advanced"
+    assert factory.designated_on == date(2025, 7, 1)
     assert [e.kind for e in events] == ["designated", "updated"]
-    assert events[1].details["changes"]["level"] == ["basic", "advanced"]
+    assert events[1].details["changes"]["designated_on"] == ["2025-06-30", "2025-07-01"]
+
+
+def test_an_enterprise_designated_basic_then_advanced_holds_both_designations(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_factories(engine, write(tmp_path, HEADER_ZH + GOOD_ROW), operator=REGISTRAR)
+    advanced = GOOD_ROW.replace("基础级", "先进级").replace("2025-06-30", "2026-03-01")
+    report = import_factories(engine, write(tmp_path, HEADER_ZH + advanced), operator=REGISTRAR)
+    assert report.updated["91110000600037341L"]["designation"] == [
+        None,
+        "advanced 北京测试机床有限公司",
+    ]
+    factory, events = factory_history(engine, "91110000600037341L")
+    with Session(engine) as session:
+        held = sorted(
+            (d.level, str(d.designated_on), d.status)
+            for d in session.exec(select(Designation).where(Designation.factory_id == factory.id))
+        )
+    assert held == [("advanced", "2026-03-01", "active"), ("basic", "2025-06-30", "active")]
+    # the enterprise: its highest level, designated since its first designation
+    assert (factory.level, factory.designated_on) == ("advanced", date(2025, 6, 30))
+    assert [e.kind for e in events] == ["designated", "designated"]
+    # the same two rows again change nothing; two factories of one enterprise in one file
+    again = import_factories(
+        engine, write(tmp_path, HEADER_ZH + GOOD_ROW + advanced), operator=REGISTRAR
+    )
+    assert (again.added, again.updated, again.unchanged) == ([], {}, 2)
+
+
+def test_several_factories_of_one_enterprise_are_one_enterprise_with_several_designations(
+    engine: Engine, tmp_path: Path
+) -> None:
+    header = HEADER_ZH.rstrip("\n") + ",工厂名称,文号\n"
+    rows = (
+        GOOD_ROW.rstrip("\n")
+        + ",上地工厂,海经信备〔2025〕3号\n"
+        + GOOD_ROW.rstrip("\n").replace("海淀区,", "大兴区,")
+        + ",亦庄工厂,兴经信备〔2025〕8号\n"
+    )
+    report = import_factories(engine, write(tmp_path, header + rows), operator=REGISTRAR)
+    assert report.added == ["91110000600037341L"]
+    with Session(engine) as session:
+        held = sorted(
+            (d.name, d.district_code, d.reference) for d in session.exec(select(Designation))
+        )
+        assert session.exec(select(func.count()).select_from(Factory)).one() == 1
+    assert held == [
+        ("上地工厂", "110108", "海经信备〔2025〕3号"),
+        ("亦庄工厂", "110115", "兴经信备〔2025〕8号"),
+    ]
 
 
 def test_dry_run_writes_nothing(engine: Engine, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from monitor.clock import now_utc
 from monitor.config import LoadedConfig, load_config
 from monitor.register.store import import_factories
 from monitor.storage.db import session_scope
-from monitor.storage.models import Alert, Flag
+from monitor.storage.models import Alert, Factory, Flag
 from monitor.sweep.run import run_sweep
 from tests.conftest import DEMO_FACTORIES, REGISTRAR, shipped_connector
 from tests.integration.alerts.conftest import Webhook, write_alert_config
@@ -208,3 +208,58 @@ def test_alerts_in_english(setup: dict[str, Any]) -> None:
     assert rendered.subject.startswith("[sfm] ")
     assert "Credit code" in rendered.full and "sfm flags confirm" in rendered.full
     assert "应撤销" not in rendered.full and "待核查" not in rendered.full
+
+
+def test_a_flag_reaches_the_authorities_of_every_designation_of_its_enterprise(
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
+    from monitor.decisions import raise_for, revoke_factory
+    from monitor.operators import Operator
+    from monitor.register.store import designations_of
+
+    engine = setup["engine"]
+    bureau = Operator("li", "李明", "municipal")
+    # a Haidian enterprise, designated basic there, adds a factory in Daxing
+    with session_scope(engine) as session:
+        code = session.scalars(
+            select(col(Factory.credit_code)).where(
+                col(Factory.district_code) == "110108", col(Factory.level) == "basic"
+            )
+        ).first()
+        name = session.scalars(
+            select(col(Factory.name)).where(col(Factory.credit_code) == code)
+        ).one()
+    assert code is not None
+    extra = tmp_path / "daxing.csv"
+    extra.write_text(
+        "统一社会信用代码,企业名称,级别,所在区,认定日期,工厂名称,文号\n"
+        f"{code},{name},基础级,大兴区,2026-01-15,亦庄工厂,兴经信备〔2026〕2号\n",
+        encoding="utf-8",
+    )
+    import_factories(engine, extra, operator=REGISTRAR)
+    # Article 6: Daxing files the new basic-level factory in its quarter
+    from monitor.calendar import Quarter
+    from monitor.reports import filings_report
+
+    [filed] = filings_report(engine, Quarter.parse("2026Q1"), "110115")
+    assert filed[0] == code and "亦庄工厂" in filed[1] and filed[3] == "2026-01-15"
+    flag = raise_for(
+        engine,
+        code,
+        "art12.5-penalty",
+        operator=bureau,
+        outbox=setup["alerting"].outbox,
+        reason="区市场监管局罚款",
+    )
+    told = {alert.authority for alert in rows(engine, "flag") if alert.flag_id == flag.id}
+    assert told == {"110108", "110115"}  # both districts; a review of basic level: no bureau
+    revoke_factory(
+        engine,
+        code,
+        decided_on=now_utc().date(),
+        reference="京经信发〔2026〕12号",
+        reason="处罚后不再符合条件",
+        operator=bureau,
+        outbox=None,
+    )
+    assert {d.status for d in designations_of(engine, code)} == {"revoked"}
