@@ -21,7 +21,7 @@ from monitor.errors import BadInput, Refused
 from monitor.flags.book import get_flag, open_flag, resolve_answered, transition
 from monitor.i18n import Message, t
 from monitor.operators import Operator
-from monitor.register.store import find_factory, record_event
+from monitor.register.store import find_factory, record_event, summarise
 from monitor.rules import CLAUSES, Finding
 from monitor.rules.naming import normalise_name
 from monitor.storage.db import session_scope
@@ -205,8 +205,7 @@ def revoke_factory(
             )
             .values(status=DesignationStatus.REVOKED.value, revoked_on=decided_on)
         )
-        factory.status = DesignationStatus.REVOKED.value
-        factory.revoked_on = decided_on
+        summarise(session, factory)
         factory.updated_at = now_utc()
         record_event(
             session,
