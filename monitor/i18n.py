@@ -820,3 +820,10 @@ def word_of(prefix: str, text: str | None) -> str | None:
         if key.startswith(prefix + ".") and wanted in (texts.get("zh"), texts.get("en")):
             return key.removeprefix(prefix + ".")
     return wanted
+
+
+def audit_reason(text: str) -> str:
+    """An audit reason as readers see it: the system's own are words of the catalogue
+    (audit.reason.*), staff's are shown as written."""
+    key = f"audit.reason.{text}"
+    return t(key) if key in CATALOG else text

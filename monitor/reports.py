@@ -15,7 +15,7 @@ from monitor.clock import beijing_text
 from monitor.errors import BadInput
 from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
-from monitor.i18n import CATALOG, Message, flag_summary, language, t
+from monitor.i18n import Message, audit_reason, flag_summary, language, t
 from monitor.storage.db import session_scope
 from monitor.storage.models import Designation, DesignationEvent, Factory, Flag, FlagAudit
 
@@ -93,9 +93,7 @@ def audit_trail(
                 # what a reader of the table sees
                 "subject_text": t("audit.flag_subject", id=audit.flag_id, rule=t(f"rule.{rule}")),
                 "change_text": f"{t(f'state.{audit.from_state}')} → {t(f'state.{audit.to_state}')}",
-                "reason_text": t(f"audit.reason.{audit.reason}")
-                if f"audit.reason.{audit.reason}" in CATALOG
-                else audit.reason,
+                "reason_text": audit_reason(audit.reason),
             }
             for audit, rule, code in session.execute(flags)
         ] + [

@@ -9,7 +9,7 @@ import typer
 
 from monitor.clauses import reference
 from monitor.cli.common import console, print_json, say, state
-from monitor.i18n import CATALOG, Message, language, t
+from monitor.i18n import Message, audit_reason, language, t
 
 app = typer.Typer(
     help="Flags raised by the rules, and staff decisions on them.", no_args_is_help=True
@@ -115,14 +115,9 @@ def show(
             _local(entry["at"]),
             entry["actor"],
             f"{t('state.' + str(entry['from']))} → {t('state.' + str(entry['to']))}",
-            _reason(entry["reason"] or ""),
+            audit_reason(entry["reason"] or ""),
         )
     out.print(trail)
-
-
-def _reason(text: str) -> str:
-    """The system's own audit reasons are words of the catalogue; staff's are as written."""
-    return t(f"audit.reason.{text}") if f"audit.reason.{text}" in CATALOG else text
 
 
 def _local(iso: str) -> str:

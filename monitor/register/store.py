@@ -161,9 +161,14 @@ def _check_scope(operator: Operator, row: FactoryRow, factory: Factory | None, f
             )
 
 
-def _check_decisions(session: Session, factory: Factory, row: FactoryRow, file: str) -> None:
+def _check_decisions(
+    session: Session,
+    factory: Factory,
+    designation: Designation | None,
+    row: FactoryRow,
+    file: str,
+) -> None:
     """A row may not silently undo a recorded rename or revocation."""
-    designation = _designation_of(session, factory, row)
     revoked_on = designation.revoked_on if designation is not None else factory.revoked_on
     revoked = (designation or factory).status == DesignationStatus.REVOKED
     if (
@@ -223,8 +228,6 @@ def _designate(
             reference=row.reference,
         )
     )
-    session.flush()
-    summarise(session, factory)
     record_event(
         session,
         factory,
@@ -270,8 +273,6 @@ def import_factories(
         for row in rows:
             factory = existing.get(row.credit_code)
             _check_scope(operator, row, factory, path.name)
-            if factory is not None:
-                _check_decisions(session, factory, row, path.name)
             if factory is None:
                 report.added.append(row.credit_code)
                 if dry_run:
@@ -280,9 +281,11 @@ def import_factories(
                 session.add(factory)
                 session.flush()
                 existing[row.credit_code] = factory  # a later row may add another designation
+                # a new enterprise's entry, made from this row, already summarises it
                 _designate(session, factory, row, actor, path.name)
                 continue
             designation = _designation_of(session, factory, row)
+            _check_decisions(session, factory, designation, row, path.name)
             if designation is None:  # another designation of a known enterprise (Article 7)
                 level, name = row.designation
                 changes = _changes(factory, None, row)
@@ -294,6 +297,8 @@ def import_factories(
                         setattr(factory, field, new)
                     factory.updated_at = now
                     _designate(session, factory, row, actor, path.name)
+                    session.flush()
+                    summarise(session, factory)
                 continue
             changes = _changes(factory, designation, row)
             redesignated = (
