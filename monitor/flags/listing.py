@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
-from monitor.errors import BadInput, Refused
+from monitor.errors import BadInput
 from monitor.i18n import Message, flag_summary, word_of
 from monitor.storage.schema import check_versions
 from monitor.vocabulary import RULE_IDS, FlagState, Level, Severity
@@ -138,9 +138,9 @@ def _connect(database_url: str) -> Iterator[tuple[Any, str, dict[str, Any]]]:
         path = url.removeprefix("sqlite:///")
         try:
             connection: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        except sqlite3.OperationalError as exc:  # no database file yet
+        except sqlite3.OperationalError:  # no database file yet: refused as an empty schema
             check_versions([])
-            raise Refused(str(exc)) from exc
+            raise
         sql, own = listing_sql.SQLITE, listing_sql.SQLITE_PARAMS
     elif url.startswith(("postgresql", "postgres")):
         import psycopg
