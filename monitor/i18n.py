@@ -312,6 +312,11 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     # flags
     "flag.not_found": {"zh": "没有编号为 {id} 的标记", "en": "no flag with id {id}"},
+    "flag.changed_meanwhile": {
+        "zh": "标记 {id} 已不是{from_state}：在此期间已变为{now_state}，本次{to_state}未记录",
+        "en": "flag {id} is no longer {from_state}: it became {now_state} meanwhile; "
+        "{to_state} was not recorded",
+    },
     "flag.transition_refused": {
         "zh": "标记 {id} 当前状态为 {from_state}，不能变为 {to_state}",
         "en": "flag {id} is {from_state}; it cannot become {to_state}",
@@ -791,7 +796,14 @@ class Message:
         self.params = params
 
     def __str__(self) -> str:
-        return t(self.key, **self.params)
+        # a flag's states are recorded as words of the vocabulary; readers get the catalogue's
+        shown = {
+            name: t(f"state.{value}")
+            if name.endswith("_state") and f"state.{value}" in CATALOG
+            else value
+            for name, value in self.params.items()
+        }
+        return t(self.key, **shown)
 
     def __repr__(self) -> str:
         return f"Message({self.key!r}, **{self.params!r})"

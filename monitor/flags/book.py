@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import event, insert, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc
@@ -84,6 +85,27 @@ def transition(
             )
         )
     moment = now or now_utc()
+    # Conditional on the state it was decided from: of two decisions racing on one
+    # flag (or a decision and a sweep), the second finds the state moved and loses.
+    moved = session.execute(
+        update(Flag)
+        .where(col(Flag.id) == flag.id, col(Flag.state) == flag.state)
+        .values(state=to_state.value, state_changed_at=moment)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        now_state = session.execute(
+            select(col(Flag.state)).where(col(Flag.id) == flag.id)
+        ).scalar_one()
+        raise Refused(
+            Message(
+                "flag.changed_meanwhile",
+                id=flag.id,
+                from_state=flag.state,
+                to_state=to_state.value,
+                now_state=now_state,
+            )
+        )
     audit = FlagAudit(
         flag_id=flag.id or 0,
         at=moment,
@@ -92,9 +114,8 @@ def transition(
         to_state=to_state.value,
         reason=reason,
     )
-    flag.state = to_state.value
-    flag.state_changed_at = moment
-    session.add(flag)
+    set_committed_value(flag, "state", to_state.value)
+    set_committed_value(flag, "state_changed_at", moment)
     session.add(audit)
     return audit
 
@@ -195,16 +216,29 @@ class FlagBook:
         to_state: FlagState,
         reason: str,
         now: datetime,
-    ) -> None:
-        """The sweep's own transitions, in bulk, each audited."""
-        self.session.execute(
-            update(Flag)
-            .where(col(Flag.id).in_(flag_ids))
-            .values(state=to_state.value, state_changed_at=now)
+    ) -> list[int]:
+        """The sweep's own transitions, in bulk, each audited. Only flags still in
+        `from_state` move: a decision taken while the sweep evaluated stands."""
+        moved = list(
+            self.session.execute(
+                update(Flag)
+                .where(col(Flag.id).in_(flag_ids), col(Flag.state) == from_state.value)
+                .values(state=to_state.value, state_changed_at=now)
+                .returning(col(Flag.id))
+                .execution_options(synchronize_session=False)
+            ).scalars()
         )
-        self.session.execute(
-            insert(FlagAudit), _audit_rows(flag_ids, from_state, to_state, reason, now)
-        )
+        if len(moved) < len(flag_ids):
+            log.info(
+                "flags decided during the sweep kept their decision",
+                kept=len(flag_ids) - len(moved),
+                to_state=to_state.value,
+            )
+        if moved:
+            self.session.execute(
+                insert(FlagAudit), _audit_rows(moved, from_state, to_state, reason, now)
+            )
+        return moved
 
     def write(self, now: datetime) -> None:
         session = self.session
@@ -227,13 +261,15 @@ class FlagBook:
                 update(Flag).where(col(Flag.id).in_(self.seen_ids)).values(last_seen_at=now)
             )
         if self.cleared_ids:
-            self._move(self.cleared_ids, FlagState.OPEN, FlagState.CLEARED, CLEARED, now)
-            if self.outbox is not None:
-                self.outbox.flags_closed(session, self.cleared_ids, now)
+            cleared = self._move(self.cleared_ids, FlagState.OPEN, FlagState.CLEARED, CLEARED, now)
+            if self.outbox is not None and cleared:
+                self.outbox.flags_closed(session, cleared, now)
         if self.recurred_ids:
-            self._move(self.recurred_ids, FlagState.CLEARED, FlagState.OPEN, RECURRED, now)
-            if self.outbox is not None:
-                self.outbox.flags_opened(session, self.recurred_ids, now, recurred=True)
+            recurred = self._move(
+                self.recurred_ids, FlagState.CLEARED, FlagState.OPEN, RECURRED, now
+            )
+            if self.outbox is not None and recurred:
+                self.outbox.flags_opened(session, recurred, now, recurred=True)
         self.new_rows, self.seen_ids, self.cleared_ids, self.recurred_ids = [], [], [], []
 
 
