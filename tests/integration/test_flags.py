@@ -316,6 +316,56 @@ def test_audit_rows_cannot_be_changed_or_deleted(swept: Engine) -> None:
         assert session.scalars(select(FlagAudit)).first().reason == "rule fired"  # type: ignore[union-attr]
 
 
+def test_the_database_itself_refuses_changing_or_deleting_audit_rows(
+    swept: Engine, upstream: dict[str, Any]
+) -> None:
+    """Not only the ORM: Core statements and raw SQL hit the tables' triggers (migration 0008)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from monitor.storage import db
+
+    rename_factory(
+        swept,
+        code_of(upstream, "丰泰"),
+        new_name="北京丰泰智能轨道交通装备有限公司",
+        approved_on=date(2026, 11, 20),
+        reference="京经信函〔2026〕8号",
+        operator=BUREAU,
+        outbox=None,
+    )
+    with swept.connect() as connection:
+        events = connection.execute(text("SELECT count(*) FROM designation_event")).scalar()
+    statements = [
+        "UPDATE flag_audit SET reason = 'rewritten'",
+        "DELETE FROM flag_audit",
+        "UPDATE designation_event SET reference = 'forged'",
+        "DELETE FROM designation_event",
+    ]
+    if swept.dialect.name == "postgresql":
+        statements += ["TRUNCATE flag_audit", "TRUNCATE designation_event"]
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="append-only"), swept.begin() as connection:
+            connection.execute(text(statement))
+    with swept.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM designation_event")).scalar() == events
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM flag_audit WHERE reason = 'rewritten'")
+            ).scalar()
+            == 0
+        )
+    # the downgrade lifts the guard, the upgrade puts it back
+    from alembic import command
+
+    command.downgrade(db._alembic_config(swept), "0007_designations")
+    with swept.begin() as connection:
+        connection.execute(text("UPDATE flag_audit SET reason = reason"))
+    db.upgrade(swept)
+    with pytest.raises(DBAPIError, match="append-only"), swept.begin() as connection:
+        connection.execute(text("UPDATE flag_audit SET reason = reason"))
+
+
 ENGLISH_WORDS = re.compile(
     r"\b(open|confirmed|dismissed|resolved|cleared|revocation|review|action|basic|advanced|"
     r"art\d|data-|rule fired|observed_at|record_id|raw_status|production_safety)\b"
