@@ -173,6 +173,11 @@ class DaemonSettings(StrictModel):
     http_port: int = Field(default=0, ge=0, le=65535)
     http_host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"
     reports: str = "var/reports"  # filing reports attached to reminders
+    # The staff commands' door (DESIGN §7), a Unix socket. "": beside a SQLite database
+    # file (var/sfm.db.sock); with PostgreSQL a server sets it (e.g. /run/sfm/sfm.sock).
+    socket: str = ""
+    # The operators' OS group: the socket is 0660 and theirs. "": the daemon's user only.
+    socket_group: str = ""
 
 
 class Settings(StrictModel):
@@ -313,6 +318,36 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, b
     if os.environ.get("SFM_CONFIG"):
         return Path(os.environ["SFM_CONFIG"]), True
     return DEFAULT_CONFIG_PATH, False
+
+
+def sqlite_file(database_url: str) -> str | None:
+    """The file of a SQLite database url, read without SQLAlchemy (which `sfm flags list`
+    does not import); None for other databases and in-memory ones."""
+    found = re.match(r"sqlite(?:\+\w+)?:///([^?]+)", database_url)
+    return found.group(1) if found and found.group(1) != ":memory:" else None
+
+
+def door_socket(database_url: str, configured: str) -> Path | None:
+    """Where the daemon listens for staff commands, or None when it has no door."""
+    if configured:
+        return Path(configured)
+    database = sqlite_file(database_url)
+    return Path(database + ".sock") if database else None
+
+
+def door_socket_of(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The door as a client finds it: from the config file's text alone, without the
+    secrets a full load substitutes (staff do not have them; the daemon does)."""
+    path, _named = config_path(explicit)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raw = {}
+    tables = {name: raw.get(name) for name in ("daemon", "database")}
+    daemon, database = ({} if not isinstance(t, dict) else t for t in tables.values())
+    url = os.environ.get("SFM_DATABASE_URL") or database.get("url") or DEFAULT_DATABASE_URL
+    socket = daemon.get("socket", "")
+    return door_socket(str(url), socket if isinstance(socket, str) else "")
 
 
 def load_config(

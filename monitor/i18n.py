@@ -312,6 +312,35 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     # flags
     "flag.not_found": {"zh": "没有编号为 {id} 的标记", "en": "no flag with id {id}"},
+    "file.too_large": {
+        "zh": "文件 {name} 超过 {limit_mb} MB，未处理",
+        "en": "file {name} is over {limit_mb} MB; not processed",
+    },
+    "door.denied": {
+        "zh": "无权连接守护进程（{socket}）：只有已配置操作员所在的用户组可以连接",
+        "en": "not allowed to reach the daemon ({socket}): only the operators' group may",
+    },
+    "door.lost": {
+        "zh": "与守护进程的连接中断，命令结果未知；请用 sfm audit 或 sfm flags show 核对",
+        "en": "the connection to the daemon was lost; the command's outcome is unknown "
+        "(check with sfm audit or sfm flags show)",
+    },
+    "door.local_only": {
+        "zh": "{command} 只能在本机直接运行，不经守护进程",
+        "en": "{command} runs where it is typed, not through the daemon",
+    },
+    "door.not_owner": {
+        "zh": "没有运行中的守护进程，而数据库 {path} 属于用户 {owner}：只有它可以直接打开数据库；"
+        "请启动 sfm run，或以 {owner} 身份运行",
+        "en": "no daemon is running and the database {path} belongs to {owner}: only that user "
+        "may open it directly; start sfm run, or run as {owner}",
+    },
+    "operator.override_not_allowed": {
+        "zh": "设置了 SFM_OPERATOR，但配置未设 allow_operator_override = true；"
+        "请取消该变量，以操作系统用户身份操作",
+        "en": "SFM_OPERATOR is set but the config does not set allow_operator_override = true; "
+        "unset it to act as the OS user",
+    },
     "flag.changed_meanwhile": {
         "zh": "标记 {id} 已不是{from_state}：在此期间已变为{now_state}，本次{to_state}未记录",
         "en": "flag {id} is no longer {from_state}: it became {now_state} meanwhile; "

@@ -2,14 +2,18 @@
 
 The acting operator is the OS user, configured as `[operators.<os-user>]` with a
 scope: "municipal" (the bureau: every factory) or a list of district codes.
-Only where config sets `allow_operator_override = true` (demo, tests) may
-SFM_OPERATOR name the operator instead.
+Who that user is comes from the kernel, never from the environment (LOGNAME and
+USER are the caller's to set): the daemon reads a client's uid off its socket
+(SO_PEERCRED), and a command working on the database directly takes its own
+real uid. Only in that direct mode, and only where config sets
+`allow_operator_override = true` (demo, tests), may SFM_OPERATOR name the
+operator instead.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,17 +25,34 @@ from monitor.storage.models import Factory
 from monitor.vocabulary import Level
 
 
-def acting_user(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+def user_of(uid: int) -> str:
+    """The account name of a uid, as the kernel and the password database know it."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without an account is nobody staff could have configured
+        return f"uid:{uid}"
+
+
+def acting_user(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    peer_uid: int | None = None,
+) -> str:
+    """The OS user acting: a daemon client's peer uid, else this process's real uid.
+
+    SFM_OPERATOR may name another operator only under `allow_operator_override`, and
+    only for the account that owns the database (which could act on it directly
+    anyway): this process's own user, or a door caller with the daemon's own uid."""
+    if peer_uid is not None and peer_uid != os.getuid():
+        return user_of(peer_uid)
     environ = os.environ if environ is None else environ
     override = environ.get("SFM_OPERATOR", "").strip()
     if override:
         if not settings.allow_operator_override:
-            raise Refused(
-                "SFM_OPERATOR is set but the config does not set allow_operator_override = true; "
-                "unset it to act as the OS user"
-            )
+            raise Refused(Message("operator.override_not_allowed"))
         return override
-    return getpass.getuser()
+    return user_of(os.getuid())
 
 
 @dataclass(frozen=True)
@@ -80,8 +101,13 @@ class Operator:
         self.require_district(factory)
 
 
-def current_operator(settings: Settings, environ: Mapping[str, str] | None = None) -> Operator:
-    user = acting_user(settings, environ)
+def current_operator(
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    peer_uid: int | None = None,
+) -> Operator:
+    user = acting_user(settings, environ, peer_uid=peer_uid)
     configured = settings.operators.get(user)
     if configured is None:
         raise Refused(Message("operator.unknown", user=user))

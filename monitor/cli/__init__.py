@@ -56,6 +56,9 @@ def root(
     ] = None,
 ) -> None:
     global _last_context
+    if isinstance(ctx.obj, AppContext):  # in the daemon, for a door caller: its own config
+        _last_context = ctx.obj
+        return
     ctx.obj = _last_context = AppContext(config_path=config)
     ctx.call_on_close(ctx.obj.close)
     if _command_words[:2] not in QUIET_COMMANDS and _command_words[:1] not in QUIET_COMMANDS:
@@ -86,15 +89,26 @@ def _configure_logging(context: AppContext | None) -> None:
     configure_logging(settings)
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Run one command and return its exit code (DESIGN §7)."""
+def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None) -> int:
+    """Run one command and return its exit code (DESIGN §7): in the daemon when one
+    answers on its door, else here; `context` is the daemon's, for a door caller."""
     global _command_words
-    command = typer.main.get_command(app)
     _command_words = _words(sys.argv[1:] if argv is None else argv)
-    if language() == "zh":
-        in_chinese(command, help_shown="--help" in _all_args(argv) or not _command_words)
     try:
-        command.main(args=None if argv is None else list(argv), prog_name="sfm")
+        if context is None:
+            from monitor.cli.remote import forward
+
+            code = forward(_all_args(argv), _command_words)
+            if code is not None:
+                return code
+        command = typer.main.get_command(app)
+        if language() == "zh":
+            in_chinese(command, help_shown="--help" in _all_args(argv) or not _command_words)
+        command.main(
+            args=None if argv is None else list(argv),
+            prog_name="sfm",
+            obj=context,
+        )
     except SystemExit as exit_:  # usage errors (2), --help (0)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except SfmError as error:
@@ -105,8 +119,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # one line on screen, the traceback in the log
         import structlog
 
-        _configure_logging(_last_context)
-
+        if context is None:  # the daemon's logging is set up already
+            _configure_logging(_last_context)
         structlog.get_logger("sfm.cli").exception("unexpected error", argv=argv or sys.argv)
         print(
             f"sfm: {t('error.unexpected', detail=f'{type(error).__name__}: {error}')}",

@@ -15,6 +15,6 @@ def upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the database schema to this version of sfm."""
     from monitor.storage import db
 
-    engine = db.make_engine(state(ctx).config.settings.database.url)
+    engine = db.make_engine(state(ctx).database_url)
     before, after = db.upgrade(engine)
     say(Message("db.current" if before == after else "db.upgraded", head=after))

@@ -80,13 +80,15 @@ def import_(
     from monitor.register.store import import_factories, summary_text
 
     app_state = state(ctx)
-    report = import_factories(
-        app_state.engine,
-        file,
-        operator=app_state.operator,
-        accept_codes=app_state.accept_codes,
-        dry_run=dry_run,
-    )
+    operator = app_state.operator
+    with app_state.reading(file) as readable:
+        report = import_factories(
+            app_state.engine,
+            readable,
+            operator=operator,
+            accept_codes=app_state.accept_codes,
+            dry_run=dry_run,
+        )
     if as_json:
         print_json(report.as_json())
         return

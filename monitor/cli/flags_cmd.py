@@ -41,7 +41,7 @@ def list_(
     from monitor.flags.listing import list_flags
 
     rows = list_flags(
-        state(ctx).config.settings.database.url,
+        state(ctx).database_url,
         state=state_,
         rule=rule,
         district=district,
@@ -239,7 +239,9 @@ def export_flags(
     from monitor.reports import export_flags as write
     from monitor.reports import export_target
 
-    count = write(state(ctx).engine, out, export_target(out, fmt))
+    app_state = state(ctx)
+    with app_state.writing(out) as target:
+        count = write(app_state.engine, target, export_target(target, fmt))
     say(Message("export.done", count=count, path=str(out)))
 
 
@@ -273,6 +275,7 @@ def export_filings(
         code = found.code
     from monitor.reports import export_target
 
-    target = export_target(out, fmt)
-    count = write(state(ctx).engine, out, target, chosen, code)
+    app_state = state(ctx)
+    with app_state.writing(out) as draft:
+        count = write(app_state.engine, draft, export_target(draft, fmt), chosen, code)
     say(Message("export.done", count=count, path=str(out)))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from monitor.cli.common import state
+from monitor.cli.common import AppContext, state
 from monitor.errors import JobsFailed, LeadershipLost
 from monitor.i18n import Message
+
+if TYPE_CHECKING:
+    from monitor.daemon.door import Door
 
 
 def run(
@@ -48,7 +51,7 @@ def run(
             if stop.wait(settings.daemon.standby_poll_s):
                 return
         log.info("taking over as leader")
-    server = None
+    server = door = None
     try:
         metrics = Metrics(engine)
         daemon = Daemon(app_state, metrics, stop)
@@ -64,6 +67,7 @@ def run(
                 metrics,
                 lambda: daemon.running() and database_answers(engine),
             )
+        door = open_door(app_state)
         daemon.start()
         lost = False
         while not stop.wait(min(5.0, settings.daemon.standby_poll_s)):
@@ -77,7 +81,22 @@ def run(
         if lost:
             raise LeadershipLost(Message("daemon.lost_lock"))
     finally:
+        if door is not None:
+            door.close()
         if server is not None:
             server.shutdown()
             server.server_close()
         lock.release()
+
+
+def open_door(app_state: AppContext) -> Door | None:
+    """The socket staff commands reach this daemon by (DESIGN §7), if it has one."""
+    from monitor.cli.remote import command_handler
+    from monitor.config import door_socket
+    from monitor.daemon.door import Door
+
+    settings = app_state.config.settings
+    path = door_socket(settings.database.url, settings.daemon.socket)
+    if path is None:
+        return None
+    return Door(path, settings.daemon.socket_group, command_handler(app_state))

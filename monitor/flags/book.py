@@ -93,7 +93,7 @@ def transition(
         .values(state=to_state.value, state_changed_at=moment)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if moved.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
         now_state = session.execute(
             select(col(Flag.state)).where(col(Flag.id) == flag.id)
         ).scalar_one()

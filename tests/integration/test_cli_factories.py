@@ -272,3 +272,26 @@ def test_help_is_chinese_by_default_and_english_on_request(
     monkeypatch.setenv("SFM_LANG", "en")
     english = cli("factories", "import", "--help")
     assert "Import designated factories" in english.out
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="gives the database to another user: needs root")
+def test_without_a_daemon_only_the_databases_owner_may_open_it(
+    cli: Cli, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a server database is guarded by its credentials")
+    import_demo(cli)
+    database = database_url.removeprefix("sqlite:///")
+    os.chown(database, 65534, 65534)
+    monkeypatch.setenv("LOGNAME", "nobody")
+    monkeypatch.setenv("USER", "nobody")
+    for argv in (
+        ["flags", "list"],
+        ["factories", "list"],
+        ["flags", "confirm", "1", "--reason", "x"],
+    ):
+        result = cli(*argv)
+        assert result.code == 3, argv
+        assert "属于用户 nobody" in result.err
+    os.chown(database, 0, 0)
+    assert cli("flags", "list").code == 0

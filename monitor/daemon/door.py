@@ -1,0 +1,210 @@
+"""The daemon's door: staff commands reach the running daemon over a local Unix socket.
+
+As `amtool` is a client of Alertmanager, `sfm flags confirm …` on a server is a
+client of `sfm run`. The daemon alone holds the database and its credentials; it
+learns who is calling from the kernel (SO_PEERCRED on the socket), never from the
+caller's environment, and runs the command as that user's operator. The socket's
+mode admits only its group (the configured operators' group).
+
+One JSON object per line, in both directions:
+
+    client → daemon   {"argv": [...], "lang": "zh", "operator": null}
+    daemon → client   {"out": text} | {"err": text} | {"open": path, "mode": "rb" | "wb"}
+                      … and last {"exit": code}
+    client → daemon   {"opened": true} with the file descriptor attached (SCM_RIGHTS),
+                      or {"opened": false, "error": text}, answering each "open"
+
+Files named on the command line are opened by the client, with the client's own
+permissions, and handed over as descriptors: the daemon never opens a path a
+caller names.
+"""
+
+from __future__ import annotations
+
+import grp
+import io
+import json
+import os
+import socket
+import socketserver
+import struct
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+
+log = structlog.get_logger("sfm.door")
+
+MAX_REQUEST_BYTES = 1 << 20  # a command line, not a payload: files travel as descriptors
+PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+
+class DoorClosed(Exception):
+    """The client went away mid-command."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    pid: int
+    uid: int
+    gid: int
+
+
+def peer_of(connection: socket.socket) -> Caller:
+    """Who is on the other end, as the kernel recorded it when they connected."""
+    raw = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+    pid, uid, gid = PEERCRED.unpack(raw)
+    return Caller(pid, uid, gid)
+
+
+class Conversation:
+    """One client's command: its output goes back over the socket, its files come as fds."""
+
+    def __init__(self, connection: socket.socket, caller: Caller) -> None:
+        self.connection = connection
+        self.caller = caller
+        self._pending = b""
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message, ensure_ascii=False).encode() + b"\n"
+        try:
+            self.connection.sendall(line)
+        except OSError as exc:
+            raise DoorClosed(str(exc)) from exc
+
+    def receive(self) -> tuple[dict[str, Any], list[int]]:
+        """The client's next line, with any descriptors that came with it."""
+        fds: list[int] = []
+        while b"\n" not in self._pending:
+            data, received, _flags, _addr = socket.recv_fds(self.connection, 65536, 4)
+            fds.extend(received)
+            if not data:
+                for fd in fds:
+                    os.close(fd)
+                raise DoorClosed("the client closed the connection")
+            self._pending += data
+            if len(self._pending) > MAX_REQUEST_BYTES:
+                raise DoorClosed("request too large")
+        line, _, self._pending = self._pending.partition(b"\n")
+        return json.loads(line), fds
+
+    def open(self, path: str, mode: str) -> IO[bytes]:
+        """A file the client opened for us, with its own permissions."""
+        from monitor.errors import BadInput
+
+        self.send({"open": path, "mode": mode})
+        answer, fds = self.receive()
+        if not answer.get("opened") or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise BadInput(f"{path}: {answer.get('error') or 'not opened'}")
+        return os.fdopen(fds[0], mode)
+
+
+class _Routed(io.TextIOBase):
+    """sys.stdout / sys.stderr of the daemon: a door command's writes go to its client,
+    every other thread's (the jobs' logs) to the original stream."""
+
+    def __init__(self, original: IO[str], key: str) -> None:
+        self.original = original
+        self.key = key
+        self.local = threading.local()
+
+    def _target(self) -> Conversation | None:
+        return getattr(self.local, "conversation", None)
+
+    def write(self, text: str) -> int:
+        conversation = self._target()
+        if conversation is None:
+            return self.original.write(text)
+        if text:
+            conversation.send({self.key: text})
+        return len(text)
+
+    def flush(self) -> None:
+        if self._target() is None:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        return False if self._target() is not None else self.original.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def fileno(self) -> int:
+        if self._target() is not None:
+            raise io.UnsupportedOperation("a door command's output is not a file")
+        return self.original.fileno()
+
+
+Handler = Callable[[Conversation, dict[str, Any]], int]
+
+
+class Door:
+    """The socket and the thread that serves it; `close()` removes both."""
+
+    def __init__(self, path: Path, group: str, handle: Handler) -> None:
+        self.path = path
+        self.handle = handle
+        self._serialised = threading.Lock()  # a command at a time: the CLI keeps module state
+        self._install_routing()
+        door = self
+
+        class Server(socketserver.ThreadingUnixStreamServer):
+            daemon_threads = True
+
+        class Request(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                door._serve(self.request)
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_socket():
+            path.unlink()  # left by a daemon that died; we hold the leader lock, so it is ours
+        umask = os.umask(0o177)  # no moment at which the socket is open to others
+        try:
+            self.server = Server(str(path), Request)
+        finally:
+            os.umask(umask)
+        if group:
+            os.chown(path, -1, grp.getgrnam(group).gr_gid)
+            os.chmod(path, 0o660)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="door", daemon=True)
+        self.thread.start()
+        log.info("door open", socket=str(path), group=group or None)
+
+    def _install_routing(self) -> None:
+        if not isinstance(sys.stdout, _Routed):
+            sys.stdout = _Routed(sys.stdout, "out")
+        if not isinstance(sys.stderr, _Routed):
+            sys.stderr = _Routed(sys.stderr, "err")
+
+    def _serve(self, connection: socket.socket) -> None:
+        caller = peer_of(connection)
+        conversation = Conversation(connection, caller)
+        try:
+            request, fds = conversation.receive()
+            for fd in fds:
+                os.close(fd)
+            with self._serialised:
+                for stream in (sys.stdout, sys.stderr):
+                    if isinstance(stream, _Routed):
+                        stream.local.conversation = conversation
+                try:
+                    code = self.handle(conversation, request)
+                finally:
+                    for stream in (sys.stdout, sys.stderr):
+                        if isinstance(stream, _Routed):
+                            stream.local.conversation = None
+            conversation.send({"exit": code})
+        except (DoorClosed, ValueError) as exc:
+            log.warning("door conversation ended early", uid=caller.uid, error=str(exc))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.path.unlink(missing_ok=True)
