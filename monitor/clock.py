@@ -13,7 +13,11 @@ def now_utc() -> datetime:
 
 
 def today_beijing() -> date:
-    return now_utc().astimezone(BEIJING).date()
+    return beijing_day(now_utc())
+
+
+def beijing_day(moment: datetime) -> date:
+    return moment.astimezone(BEIJING).date()
 
 
 def beijing_text(moment: datetime) -> str:

@@ -4,15 +4,22 @@ At-least-once: an alert is claimed (`sending`, claimed_at) and committed
 before it is handed to apprise, and marked `sent` right after. If the process
 dies in between, the claim expires after `sending_lease_s` and the alert is
 sent again: that window is the only way a recipient gets an alert twice.
+A claim is stamped when it is taken (not when its dispatcher's run began), and
+renewed while its send is in progress, so a slow send is never mistaken for a
+dead dispatcher's.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 from sqlmodel import col
 
+from monitor.clock import now_utc
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert
 from monitor.vocabulary import AlertStatus
@@ -47,12 +54,42 @@ def due(engine: Engine, now: datetime, limit: int) -> list[int]:
         ]
 
 
-def claim(engine: Engine, alert_id: int, now: datetime) -> bool:
-    """Take a pending alert; False if another dispatcher took it first."""
+def claim(engine: Engine, alert_id: int) -> bool:
+    """Take a pending alert, stamped now; False if another dispatcher took it first."""
     with session_scope(engine) as session:
         claimed = session.execute(
             update(Alert)
             .where(col(Alert.id) == alert_id, col(Alert.status) == AlertStatus.PENDING.value)
-            .values(status=AlertStatus.SENDING.value, claimed_at=now)
+            .values(status=AlertStatus.SENDING.value, claimed_at=now_utc())
         )
         return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def renew(engine: Engine, alert_id: int) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            update(Alert)
+            .where(col(Alert.id) == alert_id, col(Alert.status) == AlertStatus.SENDING.value)
+            .values(claimed_at=now_utc())
+        )
+
+
+@contextmanager
+def held(engine: Engine, alert_id: int, lease: timedelta) -> Iterator[None]:
+    """Keep the claim on `alert_id` fresh (every third of the lease) while the block runs."""
+    done = threading.Event()
+
+    def keep_renewing() -> None:
+        while not done.wait(lease.total_seconds() / 3):
+            try:
+                renew(engine, alert_id)
+            except Exception:  # the next renewal tries again; the lease has slack for it
+                continue
+
+    renewer = threading.Thread(target=keep_renewing, name=f"lease-{alert_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        done.set()
+        renewer.join()

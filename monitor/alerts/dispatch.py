@@ -50,24 +50,29 @@ class Dispatcher:
         """Send everything due now (once each), then return what happened."""
         now = now or now_utc()
         report = DispatchReport()
-        claims.release_expired(self.engine, timedelta(seconds=self.settings.sending_lease_s), now)
+        claims.release_expired(self.engine, self._lease, now_utc())
         for alert_id in claims.due(self.engine, now, limit):
             self.send_one(alert_id, report, now)
         return report
 
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.sending_lease_s)
+
     def send_one(self, alert_id: int, report: DispatchReport, now: datetime) -> Delivery | None:
         """Send one alert; what each URL said, or None if it was not sent (claimed elsewhere,
         or it could not be rendered)."""
-        if not claims.claim(self.engine, alert_id, now):
+        if not claims.claim(self.engine, alert_id):
             return None
         rendered = self._rendered(alert_id, report, now)
         if rendered is None:
             return None
         rendered_alert, authority_key, delivered, attachment = rendered
         authority = self.authorities.get(authority_key)
-        delivery = deliver(
-            authority.urls if authority else (), delivered, rendered_alert, attachment
-        )
+        with claims.held(self.engine, alert_id, self._lease):
+            delivery = deliver(
+                authority.urls if authority else (), delivered, rendered_alert, attachment
+            )
         if authority is None:
             detail = f"no authority {authority_key!r} in {self.authorities.path}"
         else:

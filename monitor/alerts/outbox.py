@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
 from monitor.alerts.routing import recipients
+from monitor.clock import beijing_day
 from monitor.config import AlertsSettings
 from monitor.storage.models import Alert, Designation, Factory, Flag
 from monitor.vocabulary import AlertStatus, DesignationStatus, FlagState
@@ -30,6 +32,10 @@ SENT_OR_OWED = (
     AlertStatus.FAILED,
     AlertStatus.BUNDLED,
 )
+
+
+class _NothingToBundle(Exception):
+    """A digest with no item: rolled back, never sent."""
 
 
 def _row(
@@ -174,7 +180,9 @@ class Outbox:
     # ------------------------------------------------------------ scheduled
 
     def make_digests(self, session: Session, now: datetime) -> list[int]:
-        """One digest per authority of everything held for it; the items are marked bundled."""
+        """One digest per authority per day (Beijing) of everything held for it; the items
+        are marked bundled. However many runs start, each authority gets one digest a day,
+        and never an empty one: items another run bundled first are not bundled again."""
         held = session.execute(
             select(col(Alert.id), col(Alert.authority))
             .where(col(Alert.status) == AlertStatus.HELD.value)
@@ -183,24 +191,34 @@ class Outbox:
         by_authority: dict[str, list[int]] = defaultdict(list)
         for alert_id, authority in held:
             by_authority[authority].append(alert_id)
+        day = beijing_day(now).isoformat()
         digests = []
         for authority, items in by_authority.items():
-            digest = Alert(
-                **_row(
-                    "digest",
-                    f"digest:{authority}:{now.isoformat()}",
-                    authority,
-                    AlertStatus.PENDING,
-                    now,
-                )
-            )
-            session.add(digest)
-            session.flush()
-            session.execute(
-                update(Alert)
-                .where(col(Alert.id).in_(items))
-                .values(status=AlertStatus.BUNDLED.value, digest_id=digest.id)
-            )
+            try:
+                with session.begin_nested():
+                    digest = Alert(
+                        **_row(
+                            "digest",
+                            f"digest:{authority}:{day}",
+                            authority,
+                            AlertStatus.PENDING,
+                            now,
+                        )
+                    )
+                    session.add(digest)
+                    session.flush()
+                    bundled = session.execute(
+                        update(Alert)
+                        .where(
+                            col(Alert.id).in_(items), col(Alert.status) == AlertStatus.HELD.value
+                        )
+                        .values(status=AlertStatus.BUNDLED.value, digest_id=digest.id)
+                        .returning(col(Alert.id))
+                    ).all()
+                    if not bundled:
+                        raise _NothingToBundle
+            except (IntegrityError, _NothingToBundle):
+                continue  # today's digest exists, or another run bundled these items first
             digests.append(digest.id or 0)
         return digests
 

@@ -299,3 +299,33 @@ def test_a_dispatcher_killed_midway_loses_nothing(
     assert set(titles) == {f"【sfm】运维：bulk-{n:03d}" for n in range(60)}
     assert len(titles) - len(set(titles)) <= 1
     assert all(a.status == "sent" for a in alerts(engine))
+
+
+def test_two_dispatchers_at_once_send_each_alert_once_however_slow_the_sends(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    webhook: Webhook,
+) -> None:
+    """Claims are stamped when taken and renewed while sending: with a 1 s lease and
+    0.3 s sends, a second dispatcher never takes an alert the first is still sending."""
+    import threading
+
+    path = write_alert_config(
+        tmp_path, database_url, {"ops": [webhook.url("ops")]}, extra="sending_lease_s = 1\n"
+    )
+    config = load_config(path, environ={})
+    with session_scope(engine) as session:
+        outbox = alerting_for(engine, config).outbox
+        for n in range(10):
+            outbox.tell_ops(session, f"slow:{n}", f"slow-{n:03d}", "x", now_utc())
+    webhook.delay_s = 0.3
+    dispatchers = [alerting_for(engine, config).dispatcher for _ in range(2)]
+    threads = [threading.Thread(target=each.dispatch_due) for each in dispatchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    titles = [hook["title"] for hook in webhook.received]
+    assert sorted(titles) == sorted({f"【sfm】运维：slow-{n:03d}" for n in range(10)})
+    assert all(a.status == "sent" for a in alerts(engine))

@@ -109,6 +109,33 @@ def test_review_flags_wait_for_one_digest_per_authority(setup: dict[str, Any]) -
         assert alerting.outbox.make_digests(session, now_utc()) == []
 
 
+def test_digests_started_at_once_make_one_per_authority_and_none_empty(
+    setup: dict[str, Any],
+) -> None:
+    import threading
+
+    engine, alerting = setup["engine"], setup["alerting"]
+    authorities = {a.authority for a in rows(engine, "flag") if a.status == "held"}
+    made: list[list[int]] = []
+    barrier = threading.Barrier(3)
+
+    def digest() -> None:
+        barrier.wait()
+        with session_scope(engine) as session:
+            made.append(alerting.outbox.make_digests(session, now_utc()))
+
+    threads = [threading.Thread(target=digest) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    digests = [a for a in rows(engine, "digest")]
+    assert sorted(a.authority for a in digests) == sorted(authorities)
+    bundled = {a.digest_id for a in rows(engine, "flag") if a.status == "bundled"}
+    assert bundled == {a.id for a in digests}  # every digest carries items
+    assert sum(len(ids) for ids in made) == len(authorities)
+
+
 def test_reminders_repeat_and_escalation_happens_once(setup: dict[str, Any]) -> None:
     engine, alerting = setup["engine"], setup["alerting"]
     start = now_utc()
