@@ -4,6 +4,8 @@
 A template's first line is the subject; the rest is Markdown. Email gets the
 full text (apprise sends it as HTML with a plain-text part); IM gets the same
 template rendered with `compact = true`, cut to the platform's length limit.
+Every value a template prints is escaped for its channel (monitor/alerts/escaping.py);
+a value built as trusted markup is a `markupsafe.Markup`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
+from monitor.alerts.escaping import ESCAPES
 from monitor.defaults import packaged
 from monitor.errors import ConfigError
 
@@ -35,7 +40,8 @@ class Renderer:
         self.environment = Environment(
             loader=FileSystemLoader(folders),
             undefined=StrictUndefined,
-            autoescape=False,
+            autoescape=False,  # Markdown, not HTML: escaping is `_escaped`, per channel
+            finalize=_escaped,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
@@ -46,11 +52,13 @@ class Renderer:
     def render(self, kind: str, context: dict[str, Any]) -> Rendered:
         try:
             template = self.environment.get_template(f"{kind}.md.j2")
-            full = template.render(**context, compact=False).strip()
-            compact = template.render(**context, compact=True).strip()
+            plain = template.render(**context, compact=False, channel="subject").strip()
+            full = template.render(**context, compact=False, channel="email").strip()
+            compact = template.render(**context, compact=True, channel="im").strip()
         except TemplateError as exc:
             raise ConfigError(f"template {self.language}/{kind}.md.j2: {exc}") from exc
-        subject, _, body = full.partition("\n")
+        subject = plain.partition("\n")[0]
+        _, _, body = full.partition("\n")
         _, _, compact_body = compact.partition("\n")
         return Rendered(subject.strip(), body.strip(), self._fit(compact_body.strip()))
 
@@ -59,3 +67,11 @@ class Renderer:
             return text
         note = "\n\n……（内容过长已截断）" if self.language == "zh" else "\n\n… (cut to fit)"
         return text[: self.im_max_chars - len(note)].rstrip() + note
+
+
+@pass_context
+def _escaped(context: Context, value: Any) -> Any:
+    """What a template prints, escaped for the channel it is being rendered for."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return ESCAPES[context.get("channel", "email")](value)
+    return value

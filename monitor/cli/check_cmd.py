@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import console, print_json, say, state
+from monitor.cli.common import AppContext, console, print_json, say, state
+from monitor.errors import Refused
 from monitor.i18n import Message, t
 
 
@@ -22,12 +25,35 @@ def check(
     ] = False,
 ) -> None:
     """Run the connectors now over every active factory (or one) and store what they say."""
+    app_state = state(ctx)
+    with ExitStack() as held:
+        if app_state.caller is None:  # without the daemon, a sweep holds the daemon's lock
+            held.enter_context(sweeping_alone(app_state))
+        result = _sweep(app_state, factory, topic, progress=sys.stdout.isatty() and not as_json)
+    _show(result, as_json)
+
+
+@contextmanager
+def sweeping_alone(app_state: AppContext) -> Iterator[None]:
+    """The daemon's leader lock, for one `sfm check`: refused (exit 3) while a daemon or
+    another check holds it, so two sweeps never interleave their writes."""
+    from monitor.daemon.leader import LeaderLock, leader
+
+    lock = LeaderLock(app_state.engine)
+    if not lock.try_acquire():
+        holder = leader(app_state.engine) or {"host": "?", "pid": "?", "since": "?"}
+        raise Refused(Message("sweep.locked", **holder))
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _sweep(app_state: AppContext, factory: str | None, topic: str | None, *, progress: bool) -> Any:
     from monitor.daemon import jobs
 
-    app_state = state(ctx)
-    show_progress = sys.stdout.isatty() and not as_json
-    if not show_progress:
-        result = jobs.sweep(app_state, topic=topic, factory_code=factory)
+    if not progress:
+        return jobs.sweep(app_state, topic=topic, factory_code=factory, wait=False)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -44,13 +70,17 @@ def check(
             def started(total: int, _connectors: int) -> None:
                 bar.update(task, total=total or None)
 
-            result = jobs.sweep(
+            return jobs.sweep(
                 app_state,
                 topic=topic,
                 factory_code=factory,
                 progress=lambda _name: bar.advance(task),
                 on_start=started,
+                wait=False,
             )
+
+
+def _show(result: Any, as_json: bool) -> None:
     summary, delivery = result.summary, result.delivery
     if as_json:
         print_json(result.as_json())

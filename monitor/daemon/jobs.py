@@ -26,7 +26,8 @@ from monitor.calendar import expiry_warning_due, filing_reminder_due, iso_week
 from monitor.clock import beijing_text, now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import LoadedConfig
-from monitor.i18n import t, using_language
+from monitor.errors import Refused
+from monitor.i18n import Message, t, using_language
 from monitor.rules.policy import measures_in_force
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
@@ -77,23 +78,31 @@ def sweep(
     stop: threading.Event | None = None,
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    wait: bool = True,
 ) -> SweepResult:
-    """Ask the connectors, run the rules, send revocation alerts at once, watch the sources."""
-    from monitor.sweep.run import run_sweep
+    """Ask the connectors, run the rules, send revocation alerts at once, watch the sources.
 
-    summary = asyncio.run(
-        run_sweep(
-            runtime.engine,
-            runtime.config,
-            factory_code=factory_code,
-            topic=topic,
-            outbox=runtime.alerting.outbox,
-            progress=progress,
-            on_start=on_start,
-            stop=stop,
-            simulator_url=runtime.simulator_url,
+    A scheduled sweep waits for one in progress; staff's (`wait=False`) is refused."""
+    from monitor.sweep.run import SWEEPING, run_sweep
+
+    if not SWEEPING.acquire(blocking=wait):
+        raise Refused(Message("sweep.busy"))
+    try:
+        summary = asyncio.run(
+            run_sweep(
+                runtime.engine,
+                runtime.config,
+                factory_code=factory_code,
+                topic=topic,
+                outbox=runtime.alerting.outbox,
+                progress=progress,
+                on_start=on_start,
+                stop=stop,
+                simulator_url=runtime.simulator_url,
+            )
         )
-    )
+    finally:
+        SWEEPING.release()
     notes = watch_connectors(runtime) if factory_code is None else []
     # Revocation alerts (and what ops was just told) go out now; what cannot go out
     # stays in the outbox for the dispatch job (or `sfm alerts dispatch`) to retry.

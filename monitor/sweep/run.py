@@ -45,6 +45,11 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("sfm.sweep")
 
+# One sweep at a time in a process: the daemon's scheduled sweeps and a door caller's
+# `sfm check` share the database's fingerprints and runs. Across processes the
+# daemon's leader lock keeps a direct `sfm check` from sweeping beside it.
+SWEEPING = threading.Lock()
+
 ProgressCallback = Callable[[str], None]
 
 

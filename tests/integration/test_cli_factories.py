@@ -295,3 +295,30 @@ def test_without_a_daemon_only_the_databases_owner_may_open_it(
         assert "属于用户 nobody" in result.err
     os.chown(database, 0, 0)
     assert cli("flags", "list").code == 0
+
+
+def test_a_second_check_at_once_is_refused_and_touches_nothing(cli: Cli, engine: Any) -> None:
+    """The running check (or daemon) holds the leader lock; the second is refused, exit 3."""
+    from sqlalchemy import func, select
+
+    from monitor.daemon import jobs
+    from monitor.daemon.leader import LeaderLock
+    from monitor.errors import Refused
+    from monitor.storage.models import SweepRun
+    from monitor.sweep.run import SWEEPING
+
+    import_demo(cli)
+    first = LeaderLock(engine)
+    assert first.try_acquire()
+    try:
+        second = cli("check")
+        assert second.code == 3
+        assert "本次核查未执行" in second.err
+    finally:
+        first.release()
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(SweepRun)).scalar() == 0
+    # inside the daemon: a door caller's check while a scheduled sweep runs
+    with SWEEPING, pytest.raises(Refused, match="另一次核查正在进行"):
+        jobs.sweep(object(), wait=False)  # type: ignore[arg-type]
+    assert cli("check").code == 0

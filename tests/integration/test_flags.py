@@ -434,6 +434,37 @@ def test_flags_cli(
     assert rows[0][10] == "首次发现（北京时间）" and rows[1][10].count(":") == 1
 
 
+def test_exports_show_formula_looking_cells_as_text(
+    swept: Engine, cli: Cli, tmp_path: Path
+) -> None:
+    """A name from the register or a provider that looks like a formula is never one."""
+    from sqlalchemy import update
+
+    from monitor.storage.models import Factory
+
+    hostile = {
+        "华芯微电子": '=HYPERLINK("http://evil.example","点此核实")',
+        "朝晖食品": "+1+cmd|' /C calc'!A0",
+        "东方明光": "@SUM(1+1)",
+        "南苑航空": "\t=1+1",
+    }
+    with swept.begin() as connection:
+        for fragment, name in hostile.items():
+            connection.execute(
+                update(Factory).where(col(Factory.name).contains(fragment)).values(name=name)
+            )
+    assert cli("export", "flags", str(tmp_path / "flags.csv")).code == 0
+    with (tmp_path / "flags.csv").open(encoding="utf-8-sig") as handle:
+        names = {row[2] for row in csv.reader(handle)}
+    assert {"'" + name for name in hostile.values()} <= names
+    assert cli("export", "flags", str(tmp_path / "flags.xlsx")).code == 0
+    sheet = load_workbook(tmp_path / "flags.xlsx").active
+    assert sheet is not None
+    cells = [row[2] for row in sheet.iter_rows(min_row=2)]
+    assert all(cell.data_type == "s" for cell in cells)  # strings, not formulas
+    assert {"'" + name for name in hostile.values()} <= {cell.value for cell in cells}
+
+
 def test_export_input_errors_exit_2_and_write_nothing(
     swept: Engine, cli: Cli, tmp_path: Path
 ) -> None:
