@@ -63,3 +63,10 @@ class DeliveryIncomplete(SfmError):
     """Some alerts did not go out (they are retried, or listed as failed)."""
 
     exit_code = 1
+
+
+class SweepIncomplete(SfmError):
+    """`sfm check`: the sweep ran, but a source failed for every factory, or alerts it
+    raised could not be handed over. Nothing was mistaken for a fact; it is incomplete."""
+
+    exit_code = 5

@@ -665,6 +665,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "another sfm daemon leads on this database: {host} pid {pid}, since {since} "
         "(run a standby with sfm run --standby)",
     },
+    "sweep.source_failed": {
+        "zh": "数据源 {connector} 对所有企业均查询失败（{errors} 次），本次未得到任何数据",
+        "en": "source {connector} failed for every factory ({errors} errors); it told nothing",
+    },
+    "sweep.alerts_stuck": {
+        "zh": "{count} 条告警未能送出（将重试，见 sfm alerts list）",
+        "en": "{count} alert(s) could not be handed over (retried; see sfm alerts list)",
+    },
     "sweep.busy": {
         "zh": "另一次核查正在进行，本次未执行；请稍后再试",
         "en": "another sweep is in progress; this one did not run (try again later)",
@@ -680,8 +688,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "another sfm daemon leads on this database (run a standby with sfm run --standby)",
     },
     "daemon.jobs_failed": {
-        "zh": "{count} 个任务失败（详情见日志）",
-        "en": "{count} job(s) failed (details in the log)",
+        "zh": "{count} 个任务失败：{what}（详情见日志）",
+        "en": "{count} job(s) failed: {what} (details in the log)",
     },
     "daemon.lost_lock": {
         "zh": "守护进程失去了数据库锁，已停止",

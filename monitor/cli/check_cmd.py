@@ -31,6 +31,7 @@ def check(
             held.enter_context(sweeping_alone(app_state))
         result = _sweep(app_state, factory, topic, progress=sys.stdout.isatty() and not as_json)
     _show(result, as_json)
+    result.raise_if_incomplete()
 
 
 @contextmanager

@@ -58,7 +58,9 @@ def run(
         if once:
             failed = daemon.run_due_once()
             if failed:
-                raise JobsFailed(Message("daemon.jobs_failed", count=failed))
+                raise JobsFailed(
+                    Message("daemon.jobs_failed", count=len(failed), what="; ".join(failed))
+                )
             return
         if settings.daemon.http_port:
             server = serve_http(

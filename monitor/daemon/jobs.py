@@ -26,8 +26,8 @@ from monitor.calendar import expiry_warning_due, filing_reminder_due, iso_week
 from monitor.clock import beijing_text, now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import LoadedConfig
-from monitor.errors import Refused
-from monitor.i18n import Message, t, using_language
+from monitor.errors import Refused, SweepIncomplete
+from monitor.i18n import Message, language, t, using_language
 from monitor.rules.policy import measures_in_force
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
@@ -67,7 +67,27 @@ class SweepResult:
         return self.summary.as_json() | {
             "alerts": self.delivery.as_json(),
             "connector_notes": self.connector_notes,
+            "problems": self.problems(),
         }
+
+    def problems(self) -> list[str]:
+        """What makes this sweep incomplete: a source that answered for no factory at
+        all, and alerts (revocations go out at once) that could not be handed over."""
+        found = [
+            t("sweep.source_failed", connector=name, errors=tally.errors)
+            for name, tally in self.summary.connectors.items()
+            if tally.errors and not (tally.found or tally.not_found)
+        ]
+        stuck = self.delivery.retrying + self.delivery.failed + len(self.delivery.config_errors)
+        if stuck:
+            found.append(t("sweep.alerts_stuck", count=stuck))
+        return found
+
+    def raise_if_incomplete(self) -> None:
+        if problems := self.problems():
+            raise SweepIncomplete(
+                "；".join(problems) if language() == "zh" else "; ".join(problems)
+            )
 
 
 def sweep(

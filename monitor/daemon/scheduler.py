@@ -25,6 +25,7 @@ from sqlalchemy import select
 from monitor.clock import BEIJING, now_utc
 from monitor.config import ScheduleSettings, cron_trigger
 from monitor.daemon import jobs
+from monitor.errors import SfmError
 from monitor.storage.db import session_scope
 from monitor.storage.models import JobRun
 
@@ -46,7 +47,12 @@ class Job:
 
 
 def _sweep(topic: str) -> JobCall:
-    return lambda runtime, stop: jobs.sweep(runtime, topic=topic, stop=stop)
+    def sweep(runtime: Runtime, stop: threading.Event) -> jobs.SweepResult:
+        result = jobs.sweep(runtime, topic=topic, stop=stop)
+        result.raise_if_incomplete()  # recorded as the job's failure, with what failed
+        return result
+
+    return sweep
 
 
 # In pipeline order: `sfm run --once` runs the due ones in this order.
@@ -126,6 +132,7 @@ class Daemon:
         self.metrics = metrics
         self.stop = stop or threading.Event()
         self.scheduler: Any = None
+        self.failures: list[str] = []  # of `run_due_once`: job and why, a line each
 
     # ------------------------------------------------------------ one job
 
@@ -143,6 +150,9 @@ class Daemon:
                 duration = time.monotonic() - clock
                 log.exception("job failed", duration_s=round(duration, 3))
                 detail = "".join(traceback.format_exception_only(exc)).strip()
+                self.failures.append(
+                    f"{job.id}: {exc}" if isinstance(exc, SfmError) else f"{job.id}: {detail}"
+                )
                 self._record(
                     job.id, started=started, outcome="failed", duration=duration, detail=detail
                 )
@@ -183,13 +193,17 @@ class Daemon:
 
     # ------------------------------------------------------------ --once
 
-    def run_due_once(self, now: datetime | None = None) -> int:
-        """Run every due job in pipeline order; the number that failed."""
+    def run_due_once(self, now: datetime | None = None) -> list[str]:
+        """Run every due job in pipeline order; what failed, a line each (job: why)."""
         now = now or now_utc()
         schedule = self.runtime.config.settings.schedule
         due = due_jobs(schedule, last_runs(self.runtime), now, grace=None)
         log.info("running due jobs once", jobs=[job.id for job in due])
-        return sum(0 if self.run_job(job) else 1 for job in due if not self.stop.is_set())
+        self.failures = []
+        for job in due:
+            if not self.stop.is_set():
+                self.run_job(job)
+        return self.failures
 
     # ------------------------------------------------------------ the daemon proper
 

@@ -329,3 +329,46 @@ def test_two_dispatchers_at_once_send_each_alert_once_however_slow_the_sends(
     titles = [hook["title"] for hook in webhook.received]
     assert sorted(titles) == sorted({f"【sfm】运维：slow-{n:03d}" for n in range(10)})
     assert all(a.status == "sent" for a in alerts(engine))
+
+
+def test_sfm_check_exits_5_with_one_line_when_it_learned_or_handed_over_nothing(
+    register: Engine,
+    database_url: str,
+    tmp_path: Path,
+    smtp: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source failing for every factory, or revocations the mail server would not take,
+    is not a success: exit 5, and one line saying which. Nothing is flagged from errors."""
+    shipped = (Path(__file__).parents[3] / "config" / "sfm.toml").read_text(encoding="utf-8")
+    connectors = (
+        shipped[shipped.index("[simulator]") :]
+        .replace("retries = 3\n", "")
+        .replace('\ntopic = "', '\nretries = 0\ntopic = "')
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SFM_LANG", "zh")
+
+    smtp.stop()  # the revocations cannot be handed over
+    path = write_alert_config(
+        tmp_path, database_url, {"municipal": [smtp.url(BUREAU)]}, extra=connectors
+    )
+    result = Cli(capsys, path)("check")
+    assert result.code == 5, result.err
+    [line] = [each for each in result.err.splitlines() if each.startswith("sfm:")]  # + the log
+    assert "5 条告警未能送出" in line
+    assert all(
+        a.status == "pending" for a in alerts(engine=register) if a.kind == "flag" and a.attempts
+    )
+
+    down = connectors.replace("[simulator]\n", "[simulator]\nerror_rate = 1.0\n", 1)
+    path = write_alert_config(tmp_path, database_url, {}, extra=down)
+    before = len(alerts(register))
+    result = Cli(capsys, path)("check", "--json")
+    assert result.code == 5
+    [line] = [each for each in result.err.splitlines() if each.startswith("sfm:")]
+    for name in ("registry-qcc", "credit-qcc", "safety-tyc"):
+        assert f"数据源 {name} 对所有企业均查询失败" in line
+    assert __import__("json").loads(result.out)["problems"]  # --json still prints the summary
+    assert len(alerts(register)) == before  # an error is not a fact about a factory
