@@ -37,6 +37,8 @@ from typing import IO, Any
 
 import structlog
 
+from monitor.errors import ConfigError
+
 log = structlog.get_logger("sfm.door")
 
 MAX_REQUEST_BYTES = 1 << 20  # a command line, not a payload: files travel as descriptors
@@ -162,17 +164,26 @@ class Door:
             def handle(self) -> None:
                 door._serve(self.request)
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_socket():
-            path.unlink()  # left by a daemon that died; we hold the leader lock, so it is ours
+        try:
+            gid = grp.getgrnam(group).gr_gid if group else None
+        except KeyError:
+            raise ConfigError(f"[daemon] socket_group: there is no OS group {group!r}") from None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"[daemon] socket {path}: {exc.strerror or exc}") from exc
         umask = os.umask(0o177)  # no moment at which the socket is open to others
         try:
+            if path.is_socket():
+                path.unlink()  # a dead daemon's; we hold the leader lock, so it is ours
             self.server = Server(str(path), Request)
+            if gid is not None:
+                os.chown(path, -1, gid)
+                os.chmod(path, 0o660)
+        except OSError as exc:
+            raise ConfigError(f"[daemon] socket {path}: {exc.strerror or exc}") from exc
         finally:
             os.umask(umask)
-        if group:
-            os.chown(path, -1, grp.getgrnam(group).gr_gid)
-            os.chmod(path, 0o660)
         self.thread = threading.Thread(target=self.server.serve_forever, name="door", daemon=True)
         self.thread.start()
         log.info("door open", socket=str(path), group=group or None)
