@@ -798,6 +798,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "It answers again; newest data {since}.",
     },
     # errors
+    "error.database": {
+        "zh": "数据库错误：{detail}（未作任何修改；详情见日志）",
+        "en": "database error: {detail} (nothing was changed; details in the log)",
+    },
     "error.unexpected": {
         "zh": "意外错误：{detail}（详情见日志）",
         "en": "unexpected error: {detail} (details in the log)",

@@ -122,12 +122,20 @@ def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None)
         if context is None:  # the daemon's logging is set up already
             _configure_logging(_last_context)
         structlog.get_logger("sfm.cli").exception("unexpected error", argv=argv or sys.argv)
-        print(
-            f"sfm: {t('error.unexpected', detail=f'{type(error).__name__}: {error}')}",
-            file=sys.stderr,
-        )
+        print(f"sfm: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def one_line(error: Exception) -> str:
+    """An unexpected error as one line in the reader's language. A database error says
+    what the database said (locked, connection lost), never the statement or its
+    parameters, which go to the log with the traceback."""
+    original = getattr(error, "orig", None)
+    if type(error).__module__.startswith("sqlalchemy") and original is not None:
+        said = str(original).strip().splitlines()
+        return t("error.database", detail=said[0] if said else type(original).__name__)
+    return t("error.unexpected", detail=f"{type(error).__name__}: {error}")
 
 
 def _all_args(argv: Sequence[str] | None) -> Sequence[str]:

@@ -168,6 +168,29 @@ def test_commands_refuse_a_database_whose_schema_is_behind(
     assert db.head_revision() in cli("db", "upgrade").out
 
 
+def test_a_locked_database_is_one_line_without_the_statement(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    """Another writer holds SQLite past the busy timeout: one line, nothing written."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's lost connection is covered by the stress run")
+    import sqlite3
+
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = cli("factories", "import", str(DEMO_FACTORIES))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.code == 1
+    [line] = [each for each in result.err.splitlines() if each.startswith("sfm:")]
+    assert line == "sfm: 数据库错误：database is locked（未作任何修改；详情见日志）"
+    assert "INSERT" not in result.err and "[SQL" not in result.err
+    assert "database is locked" in (tmp_path / "sfm.log").read_text(encoding="utf-8")
+    assert json.loads(cli("factories", "list", "--json").out) == []
+
+
 def test_unexpected_errors_are_one_line_with_the_traceback_in_the_log(
     cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
