@@ -230,6 +230,7 @@ class ErrorKind(StrEnum):
     HTTP_STATUS = "http_status"  # any other unexpected status (401, 403, 400...)
     BAD_JSON = "bad_json"
     SCHEMA_MISMATCH = "schema_mismatch"
+    TOO_LARGE = "too_large"  # a body, a field or a nesting over the connector's bounds
     BAD_FILE = "bad_file"
     INTERNAL = "internal"
 

@@ -36,3 +36,7 @@ class RetryableStatus(ConnectorError):
         self.status = status
         self.retry_after_s = retry_after_s
         self.body = body
+
+
+class OverLimit(ConnectorError, ValueError):
+    """An answer over the connector's bounds: body size, field length or JSON nesting."""

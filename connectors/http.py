@@ -26,7 +26,8 @@ from tenacity import (
 )
 
 from connectors.base import ErrorKind, FetchOutcome, Topic
-from connectors.errors import MappingError, RetryableStatus
+from connectors.bounds import parse_json
+from connectors.errors import MappingError, OverLimit, RetryableStatus
 from connectors.mapping import RecordMapper, extract
 from connectors.ratelimit import SlidingWindowLimiter
 from connectors.settings import ConnectorSettings
@@ -126,6 +127,8 @@ class HttpConnector:
             return self._error(
                 credit_code, ErrorKind.CONNECTION, f"{type(exc).__name__}: {exc}", fetched_at
             )
+        except OverLimit as exc:
+            return self._error(credit_code, ErrorKind.TOO_LARGE, str(exc), fetched_at)
         return self.interpret(credit_code, status, body, fetched_at)
 
     def interpret(
@@ -142,7 +145,13 @@ class HttpConnector:
                 credit_code, ErrorKind.HTTP_STATUS, f"HTTP {status}: {body[:200]!r}", fetched_at
             )
         try:
-            payload = json.loads(body)
+            payload = parse_json(
+                body,
+                max_depth=self.settings.max_json_depth,
+                max_chars=self.settings.max_field_chars,
+            )
+        except OverLimit as exc:
+            return self._error(credit_code, ErrorKind.TOO_LARGE, str(exc), fetched_at)
         except (ValueError, UnicodeDecodeError) as exc:
             return self._error(
                 credit_code, ErrorKind.BAD_JSON, f"{exc}; body starts {body[:120]!r}", fetched_at
@@ -206,8 +215,7 @@ class HttpConnector:
             url = self.url_template.replace("{credit_code}", credit_code)
             # asyncio.timeout bounds the whole exchange; httpx's Timeout bounds each phase.
             async with asyncio.timeout(self.settings.timeout_s):
-                response = await self.client.get(url)
-        status = response.status_code
+                status, headers, content = await self._read_bounded(url)
         if status == 429 or status >= 500:
             if attempt <= self.settings.retries:
                 log.info(
@@ -217,19 +225,32 @@ class HttpConnector:
                     status=status,
                     attempt=attempt,
                 )
-            raise RetryableStatus(
-                status, parse_retry_after(response.headers.get("Retry-After")), response.content
-            )
-        if self.settings.rate_limited is not None and self._says_too_fast(response.content):
+            raise RetryableStatus(status, parse_retry_after(headers.get("Retry-After")), content)
+        if self.settings.rate_limited is not None and self._says_too_fast(content):
             log.info("provider says too fast", connector=self.name, credit_code=credit_code)
-            raise RetryableStatus(429, None, response.content)
-        return status, response.content
+            raise RetryableStatus(429, None, content)
+        return status, content
+
+    async def _read_bounded(self, url: str) -> tuple[int, httpx.Headers, bytes]:
+        """The answer, read no further than `max_body_bytes` (OverLimit beyond)."""
+        limit = self.settings.max_body_bytes
+        async with self.client.stream("GET", url) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise OverLimit(f"a body of {int(declared)} bytes (limit {limit})")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise OverLimit(f"a body over {limit} bytes")
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
 
     def _says_too_fast(self, body: bytes) -> bool:
         assert self.settings.rate_limited is not None
         try:
             return self.settings.rate_limited.matches(json.loads(body))
-        except ValueError:
+        except (ValueError, RecursionError):
             return False  # not JSON: interpret() reports it
 
     def _quota(self) -> AbstractAsyncContextManager[None]:

@@ -59,6 +59,10 @@ class ConnectorSettings(BaseModel):
     backoff_max_s: float = Field(default=30.0, gt=0)
     max_retry_after_s: float = Field(default=120.0, gt=0)
     verify_tls: bool = True
+    # what one answer may be: a body over either bound is an error for that factory
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_field_chars: int = Field(default=10_000, ge=100)
+    max_json_depth: int = Field(default=32, ge=4, le=200)
     record_path: str | None = None
     not_found: NotFoundRule | None = None
     # "no records" as an answer (Tianyancha: error_code 300000, 经查无结果): found, none listed

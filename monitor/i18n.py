@@ -82,6 +82,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "error_kind.http_status": {"zh": "异常应答", "en": "HTTP status"},
     "error_kind.bad_json": {"zh": "应答格式错误", "en": "bad JSON"},
     "error_kind.schema_mismatch": {"zh": "应答与映射不符", "en": "schema mismatch"},
+    "error_kind.too_large": {"zh": "应答超出限制", "en": "over the limits"},
     "error_kind.bad_file": {"zh": "文件无法读取", "en": "bad file"},
     "error_kind.internal": {"zh": "内部错误", "en": "internal"},
     "col.designations": {"zh": "所获认定", "en": "Designations"},

@@ -192,3 +192,51 @@ def test_too_fast_under_http_200_is_retried_like_a_429_never_mapped() -> None:
     attempts.clear()
     always = fetch(answer({"error_code": 300004}), rate_limited=rule)
     assert always.error_kind is ErrorKind.HTTP_429
+
+
+def raw(body: bytes, **headers: str) -> Handler:
+    return lambda request: httpx.Response(200, content=body, headers=headers)
+
+
+def streamed(chunks: int, chunk: bytes) -> Handler:
+    """A body sent in pieces with no Content-Length: read only as far as the limit."""
+    sent: list[int] = []
+
+    async def body() -> Any:
+        for _ in range(chunks):
+            sent.append(len(chunk))
+            yield chunk
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body())
+
+    handler.sent = sent  # type: ignore[attr-defined]
+    return handler
+
+
+def test_answers_over_the_bounds_are_an_error_for_that_factory_only() -> None:
+    ok = {"Status": "200", "Result": {"CreditCode": CODE, "Name": "甲", "Status": "存续"}}
+    cases = {
+        "declared too large": raw(b"{}", **{"Content-Length": str(11 * 1024 * 1024)}),
+        "deeply nested": raw(b"[" * 200_000 + b"]" * 200_000),
+        "nested past the depth": answer(
+            {
+                "Status": "200",
+                "Result": {"CreditCode": CODE, "Name": "甲", "x": [[[[[[[[[[]]]]]]]]]]},
+            }
+        ),
+        "a huge name": answer({**ok, "Result": {**ok["Result"], "Name": "甲" * 50_000}}),
+        "a huge key": answer({**ok, "k" * 20_000: 1}),
+    }
+    for what, handler in cases.items():
+        outcome = fetch(handler, max_json_depth=8)
+        assert outcome.kind == "error", what
+        assert outcome.error_kind == ErrorKind.TOO_LARGE, what
+    assert fetch(answer(ok), max_json_depth=8).kind == "found"
+
+
+def test_a_body_without_a_length_is_read_no_further_than_the_limit() -> None:
+    handler = streamed(400, b" " * (64 * 1024))  # 25 MB of spaces if read whole
+    outcome = fetch(handler, max_body_bytes=1024 * 1024)
+    assert outcome.error_kind == ErrorKind.TOO_LARGE
+    assert sum(handler.sent) <= 2 * 1024 * 1024  # type: ignore[attr-defined]
