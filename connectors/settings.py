@@ -69,8 +69,10 @@ class ConnectorSettings(BaseModel):
     empty: BodySays | None = None
     # "too fast" under HTTP 200 (Tianyancha: error_code 300004): retried like a 429
     rate_limited: BodySays | None = None
-    # files
+    # files: a file over either bound is refused whole (and reported), never half-read
     path: str | None = None
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_file_rows: int = Field(default=100_000, ge=1)
     # mapping
     fields: dict[str, str] = Field(default_factory=dict)
     values: dict[str, dict[str, str]] = Field(default_factory=dict)

@@ -15,14 +15,26 @@ from connectors.errors import TableError
 TABLE_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 
 
+# Excel on mainland Windows saves CSV as GB18030 (GBK); files from Hong Kong, Macao or
+# Taiwan partners come as Big5. GB18030 decodes nearly any bytes, Big5 included, into
+# mojibake, so the choice between them is charset-normalizer's, never "whatever decodes".
+LEGACY_ENCODINGS = ("gb18030", "big5")
+
+
 def decode_text(data: bytes) -> str:
-    # utf-8-sig reads UTF-8 with or without BOM; Excel on Chinese Windows writes GB18030.
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise TableError("encoding")
+    """The text of a CSV: UTF-8 (with or without BOM), else the one legacy Chinese
+    encoding charset-normalizer finds coherent; refused (naming the candidates) when it
+    finds none, or cannot choose."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    candidates = [match.encoding for match in from_bytes(data, cp_isolation=list(LEGACY_ENCODINGS))]
+    if len(candidates) != 1:
+        raise TableError("encoding", ", ".join(candidates))
+    return data.decode(candidates[0])
 
 
 def cell_text(value: Any) -> str:

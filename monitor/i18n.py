@@ -69,8 +69,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "(first on row {first_row})",
     },
     "import.encoding": {
-        "zh": "无法识别文件编码（支持 UTF-8、带 BOM 的 UTF-8 和 GB18030）",
-        "en": "cannot decode the file (UTF-8, UTF-8 with BOM and GB18030 are supported)",
+        "zh": "无法识别文件编码（支持 UTF-8、带 BOM 的 UTF-8、GB18030 和 Big5）",
+        "en": "cannot decode the file (UTF-8, UTF-8 with BOM, GB18030 and Big5 are supported)",
+    },
+    "import.encoding_uncertain": {
+        "zh": "无法确定文件编码（可能是：{candidates}），未导入；请另存为 UTF-8 后重试",
+        "en": "the file's encoding is uncertain (it may be {candidates}); nothing imported: "
+        "save it as UTF-8 and try again",
     },
     "topic.registration": {"zh": "登记", "en": "registration"},
     "topic.credit": {"zh": "信用", "en": "credit"},

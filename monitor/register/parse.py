@@ -120,7 +120,10 @@ def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         return read_table(path)
     except TableError as exc:
         message = {
-            "encoding": Message("import.encoding"),
+            "encoding": Message(
+                "import.encoding_uncertain" if exc.detail else "import.encoding",
+                candidates=exc.detail,
+            ),
             "format": Message("import.format", suffix=path.suffix.lower()),
             "not_xlsx": Message("import.not_xlsx", suffix=path.suffix.lower()),
         }.get(exc.reason, Message("import.unreadable", detail=exc.detail))

@@ -141,6 +141,9 @@ class _DriverInsert:
         return row if self.order is None else tuple(row[name] for name in self.order)
 
 
+IDS_PER_STATEMENT = 5_000
+
+
 class ObservationStore:
     """Writes one connector's outcomes; knows the latest hash per factory to skip repeats."""
 
@@ -190,10 +193,13 @@ class ObservationStore:
                 )
             )
         with session_scope(self.engine) as session:
-            if unchanged_ids:
+            # in slices: one statement's variables stay far below SQLite's limit (32,766)
+            # however many factories a dropped file names
+            for start in range(0, len(unchanged_ids), IDS_PER_STATEMENT):
+                ids = unchanged_ids[start : start + IDS_PER_STATEMENT]
                 session.execute(
                     update(Observation)
-                    .where(col(Observation.id).in_(unchanged_ids))
+                    .where(col(Observation.id).in_(ids))
                     .values(last_checked_at=now)
                 )
             if new_rows:

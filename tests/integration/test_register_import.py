@@ -59,6 +59,25 @@ def test_csv_encodings_excel_users_produce(engine: Engine, tmp_path: Path, encod
     assert factories["91110000101623741K"].level == "advanced"
 
 
+def test_a_big5_register_reads_as_big5_and_undecidable_bytes_are_refused_naming_none(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """GB18030 decodes Big5 bytes into mojibake without an error: detection decides."""
+    traditional = "統一社會信用代碼,企業名稱,級別,所在區,認定日期\n"
+    row = "91110000600037341L,北京測試機床有限公司,基礎級,東城區,2025-06-30\n"
+    path = tmp_path / "big5.csv"
+    path.write_bytes((traditional + row).encode("big5"))
+    from connectors.tables import read_table
+
+    header, body = read_table(path)
+    assert header[1] == "企業名稱" and next(body)[1][1] == "北京測試機床有限公司"
+    noise = tmp_path / "noise.csv"
+    noise.write_bytes(bytes(range(128, 256)) * 40)
+    with pytest.raises(BadInput, match="编码"):
+        import_factories(engine, noise, operator=REGISTRAR)
+    assert list_factories(engine) == []
+
+
 def test_english_headers_and_chinese_dates(engine: Engine, tmp_path: Path) -> None:
     row = "91110000600037341l , 北京测试机床有限公司,basic,110103,2025年6月30日,\n"
     import_factories(engine, write(tmp_path, HEADER_EN + row), operator=REGISTRAR)

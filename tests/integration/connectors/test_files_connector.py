@@ -114,3 +114,44 @@ def test_topic_and_folder_are_checked(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError):
         asyncio.run(run())
+
+
+def test_hostile_files_are_refused_each_alone_and_reported_once(tmp_path: Path) -> None:
+    """A link out of the folder, a GBK name, a file over the size or row bound, a huge
+    cell: each is refused whole and named; the good file beside them is read."""
+    import os
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    outside = tmp_path / "secret.csv"
+    write_csv(outside, ROWS, "utf-8")
+    (folder / "link.csv").symlink_to(outside)
+    gbk_name = os.fsdecode("事故通报.csv".encode("gbk"))
+    write_csv(folder / gbk_name, ROWS, "utf-8")
+    write_csv(
+        folder / "many.csv", [[*ROWS[0][:1], f"AQ-{n}", *ROWS[0][2:]] for n in range(30)], "utf-8"
+    )
+    write_csv(folder / "huge-cell.csv", [[*ROWS[0][:1], "x" * 20000, *ROWS[0][2:]]], "utf-8")
+    (folder / "big.csv").write_bytes(b"a" * 70_000)
+    (folder / "deep.json").write_text('{"items": ' + "[" * 20_000 + "]" * 20_000 + "}")
+
+    limited = settings(folder).model_copy(update={"max_file_rows": 20, "max_file_bytes": 60_000})
+    connector = FilesConnector(limited, folder=folder)
+
+    async def run(consumed: set[str]) -> list[DroppedFile]:
+        return [dropped async for dropped in connector.new_files(consumed)]
+
+    dropped = {d.name: d for d in asyncio.run(run(set()))}
+    assert dropped["事故通报.csv"].error is None  # the GBK name, read and shown as text
+    assert len(dropped["事故通报.csv"].outcomes) == 2
+    refused = {name: d.error for name, d in dropped.items() if d.error}
+    assert set(refused) == {"link.csv", "many.csv", "huge-cell.csv", "big.csv", "deep.json"}
+    assert "outside the drop folder" in refused["link.csv"]
+    assert "over 20 rows" in refused["many.csv"]
+    assert "70000 bytes" in refused["big.csv"]
+    assert (
+        "20000 characters" in refused["huge-cell.csv"] or "over 10000" in refused["huge-cell.csv"]
+    )
+    assert "nested" in refused["deep.json"]
+    # recorded as consumed (rejected), none of them comes back on the next sweep
+    assert asyncio.run(run({d.content_hash for d in dropped.values()})) == []
