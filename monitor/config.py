@@ -268,6 +268,7 @@ def substitute_env(
         name = match.group(1)
         if name not in environ:
             raise ConfigError(Message("config.env_unset", source=source, key=key, name=name))
+        remember_secret(environ[name])
         return environ[name]
 
     return _ENV_REFERENCE.sub(replace, value), mask_secrets(_ENV_REFERENCE.sub(MASK, value))
@@ -276,9 +277,60 @@ def substitute_env(
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@\s]+@", re.I)
 
 
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I)
+# a URL's tail after scheme://host: path segments, then query parameters
+_SECRET_PARAM = re.compile(
+    r"(?P<name>[?&](?:access_?token|api_?key|key|secret|sign(?:ature)?|pass(?:word)?|token)=)"
+    r"[^&#\s]+",
+    re.I,
+)
+_TOKEN = re.compile(r"(?<=[/=])(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{12,}")
+# Values the config took from the environment: whatever text they turn up in, they are hidden.
+_KNOWN_SECRETS: set[str] = set()
+
+
 def mask_secrets(text: str) -> str:
-    """Hide the password part of any URL in `text`."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    """Hide what could be a credential in `text`: passwords in URLs, webhook keys and
+    tokens in a URL's path or query (as `a...z`), and every value the config took
+    from the environment."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    text = _URL.sub(_mask_url, text)
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    scheme, _, rest = url.partition("://")
+    host, slash, tail = rest.partition("/")
+    if not slash:
+        host, question, tail = rest.partition("?")
+        slash = question
+    if scheme.lower() not in ("http", "https") and "@" not in host and "." not in host:
+        # apprise's wecombot://KEY, dingtalk://TOKEN: the "host" is the credential
+        host = _shorten(host) if len(host) >= 12 else host
+    tail = _SECRET_PARAM.sub(lambda m: m["name"] + MASK, ("?" if slash == "?" else "") + tail)
+    tail = _TOKEN.sub(lambda m: _shorten(m.group(0), keep_codes=True), tail)
+    if slash == "?":
+        return f"{scheme}://{host}{tail}"
+    return f"{scheme}://{host}{slash}{tail}"
+
+
+_CREDIT_CODE = re.compile(r"[0-9A-Z]{18}")
+
+
+def _shorten(token: str, *, keep_codes: bool = False) -> str:
+    if keep_codes and _CREDIT_CODE.fullmatch(token):
+        return token  # a credit code is what logs are searched by, not a secret
+    return f"{token[0]}...{token[-1]}"
+
+
+def remember_secret(value: str) -> None:
+    """A value from the environment that a config used: never shown again."""
+    if len(value) >= 6:
+        _KNOWN_SECRETS.add(value)
 
 
 # pydantic's error types, said in the reader's language (the rest keep pydantic's words)

@@ -104,7 +104,8 @@ def configure_logging(settings: LoggingSettings, *, stream: Any = None) -> None:
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(min(handler.level for handler in handlers))
-    for noisy in ("httpx", "httpcore", "alembic", "apscheduler"):
+    # urllib3 (under apprise) logs each request line, webhook keys in its path included
+    for noisy in ("httpx", "httpcore", "alembic", "apscheduler", "urllib3", "aiohttp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
     structlog.configure(

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.codes import resolve_district
-from monitor.config import LoadedConfig, describe_problem, substitute_env
+from monitor.config import LoadedConfig, describe_problem, mask_secrets, substitute_env
 from monitor.errors import ConfigError
 from monitor.i18n import Message
 
@@ -89,7 +89,8 @@ def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = N
         raise ConfigError(f"{path}: {problems}") from exc
 
     def authority(key: str, entry: AuthorityEntry, masked_entry: AuthorityEntry) -> Authority:
-        return Authority(key, entry.name, tuple(entry.urls), tuple(masked_entry.urls))
+        shown = tuple(shown_url(url) for url in entry.urls)
+        return Authority(key, entry.name, tuple(entry.urls), shown)
 
     by_key = {
         MUNICIPAL: authority(MUNICIPAL, parsed.municipal, shown.municipal),
@@ -98,6 +99,22 @@ def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = N
     for code, entry in parsed.districts.items():
         by_key[code] = authority(code, entry, shown.districts[code])
     return Authorities(by_key, path)
+
+
+def shown_url(url: str) -> str:
+    """A notification URL as it may be shown or stored: apprise's privacy form (its
+    passwords and keys cut to `a...z`), then sfm's own masking of tokens in the path
+    and of every value that came from the environment."""
+    import apprise
+
+    import monitor.alerts.send  # noqa: F401 (registers sfm's own outbox:// with apprise)
+
+    if url.lower().startswith("outbox://"):
+        return url  # sfm's own local sink: a folder name, nothing secret (and apprise's
+        # privacy form of a decorator plugin drops it)
+    service = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    private = service.url(privacy=True) if service else url
+    return mask_secrets(private)
 
 
 def unparseable_urls(authorities: Authorities) -> list[str]:

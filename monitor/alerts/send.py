@@ -19,6 +19,7 @@ import apprise
 import structlog
 from apprise.decorators import notify
 
+from monitor.alerts.authorities import shown_url
 from monitor.alerts.render import Rendered
 from monitor.config import mask_secrets
 
@@ -106,7 +107,7 @@ def deliver(
             attach=attachment if email and attachment and Path(attachment).is_file() else None,
         )
         status = result.status.name.lower()
-        services = "; ".join(f"{s.name} {s.url}: {s.status.name}" for s in result)
+        services = "; ".join(f"{s.name} {shown_url(s.url)}: {s.status.name}" for s in result)
         detail = mask_secrets(services) + (
             f" — {_log_lines(result)}" if status != "success" else ""
         )

@@ -19,6 +19,7 @@ from sqlmodel import col
 
 from connectors.base import FetchOutcome, Topic
 from monitor.clock import now_utc
+from monitor.config import mask_secrets
 from monitor.storage.db import session_scope
 from monitor.storage.models import ConnectorHealth, ConsumedFile, Observation
 from monitor.storage.sqltypes import UTCDateTime
@@ -182,7 +183,10 @@ class ObservationStore:
                         "topic": self.topic.value,
                         "outcome": outcome.kind,
                         "error_kind": outcome.error_kind.value if outcome.error_kind else None,
-                        "error_detail": outcome.error_detail,
+                        # a provider's error page may echo the request, key and all
+                        "error_detail": mask_secrets(outcome.error_detail)
+                        if outcome.error_detail
+                        else None,
                         "payload_hash": digest,
                         "payload": payload_json,
                         "records": outcome.records_json,
@@ -245,7 +249,9 @@ class ObservationStore:
         if last_error is not None:
             health.last_error_at = last_error.fetched_at
             health.last_error_kind = last_error.error_kind.value if last_error.error_kind else None
-            health.last_error_detail = f"{last_error.credit_code}: {last_error.error_detail}"
+            health.last_error_detail = mask_secrets(
+                f"{last_error.credit_code}: {last_error.error_detail}"
+            )
         health.updated_at = now
 
     def record_error(self, kind: str, detail: str, consumed: ConsumedFile | None = None) -> None:
@@ -258,5 +264,5 @@ class ObservationStore:
             health.consecutive_failures += 1
             health.last_error_at = now
             health.last_error_kind = kind
-            health.last_error_detail = detail
+            health.last_error_detail = mask_secrets(detail)
             health.updated_at = now

@@ -372,3 +372,51 @@ def test_sfm_check_exits_5_with_one_line_when_it_learned_or_handed_over_nothing(
         assert f"数据源 {name} 对所有企业均查询失败" in line
     assert __import__("json").loads(result.out)["problems"]  # --json still prints the summary
     assert len(alerts(register)) == before  # an error is not a fact about a factory
+
+
+def test_webhook_tokens_never_show_in_attempts_listings_status_or_the_debug_log(
+    engine: Engine,
+    database_url: str,
+    tmp_path: Path,
+    webhook: Webhook,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    monkeypatch.setenv("OPS_HOOK", "a1b2c3d4e5f6a7b8c9d0")
+    path = write_alert_config(
+        tmp_path,
+        database_url,
+        {"ops": [webhook.url(f"ops/{token}"), webhook.url("ops2/${OPS_HOOK}")]},
+    )
+    text = path.read_text(encoding="utf-8").replace(
+        f'file = "{tmp_path / "sfm.log"}"',
+        f'file = "{tmp_path / "sfm.log"}"\nfile_level = "debug"\nlevel = "debug"',
+    )
+    path.write_text(text, encoding="utf-8")
+    alerting = alerting_for(engine, load_config(path))
+    with session_scope(engine) as session:
+        alerting.outbox.tell_ops(session, "secret:1", "密钥检查", "x", now_utc())
+    monkeypatch.chdir(tmp_path)
+    cli = Cli(capsys, path)
+    sent = cli("alerts", "dispatch")
+    assert sent.code == 0, sent.err
+    assert len(webhook.received) == 2  # both really went out
+    with Session(engine) as session:
+        details = [a.detail for a in session.scalars(select(AlertAttempt))]
+    listed = cli("alerts", "list", "--json").out
+    status = cli("status", "--json").out
+    shown = cli("config", "check", "--json").out
+    log = (tmp_path / "sfm.log").read_text(encoding="utf-8")
+    assert "apprise" in log.lower()  # apprise's own debug lines are in it ...
+    for where, text in {
+        "attempts": "\n".join(details),
+        "alerts list": listed,
+        "status": status,
+        "config check": shown,
+        "log": log,
+        "stderr": sent.err,
+    }.items():
+        assert token not in text, where  # ... and none carries a token
+        assert "a1b2c3d4e5f6a7b8c9d0" not in text, where
+    assert "9...0" in "\n".join(details)  # apprise's privacy form, cut to its ends
