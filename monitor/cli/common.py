@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -225,6 +225,23 @@ def _default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_default) + "\n")
+
+
+def stream_json(items: Iterable[Any]) -> None:
+    """A JSON array written as its items come, one per line: a long listing is never
+    held whole. A bad filter fails on the first item, before anything is written."""
+    iterator = iter(items)
+    first = next(iterator, _END)
+    if first is _END:
+        sys.stdout.write("[]\n")
+        return
+    sys.stdout.write("[\n" + json.dumps(first, ensure_ascii=False, default=_default))
+    for item in iterator:
+        sys.stdout.write(",\n" + json.dumps(item, ensure_ascii=False, default=_default))
+    sys.stdout.write("\n]\n")
+
+
+_END = object()
 
 
 def say(message: Message | str) -> None:

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitor.cli.common import console, parse_date_option, print_json, say, state
+from monitor.cli.common import (
+    console,
+    parse_date_option,
+    print_json,
+    say,
+    state,
+    stream_json,
+)
 from monitor.clock import beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.i18n import Message, language, t
@@ -106,12 +113,13 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List the register."""
-    from monitor.register.store import list_factories
+    from monitor.register.store import iter_factories, list_factories
 
-    factories = list_factories(state(ctx).engine, district=district, level=level)
     if as_json:
-        print_json([factory_json(factory) for factory in factories])
+        listed = iter_factories(state(ctx).engine, district=district, level=level)
+        stream_json(factory_json(factory) for factory in listed)
         return
+    factories = list_factories(state(ctx).engine, district=district, level=level)
     from rich.table import Table
 
     table = Table(title=t("list.title"), caption=t("list.count", count=len(factories)))

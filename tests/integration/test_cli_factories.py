@@ -173,7 +173,7 @@ def test_a_locked_database_is_one_line_without_the_statement(
 ) -> None:
     """Another writer holds SQLite past the busy timeout: one line, nothing written."""
     if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL's lost connection is covered by the stress run")
+        pytest.skip("a database-wide write lock is SQLite's; PostgreSQL locks rows")
     import sqlite3
 
     holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)

@@ -424,3 +424,25 @@ def test_re_importing_never_undoes_a_recorded_rename_or_revocation(
         import_factories(engine, write(tmp_path, HEADER_ZH + changed), operator=REGISTRAR)
     # the same row, unchanged, is no contradiction
     import_factories(engine, write(tmp_path, HEADER_ZH + renamed_row), operator=REGISTRAR)
+
+
+def test_a_register_larger_than_sqlites_variable_limit_imports_and_reimports(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """40,000 rows: more credit codes than one SQLite statement may bind (32,766)."""
+    from sqlalchemy import text
+
+    from tests.conftest import many_factories
+
+    path = many_factories(tmp_path / "big.csv", 40_000)
+    first = import_factories(engine, path, operator=REGISTRAR)
+    assert len(first.added) == 40_000
+    with engine.connect() as connection:
+        for table in ("factory", "designation", "designation_event"):
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 40_000
+    again = import_factories(engine, path, operator=REGISTRAR)
+    assert again.unchanged == 40_000 and not again.added
+    assert (
+        sum(1 for _ in __import__("monitor.register.store").register.store.iter_factories(engine))
+        == 40_000
+    )
