@@ -318,6 +318,10 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     # flags
     "flag.not_found": {"zh": "没有编号为 {id} 的标记", "en": "no flag with id {id}"},
+    "value.too_long": {
+        "zh": "内容过长（{length} 个字符，最多 {limit} 个）",
+        "en": "too long ({length} characters, at most {limit})",
+    },
     "file.too_large": {
         "zh": "文件 {name} 超过 {limit_mb} MB，未处理",
         "en": "file {name} is over {limit_mb} MB; not processed",

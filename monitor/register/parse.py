@@ -192,16 +192,27 @@ def _address(text: str, rules: _Rules) -> str | None:
     return text or None
 
 
+def _at_most(limit: int, parse: Callable[[str, _Rules], Any]) -> Callable[[str, _Rules], Any]:
+    """A text column no longer than its column in the database."""
+
+    def bounded(text: str, rules: _Rules) -> Any:
+        if len(text) > limit:
+            raise _Invalid(Message("value.too_long", length=len(text), limit=limit))
+        return parse(text, rules)
+
+    return bounded
+
+
 # column field → how its text becomes a value (a required column's empty cell is an error)
 _PARSERS: dict[str, Callable[[str, _Rules], Any]] = {
     "credit_code": _credit_code,
-    "name": _name,
+    "name": _at_most(200, _name),
     "level": _level,
     "district": _district,
     "designated_on": _designated_on,
-    "registered_address": _address,
-    "factory_name": lambda text, rules: re.sub(r"\s+", " ", text) or None,
-    "reference": lambda text, rules: text or None,
+    "registered_address": _at_most(500, _address),
+    "factory_name": _at_most(200, lambda text, rules: re.sub(r"\s+", " ", text) or None),
+    "reference": _at_most(200, lambda text, rules: text or None),
 }
 
 
