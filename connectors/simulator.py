@@ -20,7 +20,7 @@ import json
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,8 +33,10 @@ from aiohttp import web
 class Behaviour:
     latency_ms: float = 0.0
     error_rate: float = 0.0
-    # each one of: "500", "502", "503", "429", "timeout", "bad_json", "schema"
+    # each one of: "500", "502", "503", "429", "timeout", "bad_json", "schema",
+    # "truncated", "oversize" (oversize_bytes of JSON), "deep" (nested 100,000 levels)
     error_kinds: list[str] = field(default_factory=lambda: ["503"])
+    oversize_bytes: int = 11 * 1024 * 1024
     rate_limit_per_s: int | None = None
     retry_after_s: int = 1
     hang_s: float = 30.0
@@ -95,6 +97,7 @@ class Simulator:
         self._recent: deque[float] = deque()
         self._random = random.Random(self.behaviour.seed)
         self._lock = threading.Lock()
+        self.faults: Counter[str] = Counter()  # what was injected, by kind
 
     # ------------------------------------------------------------ the web app
 
@@ -169,14 +172,17 @@ class Simulator:
     def _failure_for(self, code: str) -> str | None:
         behaviour = self.behaviour
         with self._lock:
+            kind = None
             if behaviour.fail_first > 0:
                 behaviour.fail_first -= 1
-                return behaviour.error_kinds[0]
-            if code in behaviour.fail_codes:
-                return behaviour.fail_codes[code]
-            if behaviour.error_rate and self._random.random() < behaviour.error_rate:
-                return self._random.choice(behaviour.error_kinds)
-        return None
+                kind = behaviour.error_kinds[0]
+            elif code in behaviour.fail_codes:
+                kind = behaviour.fail_codes[code]
+            elif behaviour.error_rate and self._random.random() < behaviour.error_rate:
+                kind = self._random.choice(behaviour.error_kinds)
+            if kind is not None:
+                self.faults[kind] += 1
+            return kind
 
     async def _fail(self, kind: str) -> web.StreamResponse:
         if kind == "timeout":
@@ -186,6 +192,20 @@ class Simulator:
             return web.Response(text="<html>网关错误</html>", content_type="application/json")
         if kind == "schema":
             return _json({"Status": "200", "Result": {"Unexpected": True}})
+        if kind == "truncated":
+            return web.Response(
+                body=b'{"Status": "200", "Result": {"Name": "\xe5\x8c\x97\xe4\xba',
+                content_type="application/json",
+            )
+        if kind == "oversize":
+            filler = b" " * self.behaviour.oversize_bytes
+            return web.Response(
+                body=b'{"Status": "200",' + filler + b"}", content_type="application/json"
+            )
+        if kind == "deep":
+            return web.Response(
+                body=b"[" * 100_000 + b"]" * 100_000, content_type="application/json"
+            )
         status = int(kind)
         headers = {"Retry-After": str(self.behaviour.retry_after_s)} if status == 429 else {}
         return _json({"Status": kind}, status=status, headers=headers)

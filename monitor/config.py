@@ -89,8 +89,24 @@ class SimulatorSettings(StrictModel):
     data: str = ""  # relative to the config file; empty: the packaged demo upstream
     latency_ms: float = Field(default=0.0, ge=0)
     error_rate: float = Field(default=0.0, ge=0, le=1)
+    # what a failure is (connectors/simulator.py Behaviour): "503", "timeout", "deep", ...
+    error_kinds: list[
+        Literal[
+            "500",
+            "502",
+            "503",
+            "429",
+            "timeout",
+            "bad_json",
+            "schema",
+            "truncated",
+            "oversize",
+            "deep",
+        ]
+    ] = Field(default_factory=lambda: ["503"], min_length=1)
     rate_limit_per_s: int | None = Field(default=None, ge=1)
     synthesize: bool = False  # answer codes missing from the data with an active company
+    seed: int | None = None  # the same failures in the same order, run after run
 
 
 class SweepSettings(StrictModel):

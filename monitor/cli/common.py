@@ -196,6 +196,8 @@ def start_simulator(config: LoadedConfig, resources: ExitStack) -> str:
     behaviour = Behaviour(
         latency_ms=settings.latency_ms,
         error_rate=settings.error_rate,
+        error_kinds=list(settings.error_kinds),
+        seed=settings.seed,
         rate_limit_per_s=settings.rate_limit_per_s,
         synthesize=settings.synthesize,
     )
