@@ -83,6 +83,11 @@ class OperatorSettings(StrictModel):
         return codes
 
 
+SimulatedFault = Literal[
+    "500", "502", "503", "429", "timeout", "bad_json", "schema", "truncated", "oversize", "deep"
+]
+
+
 class SimulatorSettings(StrictModel):
     """The built-in upstream that connectors reach through `{simulator}` in their url."""
 
@@ -90,20 +95,9 @@ class SimulatorSettings(StrictModel):
     latency_ms: float = Field(default=0.0, ge=0)
     error_rate: float = Field(default=0.0, ge=0, le=1)
     # what a failure is (connectors/simulator.py Behaviour): "503", "timeout", "deep", ...
-    error_kinds: list[
-        Literal[
-            "500",
-            "502",
-            "503",
-            "429",
-            "timeout",
-            "bad_json",
-            "schema",
-            "truncated",
-            "oversize",
-            "deep",
-        ]
-    ] = Field(default_factory=lambda: ["503"], min_length=1)
+    error_kinds: list[SimulatedFault] = Field(
+        default_factory=lambda: list[SimulatedFault](["503"]), min_length=1
+    )
     rate_limit_per_s: int | None = Field(default=None, ge=1)
     synthesize: bool = False  # answer codes missing from the data with an active company
     seed: int | None = None  # the same failures in the same order, run after run
