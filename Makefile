@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export SFM_CONFIG ?= config/sfm.toml
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench stress clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: install
 	@status=0; for bench in tests/perf/bench_*.py; do \
 		echo "== $$bench"; $(BIN)/python "$$bench" || status=1; \
 	done; exit $$status
+
+# Faults, crashes, races, identity and fuzzing at full scale: one table of promises.
+# Not part of `make test`, which runs the same at a small scale. About 10 minutes.
+stress: install
+	$(BIN)/python tests/stress/stress.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
