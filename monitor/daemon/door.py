@@ -41,6 +41,7 @@ from monitor.errors import ConfigError
 
 log = structlog.get_logger("sfm.door")
 
+CALLER_TIMEOUT_S = 120.0
 MAX_REQUEST_BYTES = 1 << 20  # a command line, not a payload: files travel as descriptors
 PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -196,6 +197,8 @@ class Door:
 
     def _serve(self, connection: socket.socket) -> None:
         caller = peer_of(connection)
+        # a caller that stops talking (or reading) is let go, not waited on for ever
+        connection.settimeout(CALLER_TIMEOUT_S)
         conversation = Conversation(connection, caller)
         try:
             request, fds = conversation.receive()
@@ -212,7 +215,7 @@ class Door:
                         if isinstance(stream, _Routed):
                             stream.local.conversation = None
             conversation.send({"exit": code})
-        except (DoorClosed, ValueError) as exc:
+        except (DoorClosed, ValueError, OSError) as exc:
             log.warning("door conversation ended early", uid=caller.uid, error=str(exc))
 
     def close(self) -> None:
