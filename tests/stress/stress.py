@@ -166,6 +166,49 @@ def faults(folder: Path) -> Row:
     )
 
 
+def ops_threshold(folder: Path) -> Row:
+    """Ops is told when a source crosses its threshold, once, and once when it recovers."""
+    from monitor.alerts.service import alerting_for
+    from monitor.daemon import jobs
+
+    threshold, down_for = 3, 5
+    simulator = Simulator(load_upstream(UPSTREAM), Behaviour(error_rate=1.0, seed=3))
+    told: list[tuple[int, int]] = []  # (down notes, up notes) after each sweep
+    os.environ["SFM_OUTBOX_DIR"] = str(folder / "outbox")
+    with database("sqlite", folder) as engine, RunningSimulator(simulator) as running:
+        config = sweep_config(running.base_url, retries=0, down_after_runs=threshold)
+
+        @dataclass
+        class Runtime:
+            engine: Engine
+            config: LoadedConfig
+            alerting: Any
+            simulator_url: str | None = None
+
+        runtime = Runtime(engine, config, alerting_for(engine, config))
+        for number in range(down_for + 2):
+            if number == down_for:
+                simulator.behaviour.error_rate = 0.0  # the source comes back
+            jobs.sweep(runtime)  # type: ignore[arg-type]
+            with Session(engine) as session:
+                keys = list(
+                    session.scalars(select(col(Alert.dedup_key)).where(col(Alert.kind) == "ops"))
+                )
+            told.append((sum(":down:" in key for key in keys), sum(":up:" in key for key in keys)))
+    sources = len(SHIPPED)
+    expected = [
+        (0 if number + 1 < threshold else sources, 0 if number < down_for else sources)
+        for number in range(down_for + 2)
+    ]
+    return Row(
+        "Ops is told when a source crosses its threshold, once, and when it is back",
+        f"{len(SHIPPED)} sources failing every answer for {down_for} sweeps "
+        f"(down_after_runs = {threshold}), then answering for 2",
+        "down/up notes after each sweep: " + " ".join(f"{d}/{u}" for d, u in told),
+        told == expected,
+    )
+
+
 # ---------------------------------------------------------------- 2. crash loop
 
 
@@ -502,6 +545,7 @@ def fuzzing(_folder: Path) -> Row:
 
 CHECKS: list[tuple[str, Callable[[Path], Row]]] = [
     ("faults", faults),
+    ("ops threshold", ops_threshold),
     ("crash loop", crash_loop),
     ("races on SQLite", lambda folder: races("sqlite", folder)),
     ("races on PostgreSQL", lambda folder: races("postgres", folder)),

@@ -32,6 +32,7 @@ def test_every_promise_holds_at_a_small_scale(postgres_available: None) -> None:
     table = done.stdout
     for promise in (
         "fault is reported",
+        "crosses its threshold",
         "crash loses nothing",
         "SQLite",
         "PostgreSQL",
