@@ -23,7 +23,7 @@ from monitor.errors import BadInput, NotFound, Refused
 from monitor.i18n import Message, t
 from monitor.operators import Operator
 from monitor.register.parse import LEVELS, FactoryRow, parse_factories, plain
-from monitor.storage.db import session_scope
+from monitor.storage.db import in_slices, session_scope
 from monitor.storage.models import Designation, DesignationEvent, Factory
 from monitor.vocabulary import DesignationStatus, EventKind, Level
 
@@ -112,8 +112,7 @@ DesignationKey = tuple[int, str, str]  # factory id, level, designated factory n
 def _designations(session: Session, factory_ids: list[int]) -> dict[DesignationKey, Designation]:
     """The designations of these enterprises, asked in slices, by what identifies one."""
     found: dict[DesignationKey, Designation] = {}
-    for start in range(0, len(factory_ids), 5_000):
-        chunk = factory_ids[start : start + 5_000]
+    for chunk in in_slices(factory_ids):
         for held in session.exec(select(Designation).where(col(Designation.factory_id).in_(chunk))):
             found[(held.factory_id, held.level, held.name)] = held
     return found
@@ -390,9 +389,8 @@ def _insert_new(session: Session, rows: list[FactoryRow], actor: str, source: st
 def _existing(session: Session, codes: list[str]) -> dict[str, Factory]:
     """The register's entries for these codes, asked in slices below SQLite's variable limit."""
     found: dict[str, Factory] = {}
-    unique = sorted(set(codes))
-    for start in range(0, len(unique), 5_000):
-        query = select(Factory).where(col(Factory.credit_code).in_(unique[start : start + 5_000]))
+    for chunk in in_slices(sorted(set(codes))):
+        query = select(Factory).where(col(Factory.credit_code).in_(chunk))
         found.update((factory.credit_code, factory) for factory in session.exec(query))
     return found
 

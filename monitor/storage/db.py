@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -15,7 +15,19 @@ from monitor.storage.schema import check_versions
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+T = TypeVar("T")
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Ids or codes bound in one statement: far below SQLite's limit of 32,766 variables
+# (and PostgreSQL's 65,535), whatever size of register or dropped file they come from.
+BOUND_PER_STATEMENT = 5_000
+
+
+def in_slices(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`values` a statement's worth at a time."""
+    for start in range(0, len(values), BOUND_PER_STATEMENT):
+        yield values[start : start + BOUND_PER_STATEMENT]
 
 
 def normalise_url(url: str) -> str:

@@ -20,7 +20,7 @@ from sqlmodel import col
 from connectors.base import FetchOutcome, Topic
 from monitor.clock import now_utc
 from monitor.config import mask_secrets
-from monitor.storage.db import session_scope
+from monitor.storage.db import in_slices, session_scope
 from monitor.storage.models import ConnectorHealth, ConsumedFile, Observation
 from monitor.storage.sqltypes import UTCDateTime
 
@@ -142,9 +142,6 @@ class _DriverInsert:
         return row if self.order is None else tuple(row[name] for name in self.order)
 
 
-IDS_PER_STATEMENT = 5_000
-
-
 class ObservationStore:
     """Writes one connector's outcomes; knows the latest hash per factory to skip repeats."""
 
@@ -197,10 +194,7 @@ class ObservationStore:
                 )
             )
         with session_scope(self.engine) as session:
-            # in slices: one statement's variables stay far below SQLite's limit (32,766)
-            # however many factories a dropped file names
-            for start in range(0, len(unchanged_ids), IDS_PER_STATEMENT):
-                ids = unchanged_ids[start : start + IDS_PER_STATEMENT]
+            for ids in in_slices(unchanged_ids):  # a dropped file may name every factory
                 session.execute(
                     update(Observation)
                     .where(col(Observation.id).in_(ids))
