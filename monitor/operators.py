@@ -5,9 +5,10 @@ scope: "municipal" (the bureau: every factory) or a list of district codes.
 Who that user is comes from the kernel, never from the environment (LOGNAME and
 USER are the caller's to set): the daemon reads a client's uid off its socket
 (SO_PEERCRED), and a command working on the database directly takes its own
-real uid. Only in that direct mode, and only where config sets
-`allow_operator_override = true` (demo, tests), may SFM_OPERATOR name the
-operator instead.
+real uid. Only for the account that owns the database (the direct mode's own
+user, or a door caller with the daemon's own uid, who could open it directly
+anyway), and only where config sets `allow_operator_override = true` (demo,
+tests), may SFM_OPERATOR name the operator instead.
 """
 
 from __future__ import annotations
