@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,35 +219,41 @@ def _latest_event(session: Session, factory: Factory, kind: EventKind) -> Design
 def _designate(
     session: Session, factory: Factory, row: FactoryRow, actor: str, source: str
 ) -> Designation:
-    designation, event = _designation_records(factory, row, actor, source)
-    session.add_all((designation, event))
+    assert factory.id is not None
+    values, event = _designation_values(factory.id, row, actor, source, now_utc())
+    designation = Designation(**values)
+    session.add_all((designation, DesignationEvent(**event)))
     return designation
 
 
-def _designation_records(
-    factory: Factory, row: FactoryRow, actor: str, source: str
-) -> tuple[Designation, DesignationEvent]:
-    """The designation a register row records, and the event that says so."""
-    assert factory.id is not None
+def _designation_values(
+    factory_id: int, row: FactoryRow, actor: str, source: str, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The designation a register row records, and the event that says so, as columns."""
     level, name = row.designation
-    designation = Designation(
-        factory_id=factory.id,
-        name=name,
-        level=level,
-        district_code=row.district_code,
-        designated_on=row.designated_on,
-        reference=row.reference,
-    )
-    event = DesignationEvent(
-        factory_id=factory.id,
-        kind=EventKind.DESIGNATED.value,
-        occurred_on=row.designated_on,
-        actor=actor,
-        reference=row.reference,
-        source=source,
-        details={k: plain(v) for k, v in row.register_values().items()}
+    designation = {
+        "factory_id": factory_id,
+        "name": name,
+        "level": level,
+        "district_code": row.district_code,
+        "designated_on": row.designated_on,
+        "reference": row.reference,
+        "status": DesignationStatus.ACTIVE.value,
+        "revoked_on": None,
+        "created_at": now,
+    }
+    event = {
+        "factory_id": factory_id,
+        "kind": EventKind.DESIGNATED.value,
+        "occurred_on": row.designated_on,
+        "recorded_at": now,
+        "actor": actor,
+        "reference": row.reference,
+        "reason": None,
+        "source": source,
+        "details": {k: plain(v) for k, v in row.register_values().items()}
         | {"factory": name, "level": level},
-    )
+    }
     return designation, event
 
 
@@ -351,7 +357,7 @@ def import_factories(
 
 def _insert_new(session: Session, rows: list[FactoryRow], actor: str, source: str) -> None:
     """New enterprises from their first rows, each with its designation and the event
-    recording it, as three multi-row INSERTs; the new ids by credit code."""
+    recording it, as three multi-row INSERTs."""
     now = now_utc()
     factories = [
         {"credit_code": row.credit_code, **row.register_values()}
@@ -363,27 +369,9 @@ def _insert_new(session: Session, rows: list[FactoryRow], actor: str, source: st
         insert(Factory).returning(col(Factory.id), col(Factory.credit_code)), factories
     )
     ids = {code: factory_id for factory_id, code in inserted}
-    designations, events = [], []
-    for row in rows:
-        level, name = row.designation
-        factory_id = ids[row.credit_code]
-        designations.append(
-            {"factory_id": factory_id, "name": name, "level": level}
-            | {"district_code": row.district_code, "designated_on": row.designated_on}
-            | {"reference": row.reference, "status": DesignationStatus.ACTIVE.value}
-            | {"revoked_on": None, "created_at": now}
-        )
-        events.append(
-            {"factory_id": factory_id, "kind": EventKind.DESIGNATED.value}
-            | {"occurred_on": row.designated_on, "recorded_at": now, "actor": actor}
-            | {"reference": row.reference, "reason": None, "source": source}
-            | {
-                "details": {k: plain(v) for k, v in row.register_values().items()}
-                | {"factory": name, "level": level}
-            }
-        )
-    session.execute(insert(Designation), designations)
-    session.execute(insert(DesignationEvent), events)
+    made = [_designation_values(ids[row.credit_code], row, actor, source, now) for row in rows]
+    session.execute(insert(Designation), [designation for designation, _ in made])
+    session.execute(insert(DesignationEvent), [event for _, event in made])
 
 
 def _existing(session: Session, codes: list[str]) -> dict[str, Factory]:
