@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
+from monitor.config import sqlite_file
 from monitor.errors import BadInput
 from monitor.i18n import Message, flag_summary, word_of
 from monitor.storage.schema import check_versions
@@ -135,7 +136,7 @@ def _connect(database_url: str) -> Iterator[tuple[Any, str, dict[str, Any]]]:
     if url.startswith("sqlite:///"):
         import sqlite3
 
-        path = url.removeprefix("sqlite:///")
+        path = sqlite_file(database_url) or ":memory:"
         try:
             connection: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         except sqlite3.OperationalError:  # no database file yet: refused as an empty schema
