@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,10 +55,10 @@ def postgres_available() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def postgres_url(postgres_available: None) -> Iterator[str]:
-    """A fresh schema on the real server for one test, dropped afterwards."""
-    schema = f"sfm_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def postgres_schema(prefix: str = "sfm_test") -> Iterator[str]:
+    """A fresh schema on the real server, dropped afterwards: the URL that works in it."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = db.make_engine(POSTGRES_URL)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -67,6 +68,13 @@ def postgres_url(postgres_available: None) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_available: None) -> Iterator[str]:
+    """A fresh schema on the real server for one test, dropped afterwards."""
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -185,6 +193,12 @@ def cli(
 
 UPSTREAM = DEFAULTS_DIR / "demo" / "upstream.json"
 SHIPPED_CONFIG = Path(__file__).parents[1] / "config" / "sfm.toml"
+
+
+def shipped_connectors() -> str:
+    """The [simulator] and [[connectors]] blocks of config/sfm.toml, as they ship."""
+    text = SHIPPED_CONFIG.read_text(encoding="utf-8")
+    return text[text.index("[simulator]") :]
 
 
 @pytest.fixture

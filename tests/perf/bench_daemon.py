@@ -34,7 +34,12 @@ from monitor.register.store import import_factories  # noqa: E402
 from monitor.storage import db  # noqa: E402
 from monitor.storage.db import session_scope  # noqa: E402
 from monitor.storage.models import Factory, Flag, JobRun  # noqa: E402
-from tests.conftest import DEMO_FACTORIES, REGISTRAR, SHIPPED_CONFIG, many_factories  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    DEMO_FACTORIES,
+    REGISTRAR,
+    many_factories,
+    shipped_connectors,
+)
 from tests.integration.alerts.conftest import SmtpServer  # noqa: E402
 
 N = int(os.environ.get("SFM_BENCH_FACTORIES", "10000"))
@@ -45,16 +50,13 @@ BUREAU = "zngc@jxj.beijing.gov.cn"
 
 def write_config(directory: Path, schedule: str, authorities: str, simulator: str = "") -> Path:
     # the shipped connectors, with a provider's quota of 500 a second
-    shipped = SHIPPED_CONFIG.read_text(encoding="utf-8").replace(
-        "rate_limit_per_s = 50", "rate_limit_per_s = 500"
-    )
+    shipped = shipped_connectors().replace("rate_limit_per_s = 50", "rate_limit_per_s = 500")
     (directory / "authorities.toml").write_text(authorities, encoding="utf-8")
     config = directory / "sfm.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{directory / "sfm.db"}"\n'
         '[logging]\nlevel = "warning"\nfile = ""\n'
-        f"{schedule}\n"
-        + shipped[shipped.index("[simulator]") :].replace("[simulator]\n", simulator),
+        f"{schedule}\n" + shipped.replace("[simulator]\n", simulator),
         encoding="utf-8",
     )
     return config

@@ -10,10 +10,8 @@ fuzz examples); `make test` runs it at a small scale (test_stress_runs.py).
 from __future__ import annotations
 
 import asyncio
-import email
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,16 +21,15 @@ import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, select, text  # noqa: E402
+from sqlalchemy import Engine, select  # noqa: E402
 from sqlmodel import Session, col  # noqa: E402
 
 from connectors.simulator import (  # noqa: E402
@@ -52,11 +49,14 @@ from monitor.sweep.run import run_sweep  # noqa: E402
 from monitor.vocabulary import FlagState  # noqa: E402
 from tests.conftest import (  # noqa: E402
     DEMO_FACTORIES,
-    POSTGRES_URL,
     REGISTRAR,
     UPSTREAM,
+    postgres_schema,
     shipped_connector,
+    shipped_connectors,
 )
+from tests.integration.alerts.conftest import SmtpServer, write_alert_config  # noqa: E402
+from tests.integration.daemon.conftest import FAST_SCHEDULE, Daemon, wait_for  # noqa: E402
 
 SCALE = float(os.environ.get("SFM_STRESS_SCALE", "1"))
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
@@ -83,25 +83,17 @@ class Row:
 @contextmanager
 def database(kind: str, folder: Path) -> Iterator[Engine]:
     """A migrated database with the demo register: a SQLite file, or a fresh PostgreSQL schema."""
-    if kind == "sqlite":
-        engine = db.make_engine(f"sqlite:///{folder / f'{uuid.uuid4().hex[:8]}.db'}")
-        schema = None
-    else:
-        schema = f"sfm_stress_{uuid.uuid4().hex[:10]}"
-        admin = db.make_engine(POSTGRES_URL)
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = db.make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    try:
+    with ExitStack() as held:
+        url = (
+            f"sqlite:///{folder / f'{uuid.uuid4().hex[:8]}.db'}"
+            if kind == "sqlite"
+            else held.enter_context(postgres_schema("sfm_stress"))
+        )
+        engine = db.make_engine(url)
+        held.callback(engine.dispose)
         db.upgrade(engine)
         import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
         yield engine
-    finally:
-        engine.dispose()
-        if schema is not None:
-            with admin.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 def sweep_config(base_url: str, **changes: Any) -> LoadedConfig:
@@ -212,62 +204,26 @@ def ops_threshold(folder: Path) -> Row:
 # ---------------------------------------------------------------- 2. crash loop
 
 
-class Mailbox:
-    """aiosmtpd on loopback, keeping (recipient, subject) of every message."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        from tests.integration.alerts.conftest import free_port
-
-        self.received: list[tuple[str, str]] = []
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content)
-        subject = str(make_header(decode_header(message["Subject"] or "")))
-        for recipient in envelope.rcpt_tos:
-            self.received.append((recipient, " ".join(subject.split())))
-        return "250 OK"
-
-    def __enter__(self) -> Mailbox:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.controller.stop()
-
-
 DISTRICTS = [f"1101{n:02d}" for n in (1, 2, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19)]
 
 
-def crash_config(folder: Path, port: int) -> Path:
-    def url(to: str) -> str:
-        return (
-            f"mailto://127.0.0.1:{port}?user=sfm&from=sfm@jxj.beijing.gov.cn&to={to}&mode=insecure"
-        )
-
-    lines = ['[municipal]\nname = "市经信局"', f'urls = ["{url("bureau@jxj.gov.cn")}"]']
-    lines += ['[ops]\nname = "运维"', f'urls = ["{url("ops@jxj.gov.cn")}"]']
-    for code in [*DISTRICTS, "110302"]:
-        lines += [f'[districts.{code}]\nname = "区{code}"', f'urls = ["{url(f"{code}@gov.cn")}"]']
-    (folder / "authorities.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    shipped = (ROOT / "config" / "sfm.toml").read_text(encoding="utf-8")
-    config = folder / "sfm.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{folder / "sfm.db"}"\n'
-        f'[logging]\nfile = "{folder / "sfm.log"}"\nlevel = "warning"\n'
-        '[alerts]\nauthorities = "authorities.toml"\nbackoff_initial_s = 0.5\n'
-        "backoff_max_s = 2\nsending_lease_s = 5\n"
-        "[schedule]\n"
-        'registration_sweep = "*/2 * * * * *"\ncredit_sweep = "*/2 * * * * *"\n'
-        'safety_sweep = "*/2 * * * * *"\ndispatch = "* * * * * *"\n'
-        'digest = "*/3 * * * * *"\nconnector_watch = "*/2 * * * * *"\n'
-        + shipped[shipped.index("[simulator]") :],
-        encoding="utf-8",
+def crash_config(folder: Path, smtp: SmtpServer) -> Path:
+    """Every authority's mail to the loopback server; the daemon's seconds-level schedule,
+    with a digest every three seconds so that held alerts go out too."""
+    authorities = {
+        "municipal": [smtp.url("bureau@jxj.gov.cn")],
+        "ops": [smtp.url("ops@jxj.gov.cn")],
+        **{code: [smtp.url(f"{code}@gov.cn")] for code in [*DISTRICTS, "110302"]},
+    }
+    return write_alert_config(
+        folder,
+        f"sqlite:///{folder / 'sfm.db'}",
+        authorities,
+        extra="backoff_initial_s = 0.5\nbackoff_max_s = 2\nsending_lease_s = 5\n"
+        + FAST_SCHEDULE
+        + 'digest = "*/3 * * * * *"\n'
+        + shipped_connectors(),
     )
-    return config
 
 
 def crash_loop(folder: Path) -> Row:
@@ -277,36 +233,35 @@ def crash_loop(folder: Path) -> Row:
     work = folder / "crash"
     work.mkdir()
     rng = random.Random(7)
-    with Mailbox() as mailbox:
-        config = crash_config(work, mailbox.port)
-        environment = {**os.environ, "SFM_LANG": "zh", "SFM_OUTBOX_DIR": str(work / "outbox")}
-        environment.pop("SFM_OPERATOR", None)
-        sfm = [sys.executable, "-m", "monitor.cli", "--config", str(config)]
-        subprocess.run([*sfm, "db", "upgrade"], env=environment, check=True, capture_output=True)
+    smtp = SmtpServer()
+    smtp.start()
+    try:
+        config = crash_config(work, smtp)
         engine = db.make_engine(f"sqlite:///{work / 'sfm.db'}")
+        db.upgrade(engine)
         import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
         for _ in range(kills):
-            daemon = subprocess.Popen(
-                [*sfm, "run"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
+            daemon = Daemon(config, work)
             time.sleep(rng.uniform(0.5, 4.0))
-            daemon.send_signal(signal.SIGKILL)
-            daemon.wait(timeout=30)
+            daemon.kill()
         # the last run is left to finish: everything must go out
-        daemon = subprocess.Popen(
-            [*sfm, "run"], env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        daemon = Daemon(config, work)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (
             flag_keys(engine) == expected and all_delivered(engine)
         ):
             time.sleep(0.5)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=60)
+        daemon.stop()
         with Session(engine) as session:
             alerts = list(session.scalars(select(Alert)))
         raised = flag_keys(engine)
-        received = Counter(mailbox.received)
+    finally:
+        smtp.stop()
+    received = Counter(
+        (recipient, " ".join(mail.subject.split()))
+        for mail in smtp.mails
+        for recipient in mail.rcpt_tos
+    )
     owed = [a for a in alerts if a.status not in ("bundled", "held")]
     undelivered = [a for a in owed if a.status != "sent" or not _got(received, a)]
     duplicates = sum(n - 1 for n in received.values() if n > 1)
@@ -437,7 +392,6 @@ def identity(folder: Path) -> Row:
     promise = "A decision is the caller's uid's operator's, within its scope"
     if os.getuid() != 0:
         return Row(promise, "callers as other OS users need root", "not tried", False)
-    from tests.integration.daemon.conftest import Daemon, wait_for
     from tests.integration.daemon.test_door import NOBODY, call_as
 
     door = Path(tempfile.mkdtemp(prefix="sfm-stress-door-"))

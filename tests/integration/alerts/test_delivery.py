@@ -22,7 +22,7 @@ from monitor.config import LoadedConfig, load_config
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, AlertAttempt
 from monitor.sweep.run import run_sweep
-from tests.conftest import Cli, shipped_connector
+from tests.conftest import Cli, shipped_connector, shipped_connectors
 from tests.integration.alerts.conftest import SmtpServer, Webhook, write_alert_config
 
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
@@ -248,8 +248,7 @@ def test_sfm_check_emails_the_revocation_before_it_exits(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    shipped = (Path(__file__).parents[3] / "config" / "sfm.toml").read_text(encoding="utf-8")
-    connectors = shipped[shipped.index("[simulator]") :]
+    connectors = shipped_connectors()
     path = write_alert_config(
         tmp_path, database_url, {"municipal": [smtp.url(BUREAU)]}, extra=connectors
     )
@@ -341,9 +340,8 @@ def test_sfm_check_exits_5_with_one_line_when_it_learned_or_handed_over_nothing(
 ) -> None:
     """A source failing for every factory, or revocations the mail server would not take,
     is not a success: exit 5, and one line saying which. Nothing is flagged from errors."""
-    shipped = (Path(__file__).parents[3] / "config" / "sfm.toml").read_text(encoding="utf-8")
     connectors = (
-        shipped[shipped.index("[simulator]") :]
+        shipped_connectors()
         .replace("retries = 3\n", "")
         .replace('\ntopic = "', '\nretries = 0\ntopic = "')
     )

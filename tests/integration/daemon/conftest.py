@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SHIPPED_CONFIG
+from tests.conftest import shipped_connectors
 from tests.integration.alerts.conftest import (  # noqa: F401 (fixtures used here)
     SmtpServer,
     Webhook,
@@ -32,12 +32,6 @@ safety_sweep = "*/2 * * * * *"
 dispatch = "* * * * * *"
 connector_watch = "*/2 * * * * *"
 """
-
-
-def shipped_connectors() -> str:
-    """The [simulator] and [[connectors]] blocks of config/sfm.toml, as they ship."""
-    text = SHIPPED_CONFIG.read_text(encoding="utf-8")
-    return text[text.index("[simulator]") :]
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
