@@ -30,7 +30,8 @@ import socketserver
 import struct
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -145,6 +146,19 @@ class _Routed(io.TextIOBase):
         return self.original.fileno()
 
 
+@contextmanager
+def _output_to(conversation: Conversation) -> Iterator[None]:
+    """This thread's stdout and stderr go to `conversation` while the block runs."""
+    routed = [stream for stream in (sys.stdout, sys.stderr) if isinstance(stream, _Routed)]
+    for stream in routed:
+        stream.local.conversation = conversation
+    try:
+        yield
+    finally:
+        for stream in routed:
+            stream.local.conversation = None
+
+
 Handler = Callable[[Conversation, dict[str, Any]], int]
 
 
@@ -204,16 +218,8 @@ class Door:
             request, fds = conversation.receive()
             for fd in fds:
                 os.close(fd)
-            with self._serialised:
-                for stream in (sys.stdout, sys.stderr):
-                    if isinstance(stream, _Routed):
-                        stream.local.conversation = conversation
-                try:
-                    code = self.handle(conversation, request)
-                finally:
-                    for stream in (sys.stdout, sys.stderr):
-                        if isinstance(stream, _Routed):
-                            stream.local.conversation = None
+            with self._serialised, _output_to(conversation):
+                code = self.handle(conversation, request)
             conversation.send({"exit": code})
         except (DoorClosed, ValueError, OSError) as exc:
             log.warning("door conversation ended early", uid=caller.uid, error=str(exc))
