@@ -687,11 +687,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "另一次核查正在进行，本次未执行；请稍后再试",
         "en": "another sweep is in progress; this one did not run (try again later)",
     },
-    "sweep.locked": {
+    "sweep.led_by": {
         "zh": "另一个 sfm 进程（守护进程或核查）正在使用该数据库："
         "{host} 进程 {pid}，自 {since} 起；本次核查未执行",
         "en": "another sfm process (a daemon or a check) holds this database: {host} pid {pid}, "
         "since {since}; this check did not run",
+    },
+    "sweep.led_unknown": {
+        "zh": "另一个 sfm 进程（守护进程或核查）正在使用该数据库；本次核查未执行",
+        "en": "another sfm process (a daemon or a check) holds this database; this check did "
+        "not run",
     },
     "daemon.led_unknown": {
         "zh": "另一个 sfm 守护进程正在使用该数据库（备用进程请用 sfm run --standby）",

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from monitor.cli.common import AppContext, console, print_json, say, state
-from monitor.errors import Refused
 from monitor.i18n import Message, t
 
 
@@ -38,12 +37,11 @@ def check(
 def sweeping_alone(app_state: AppContext) -> Iterator[None]:
     """The daemon's leader lock, for one `sfm check`: refused (exit 3) while a daemon or
     another check holds it, so two sweeps never interleave their writes."""
-    from monitor.daemon.leader import LeaderLock, leader
+    from monitor.daemon.leader import LeaderLock, refusal
 
     lock = LeaderLock(app_state.engine)
     if not lock.try_acquire():
-        holder = leader(app_state.engine) or {"host": "?", "pid": "?", "since": "?"}
-        raise Refused(Message("sweep.locked", **holder))
+        raise refusal(app_state.engine, "sweep")
     try:
         yield
     finally:

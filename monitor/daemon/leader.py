@@ -120,8 +120,10 @@ def leader(engine: Engine) -> dict[str, Any] | None:
         return {"host": row.host, "pid": row.pid, "since": beijing_text(row.since)}
 
 
-def refusal(engine: Engine) -> AlreadyLed:
+def refusal(engine: Engine, wanted: str = "daemon") -> AlreadyLed:
+    """Why the lock could not be had, naming its holder if it is recorded: for a second
+    daemon (`wanted="daemon"`) or for a sweep (`"sweep"`)."""
     holder = leader(engine)
     if holder is None:
-        return AlreadyLed(Message("daemon.led_unknown"))
-    return AlreadyLed(Message("daemon.led_by", **holder))
+        return AlreadyLed(Message(f"{wanted}.led_unknown"))
+    return AlreadyLed(Message(f"{wanted}.led_by", **holder))
