@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _NUMERALS = "〇一二三四五六七八九十"
-REVOCATION_LEAD = "有下列情况之一的,撤销其称号:"
+REVOCATION_LEAD = "有下列情况之一的，撤销其称号："
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ CLAUSES: dict[str, Clause] = {
             "12",
             12,
             None,
-            "基础级和先进级智能工厂所在企业发生更名、重组等重大调整的,应向市经济和信息化局申请更名。",
+            "基础级和先进级智能工厂所在企业发生更名、重组等重大调整的，应向市经济和信息化局申请更名。",
             "an enterprise renamed or restructured must apply to the municipal bureau for a "
             "change of name",
         ),
@@ -51,7 +51,7 @@ CLAUSES: dict[str, Clause] = {
             "12(1)",
             12,
             1,
-            REVOCATION_LEAD + "(一)在申请过程中提供虚假信息、违反相关规定或其它违法行为。",
+            REVOCATION_LEAD + "（一）在申请过程中提供虚假信息、违反相关规定或其它违法行为。",
             "revoked for false information or breach of rules in the application, or other "
             "illegal acts",
         ),
@@ -59,35 +59,35 @@ CLAUSES: dict[str, Clause] = {
             "12(2)",
             12,
             2,
-            REVOCATION_LEAD + "(二)被依法终止或无法正常经营。",
+            REVOCATION_LEAD + "（二）被依法终止或无法正常经营。",
             "revoked if terminated by law or unable to operate normally",
         ),
         Clause(
             "12(3)",
             12,
             3,
-            REVOCATION_LEAD + "(三)发生重大环保、安全、质量事故。",
+            REVOCATION_LEAD + "（三）发生重大环保、安全、质量事故。",
             "revoked after a major environmental, safety or quality accident",
         ),
         Clause(
             "12(4)",
             12,
             4,
-            REVOCATION_LEAD + "(四)注册地变更至京外。",
+            REVOCATION_LEAD + "（四）注册地变更至京外。",
             "revoked if the registered seat moves outside Beijing",
         ),
         Clause(
             "12(5)",
             12,
             5,
-            REVOCATION_LEAD + "(五)有其他违法、违规行为受到有关部门处罚不再符合认定条件的。",
+            REVOCATION_LEAD + "（五）有其他违法、违规行为受到有关部门处罚不再符合认定条件的。",
             "revoked if penalised for other violations so that the conditions are no longer met",
         ),
         Clause(
             "5(3)",
             5,
             3,
-            "(三)企业近三年经营和财务状况良好,无不良信用记录、无较大及以上安全、环保等事故,"
+            "（三）企业近三年经营和财务状况良好，无不良信用记录、无较大及以上安全、环保等事故，"
             "无违法违规行为。",
             "a condition of designation: no large or worse safety or environmental accident "
             "in the last three years",
@@ -102,7 +102,7 @@ def clauses_of(key: str) -> list[Clause]:
 
 
 def reference(key: str, language: str = "zh") -> str:
-    """How an official refers to the clauses: 第五条第（三）项、第十二条第（五）项."""
+    """How an official refers to the clauses： 第五条第（三）项、第十二条第（五）项."""
     found = clauses_of(key)
     if not found:
         return "数据核实" if language == "zh" else "data check"
