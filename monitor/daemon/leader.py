@@ -26,8 +26,9 @@ from monitor.i18n import Message
 from monitor.storage.db import session_scope
 from monitor.storage.models import DaemonLeader
 
-# pg_try_advisory_lock takes one bigint: the first eight bytes of "sfm-lead".
-ADVISORY_KEY = int.from_bytes(b"sfm-lead", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# One lock per sfm database and schema: two sfm on one PostgreSQL server (or two test
+# schemas in one database) neither share nor block each other's lead.
+_ADVISORY_KEY = "hashtext('sfm-lead'), hashtext(current_database() || '/' || current_schema())"
 
 
 class AlreadyLed(Refused):
@@ -42,8 +43,10 @@ class LeaderLock:
         url = make_url(engine.url)
         self.backend = url.get_backend_name()
         database = url.database or ""
+        # The real path, so that a symlink to the database and the database itself
+        # take the same lock.
         self._path = (
-            Path(database + ".leader")
+            Path(os.path.realpath(database) + ".leader")
             if self.backend == "sqlite" and database not in ("", ":memory:")
             else None
         )
@@ -53,7 +56,7 @@ class LeaderLock:
         if self.backend == "postgresql":
             connection = self.engine.connect()
             held = connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}
+                text(f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})")
             ).scalar()
             connection.commit()
             if not held:
@@ -91,9 +94,7 @@ class LeaderLock:
             pass
         if self._connection is not None:
             try:
-                self._connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY}
-                )
+                self._connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"))
                 self._connection.commit()
             finally:
                 self._connection.close()
