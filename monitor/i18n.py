@@ -480,8 +480,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "the {district} district authority (or the municipal bureau)",
     },
     "decision.system": {
-        "zh": "sfm（数据源不再显示该情形）",
-        "en": "sfm (the sources no longer show it)",
+        "zh": "sfm（依据数据源的最新数据）",
+        "en": "sfm (from the sources' latest data)",
     },
     "beijing_time": {"zh": "（北京时间）", "en": " (Beijing time)"},
     "gloss": {"zh": "", "en": "(an unofficial gloss; the measures are in Chinese)"},
@@ -519,6 +519,51 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "condition no longer observed",
     },
     "audit.reason.recurred": {"zh": "该情形再次出现", "en": "recurred"},
+    # what the data shows when a flag clears (DESIGN §4, "How facts end")
+    "audit.reason.ended.status_now": {
+        "zh": "数据源显示该企业登记状态已变为“{raw_status}”",
+        "en": "the sources show the registration status is now “{raw_status}”",
+    },
+    "audit.reason.ended.name_now": {
+        "zh": "数据源显示该企业登记名称现为“{name}”",
+        "en": "the sources show the registered name is now “{name}”",
+    },
+    "audit.reason.ended.entity_type_now": {
+        "zh": "数据源显示该企业类型现为“{entity_type}”",
+        "en": "the sources show the entity type is now “{entity_type}”",
+    },
+    "audit.reason.ended.seat_now": {
+        "zh": "数据源显示该企业登记机关现为{authority}，住所为{address}",
+        "en": "the sources show the registration authority is now {authority}, "
+        "the domicile {address}",
+    },
+    "audit.reason.ended.found": {
+        "zh": "数据源现已查到该企业的登记信息",
+        "en": "the registry now finds the enterprise",
+    },
+    "audit.reason.ended.listing_removed": {
+        "zh": "数据源显示该企业已于 {removed_on} 移出该名单",
+        "en": "the sources show the enterprise was removed from the list on {removed_on}",
+    },
+    "audit.reason.ended.listing_gone": {
+        "zh": "数据源已不再将该企业列入该名单（该名单只列现行记录，视为已移出）",
+        "en": "the source no longer lists the enterprise (it lists current entries only: "
+        "taken as removed)",
+    },
+    "audit.reason.ended.accident_corrected": {
+        "zh": "数据源已更正该事故记录（现等级：{grade}），不再构成该情形",
+        "en": "the source corrected the accident record (grade now: {grade}); "
+        "it no longer meets the condition",
+    },
+    "audit.reason.ended.record_corrected": {
+        "zh": "数据源已更正该处罚记录（决定日期：{decided_on}），不再构成该情形",
+        "en": "the source corrected the penalty record (decided on {decided_on}); "
+        "it no longer meets the condition",
+    },
+    "audit.reason.ended.value_changed": {
+        "zh": "数据源的最新数据已与原情况不同",
+        "en": "the sources' latest data differs from what was flagged",
+    },
     "audit.reason.renamed": {
         "zh": "已登记更名：{former} → {new}（文号 {reference}）",
         "en": "rename recorded: {former} → {new} (document {reference})",

@@ -13,9 +13,9 @@ writes a FlagAudit row, and nothing updates or deletes those rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -23,15 +23,16 @@ from sqlalchemy import event, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
-from monitor.clock import now_utc
+from monitor.clock import beijing_day, now_utc
 from monitor.errors import NotFound, Refused
-from monitor.i18n import Message
+from monitor.i18n import Message, flag_summary
 from monitor.storage.models import Factory, Flag, FlagAudit
 from monitor.vocabulary import FlagState
 
 if TYPE_CHECKING:
     from monitor.alerts.outbox import Outbox
 from monitor.rules import Finding
+from monitor.rules.endings import Ending, Outcome, Unlisted
 
 log = structlog.get_logger("sfm.flags")
 
@@ -133,6 +134,7 @@ def flag_row(factory: Factory, finding: Finding, now: datetime) -> dict[str, Any
         "summary_key": finding.summary_key,
         "summary_params": finding.summary_params,
         "evidence": finding.evidence,
+        "anchor": finding.anchor,
         "first_seen_at": now,
         "last_seen_at": now,
         "state_changed_at": now,
@@ -175,6 +177,9 @@ class KnownFlag:
     state: str
     topic: str | None
     rule_id: str
+    evidence_key: str = ""
+    anchor: str = "state"
+    unlisted_since: date | None = None
 
 
 @dataclass
@@ -196,25 +201,37 @@ class FlagBook:
         self.session = session
         self.outbox = outbox
         self.known: dict[int, dict[str, KnownFlag]] = {}
-        columns = [Flag.factory_id, Flag.fingerprint, Flag.id, Flag.state, Flag.topic, Flag.rule_id]
+        columns = [
+            Flag.factory_id,
+            Flag.fingerprint,
+            Flag.id,
+            Flag.state,
+            Flag.topic,
+            Flag.rule_id,
+            Flag.evidence_key,
+            Flag.anchor,
+            Flag.unlisted_since,
+        ]
         rows = session.execute(
             select(*[col(column) for column in columns]).where(
                 col(Flag.factory_id).in_(factory_ids)
             )
         )
-        for factory_id, key, flag_id, state, topic, rule_id in rows:
-            self.known.setdefault(factory_id, {})[key] = KnownFlag(flag_id, state, topic, rule_id)
+        for factory_id, key, *known in rows:
+            self.known.setdefault(factory_id, {})[key] = KnownFlag(*known)
         self.new_rows: list[dict[str, Any]] = []
         self.seen_ids: list[int] = []
-        self.cleared_ids: list[int] = []
+        self.cleared: dict[int, str] = {}  # flag id → what the data now shows
         self.recurred_ids: list[int] = []
+        self.unlisted_ids: list[int] = []  # events their source stopped listing
+        self.relisted_ids: list[int] = []  # ... and listed again
 
     def _move(
         self,
         flag_ids: list[int],
         from_state: FlagState,
         to_state: FlagState,
-        reason: str,
+        reason: str | dict[int, str],
         now: datetime,
     ) -> list[int]:
         """The sweep's own transitions, in bulk, each audited. Only flags still in
@@ -260,8 +277,20 @@ class FlagBook:
             session.execute(
                 update(Flag).where(col(Flag.id).in_(self.seen_ids)).values(last_seen_at=now)
             )
-        if self.cleared_ids:
-            cleared = self._move(self.cleared_ids, FlagState.OPEN, FlagState.CLEARED, CLEARED, now)
+        if self.unlisted_ids:
+            session.execute(
+                update(Flag)
+                .where(col(Flag.id).in_(self.unlisted_ids), col(Flag.unlisted_since).is_(None))
+                .values(unlisted_since=beijing_day(now))
+            )
+        if self.relisted_ids:
+            session.execute(
+                update(Flag).where(col(Flag.id).in_(self.relisted_ids)).values(unlisted_since=None)
+            )
+        if self.cleared:
+            cleared = self._move(
+                list(self.cleared), FlagState.OPEN, FlagState.CLEARED, self.cleared, now
+            )
             if self.outbox is not None and cleared:
                 self.outbox.flags_closed(session, cleared, now)
         if self.recurred_ids:
@@ -270,14 +299,15 @@ class FlagBook:
             )
             if self.outbox is not None and recurred:
                 self.outbox.flags_opened(session, recurred, now, recurred=True)
-        self.new_rows, self.seen_ids, self.cleared_ids, self.recurred_ids = [], [], [], []
+        self.new_rows, self.seen_ids, self.cleared, self.recurred_ids = [], [], {}, []
+        self.unlisted_ids, self.relisted_ids = [], []
 
 
 def _audit_rows(
     flag_ids: list[int],
     from_state: FlagState | None,
     to_state: FlagState,
-    reason: str,
+    reason: str | dict[int, str],
     now: datetime,
 ) -> list[dict[str, Any]]:
     return [
@@ -287,7 +317,7 @@ def _audit_rows(
             "actor": SYSTEM_ACTOR,
             "from_state": from_state.value if from_state else None,
             "to_state": to_state.value,
-            "reason": reason,
+            "reason": reason if isinstance(reason, str) else reason.get(flag_id, CLEARED),
         }
         for flag_id in flag_ids
     ]
@@ -300,13 +330,16 @@ def reconcile(
     clearable_topics: set[str],
     tally: ReconcileTally,
     now: datetime,
+    ended: Callable[[KnownFlag], Outcome],
 ) -> None:
     """Bring one factory's flags in line with its findings (written by `book.write`).
 
-    A flag whose finding is gone is cleared only if it is open and every source
-    of its topic answered this time: an error is never evidence that a
-    condition went away. A flag seen again keeps its state: a dismissed flag
-    stays dismissed while its evidence is unchanged.
+    A flag whose finding is gone is cleared only if it is open, every source of
+    its topic answered this time (an error is never evidence that a condition
+    went away) and `ended` says what the data now shows instead: an event its
+    source stopped listing stays, noted as unlisted; a state or listing the data
+    still shows (a rule switched off by new measures) stays too. A flag seen again
+    keeps its state: a dismissed flag stays dismissed while its evidence is unchanged.
     """
     known = book.known.setdefault(factory.id or 0, {})
     current: set[str] = set()
@@ -334,15 +367,28 @@ def reconcile(
         else:
             if flag.id:
                 book.seen_ids.append(flag.id)
+                if flag.unlisted_since is not None:
+                    book.relisted_ids.append(flag.id)
             tally.seen_again += 1
     for key, flag in known.items():
         if (
-            key not in current
-            and flag.id
-            and flag.state == FlagState.OPEN.value
-            and flag.topic in clearable_topics  # staff-raised flags have none: never cleared
+            key in current
+            or not flag.id
+            or flag.topic not in clearable_topics  # staff-raised flags have none: never cleared
         ):
-            book.cleared_ids.append(flag.id)
+            continue
+        outcome = ended(flag)
+        if isinstance(outcome, Unlisted):
+            if flag.unlisted_since is None:
+                book.unlisted_ids.append(flag.id)
+                log.info(
+                    "event no longer listed by its source; its flag stays",
+                    credit_code=factory.credit_code,
+                    rule_id=flag.rule_id,
+                    flag_id=flag.id,
+                )
+        elif isinstance(outcome, Ending) and flag.state == FlagState.OPEN.value:
+            book.cleared[flag.id] = flag_summary(f"audit.reason.{outcome.key}", outcome.params)
             tally.cleared += 1
 
 

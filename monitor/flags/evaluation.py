@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -22,9 +22,11 @@ from connectors.base import RECORD_TYPES, CanonicalRecord, Topic
 from connectors.settings import ConnectorSettings
 from monitor.clock import now_utc, today_beijing
 from monitor.config import LoadedConfig
-from monitor.flags.book import FlagBook, ReconcileTally, reconcile
+from monitor.flags.book import FlagBook, KnownFlag, ReconcileTally, reconcile
+from monitor.i18n import using_language
 from monitor.rules import FactoryFacts, SourceAnswer, evaluate
-from monitor.rules.policy import measures_in_force
+from monitor.rules.endings import Outcome, how_it_ended
+from monitor.rules.policy import Measures, Policy
 from monitor.storage.db import session_scope
 from monitor.storage.models import Factory, Observation
 from monitor.vocabulary import DesignationStatus
@@ -127,6 +129,13 @@ def _clearable(answers: Iterable[SourceAnswer], connectors: list[ConnectorSettin
     return clearable
 
 
+def _ending(facts: FactoryFacts, today: Policy) -> Callable[[KnownFlag], Outcome]:
+    def ended(flag: KnownFlag) -> Outcome:
+        return how_it_ended(flag.rule_id, flag.anchor, flag.topic, flag.evidence_key, facts, today)
+
+    return ended
+
+
 def evaluate_register(
     engine: Engine,
     config: LoadedConfig,
@@ -147,7 +156,8 @@ def evaluate_register(
 
         outbox = OutboxClass(load_authorities(config), config.settings.alerts)
     today = today or today_beijing()
-    choice = measures_in_force(config.settings.policy, today)
+    measures = Measures(config.settings.policy, today)
+    choice = measures.now
     connectors = [c for c in config.settings.connectors if c.enabled]
     summary = EvaluationSummary(measures=choice.key, measures_expired=choice.expired)
     if choice.expired:
@@ -185,8 +195,17 @@ def evaluate_register(
                     if seen:
                         factory.baseline_entity_type = seen
                         session.add(factory)
-                findings = evaluate(facts, choice.policy, today)
-                reconcile(book, factory, findings, _clearable(mine, connectors), summary.tally, now)
+                findings = evaluate(facts, measures)
+                with using_language(config.settings.alerts.language):
+                    reconcile(
+                        book,
+                        factory,
+                        findings,
+                        _clearable(mine, connectors),
+                        summary.tally,
+                        now,
+                        _ending(facts, choice.policy),
+                    )
             book.write(now)
         summary.factories += len(chunk)
     summary.duration_s = time.monotonic() - started

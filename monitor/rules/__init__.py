@@ -1,13 +1,16 @@
-"""Article 12 as pure functions: a factory's facts and the measures in force → findings.
+"""Article 12 as pure functions: a factory's facts and the measures over time → findings.
 
 No rule does I/O. Each module reads like the clause it implements; `evaluate`
 runs every enabled rule and merges findings that rest on the same evidence.
+A continuing state is judged by the measures in force today; an event (an
+accident, a penalty decision) by those in force on its day, so a successor never
+re-judges the past (DESIGN §4, time anchors).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -18,8 +21,10 @@ from connectors.base import (
     SafetyRecord,
     Topic,
 )
-from monitor.rules.policy import Policy, map_status
+from monitor.rules.policy import Measures, Policy, PolicyChoice, map_status
 from monitor.vocabulary import RegistrationStatus, Severity
+
+Anchor = Literal["event", "listing", "state"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ class Finding:
     summary_key: str  # i18n catalog key, rendered when shown
     summary_params: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
+    # how its fact ends (an event never un-happens) and which block of measures judged it
+    anchor: Anchor = "state"
+    judged_by: PolicyChoice | None = None  # None: the measures in force today
 
 
 def policy_status(record: RegistrationRecord, policy: Policy) -> RegistrationStatus:
@@ -90,7 +98,8 @@ def evidence_of(answer: SourceAnswer, **more: Any) -> dict[str, Any]:
     }
 
 
-Rule = Callable[[FactoryFacts, Policy, date], list[Finding]]
+StateRule = Callable[[FactoryFacts, Policy, date], list[Finding]]
+EventRule = Callable[[FactoryFacts, Measures], list[Finding]]
 
 # Each rule's clause and severity, for flags staff raise from evidence that reached
 # them outside the connectors (the rules themselves give theirs with each finding).
@@ -109,17 +118,15 @@ CLAUSES: dict[str, tuple[str, Severity]] = {
 }
 
 
-def all_rules() -> list[Rule]:
-    """Each clause's rule; one rule may find under several rule ids (a relocation, or a
-    relocation to check)."""
-    from monitor.rules import accident, data, naming, penalty, relocation, termination
+def state_rules() -> list[StateRule]:
+    """The rules of continuing states, judged by the measures in force today; one rule may
+    find under several rule ids (a relocation, or a relocation to check)."""
+    from monitor.rules import data, naming, relocation, termination
 
     return [
         termination.terminated,
         termination.not_operating,
-        accident.accidents,
         relocation.relocated,
-        penalty.penalised,
         naming.rename_pending,
         naming.restructure_pending,
         data.unknown_status,
@@ -128,21 +135,42 @@ def all_rules() -> list[Rule]:
     ]
 
 
-def evaluate(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
-    """Every enabled rule's findings, one per (rule, evidence key)."""
+def event_rules() -> list[EventRule]:
+    """The rules that judge each event by the measures in force on its day (and listings,
+    which stand, by today's)."""
+    from monitor.rules import accident, penalty
+
+    return [accident.accidents, penalty.penalised]
+
+
+def _judged(facts: FactoryFacts, measures: Measures) -> Iterator[Finding]:
+    today = measures.now
+    for state_rule in state_rules():
+        for finding in state_rule(facts, today.policy, measures.today):
+            yield replace(finding, judged_by=today)
+    for event_rule in event_rules():
+        for finding in event_rule(facts, measures):
+            yield finding if finding.judged_by else replace(finding, judged_by=today)
+
+
+def evaluate(facts: FactoryFacts, measures: Measures) -> list[Finding]:
+    """Every enabled rule's findings, one per (rule, evidence key); each says which measures
+    judged it (a rule is switched on or off by those measures)."""
     merged: dict[tuple[str, str], Finding] = {}
-    for rule in all_rules():
-        for finding in rule(facts, policy, today):
-            if not policy.enabled(finding.rule_id):
-                continue
-            key = (finding.rule_id, finding.evidence_key)
-            if key in merged:  # the same fact from two sources: one finding, both sources
-                sources = sorted(
-                    {*merged[key].evidence.get("sources", []), finding.evidence.get("source")}
-                    - {None}
-                )
-                merged[key].evidence["sources"] = sources
-            else:
-                finding.evidence.setdefault("sources", [finding.evidence.get("source")])
-                merged[key] = finding
+    for finding in _judged(facts, measures):
+        judge = finding.judged_by
+        assert judge is not None
+        if not judge.policy.enabled(finding.rule_id):
+            continue
+        finding.evidence["measures"] = judge.policy.title
+        finding.evidence["measures_key"] = judge.key
+        key = (finding.rule_id, finding.evidence_key)
+        if key in merged:  # the same fact from two sources: one finding, both sources
+            sources = sorted(
+                {*merged[key].evidence.get("sources", []), finding.evidence.get("source")} - {None}
+            )
+            merged[key].evidence["sources"] = sources
+        else:
+            finding.evidence.setdefault("sources", [finding.evidence.get("source")])
+            merged[key] = finding
     return list(merged.values())

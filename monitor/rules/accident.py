@@ -13,16 +13,21 @@ The effective grade is the more severe of the provider's grade and the grade
 its figures reach, so a "一般" with 12 deaths is major; the evidence shows both.
 Quality accidents have no statutory casualty grading: without a provider
 grade they are graded by analogy with Decree 493, and raised for review only.
+
+An accident is an event: it is judged by the measures in force on the day it
+occurred, whatever came after (`today_grade` tells how today's would grade it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from connectors.base import AccidentGrade, SafetyCategory, SafetyRecord, Topic
 from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evidence_of
-from monitor.rules.policy import Grading, Policy, Thresholds
+from monitor.rules.policy import Grading, Measures, Policy, PolicyChoice, Thresholds
 
 ORDER = [
     AccidentGrade.GENERAL,
@@ -41,13 +46,17 @@ class Graded:
     by_analogy: bool  # derived with Decree 493's thresholds for want of the category's own
 
 
-def _figures(record: SafetyRecord) -> list[float | int | None]:
-    return [record.deaths, record.serious_injuries, record.evacuated, record.direct_loss_cny]
+FIGURES = ("deaths", "serious_injuries", "evacuated", "direct_loss_cny")
+Figures = list[float | int | None]
 
 
-def _reaches(record: SafetyRecord, bounds: Thresholds) -> bool:
+def _figures(record: SafetyRecord) -> Figures:
+    return [getattr(record, name) for name in FIGURES]
+
+
+def _reaches(figures: Figures, bounds: Thresholds) -> bool:
     pairs = zip(
-        _figures(record),
+        figures,
         [bounds.deaths, bounds.serious_injuries, bounds.evacuated, bounds.direct_loss_cny],
         strict=True,
     )
@@ -68,25 +77,55 @@ def _figures_of(bounds: Thresholds) -> bool:
 def grade(record: SafetyRecord, policy: Policy) -> Graded:
     """The provider's grade, the one its figures reach, and the more severe of the two."""
     provider = record.grade if record.grade not in (None, AccidentGrade.UNKNOWN) else None
-    known = record.category is not SafetyCategory.UNKNOWN
-    grading = policy.grading(record.category.value) if known else policy.production_safety
+    return _graded(record.category, provider, _figures(record), policy)
+
+
+def _graded(
+    category: SafetyCategory, provider: AccidentGrade | None, figures: Figures, policy: Policy
+) -> Graded:
+    known = category is not SafetyCategory.UNKNOWN
+    grading = policy.grading(category.value) if known else policy.production_safety
     by_analogy = not _has_thresholds(grading)
     if by_analogy:
         grading = policy.production_safety
     derived = None
-    if any(value is not None for value in _figures(record)):
+    if any(value is not None for value in figures):
         derived = AccidentGrade.GENERAL
         for level, bounds in (
             (AccidentGrade.ESPECIALLY_MAJOR, grading.especially_major),
             (AccidentGrade.MAJOR, grading.major),
             (AccidentGrade.LARGE, grading.large),
         ):
-            if _reaches(record, bounds):
+            if _reaches(figures, bounds):
                 derived = level
                 break
     candidates = [g for g in (provider, derived) if g is not None]
     effective = max(candidates, key=ORDER.index) if candidates else None
     return Graded(effective, provider, derived, by_analogy and derived is not None)
+
+
+def today_grade(evidence: Mapping[str, Any], today: PolicyChoice) -> str | None:
+    """How the measures in force today would grade the accident a flag's evidence records,
+    when that differs from the grade its own measures gave; None when it does not (or the
+    evidence is not an accident's)."""
+    if "category" not in evidence or "grade" not in evidence:
+        return None
+    if evidence.get("measures_key") in (None, today.key):
+        return None
+    try:
+        category = SafetyCategory(evidence["category"])
+        provider = evidence.get("provider_grade")
+        graded = _graded(
+            category,
+            AccidentGrade(provider) if provider else None,
+            [evidence.get(name) for name in FIGURES],
+            today.policy,
+        )
+    except ValueError:
+        return None
+    if graded.effective is None or graded.effective.value == evidence["grade"]:
+        return None
+    return graded.effective.value
 
 
 def years_before(day: date, years: int) -> date:
@@ -103,6 +142,7 @@ def _finding(
     answer: SourceAnswer,
     record: SafetyRecord,
     graded: Graded,
+    judge: PolicyChoice,
     summary_key: str = "finding.accident",
 ) -> Finding:
     assert graded.effective is not None
@@ -135,19 +175,24 @@ def _finding(
             direct_loss_cny=record.direct_loss_cny,
             summary=record.summary,
         ),
+        anchor="event",
+        judged_by=judge,
     )
 
 
-def accidents(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
-    """12(3) while designated; 5(3) in the window before; ungraded records for a person."""
-    window_start = years_before(facts.designated_on, policy.large_accident_window_years)
+def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
+    """12(3) while designated; 5(3) in the window before; ungraded records for a person.
+    Each accident is judged by the measures in force on the day it occurred."""
     findings = []
     for answer, record in facts.safety():
+        judge = measures.on(record.occurred_on)
+        policy = judge.policy
+        window_start = years_before(facts.designated_on, policy.large_accident_window_years)
         if record.occurred_on < window_start:
             continue  # before the window of Article 5(3): it bears on nothing
         graded = grade(record, policy)
         if graded.effective is None:
-            findings.append(_ungraded(answer, record))
+            findings.append(_ungraded(answer, record, judge))
             continue
         designated = record.occurred_on >= facts.designated_on
         if designated and graded.effective in SEVERE:
@@ -158,12 +203,18 @@ def accidents(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
                 else (Severity.REVOCATION)
             )
             findings.append(
-                _finding("art12.3-major-accident", "12(3)", severity, answer, record, graded)
+                _finding("art12.3-major-accident", "12(3)", severity, answer, record, graded, judge)
             )
         elif designated and graded.effective is AccidentGrade.LARGE:
             findings.append(
                 _finding(
-                    "art12.3-large-accident", "5(3), 12(5)", Severity.REVIEW, answer, record, graded
+                    "art12.3-large-accident",
+                    "5(3), 12(5)",
+                    Severity.REVIEW,
+                    answer,
+                    record,
+                    graded,
+                    judge,
                 )
             )
         elif not designated and graded.effective is not AccidentGrade.GENERAL:
@@ -175,13 +226,14 @@ def accidents(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
                     answer,
                     record,
                     graded,
+                    judge,
                     "finding.prior_accident",
                 )
             )
     return findings
 
 
-def _ungraded(answer: SourceAnswer, record: SafetyRecord) -> Finding:
+def _ungraded(answer: SourceAnswer, record: SafetyRecord, judge: PolicyChoice) -> Finding:
     return Finding(
         "data-ungraded-accident",
         "—",
@@ -201,4 +253,6 @@ def _ungraded(answer: SourceAnswer, record: SafetyRecord) -> Finding:
             category=record.category.value,
             summary=record.summary,
         ),
+        anchor="event",
+        judged_by=judge,
     )

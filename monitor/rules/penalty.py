@@ -6,29 +6,33 @@ Whether a penalty means the conditions are no longer met is a judgement, so
 these are raised for review, never as revocations. A penalty decided before
 the designation was the designation's business, not this clause's; a listing
 counts while it stands, and once removed raises nothing.
+
+A penalty decision is an event, judged by the measures in force on the day it was
+decided (their fine threshold); a listing is a standing status, judged by today's.
 """
 
 from __future__ import annotations
 
-from datetime import date
-
 from connectors.base import CreditKind, Topic
-from monitor.rules import FactoryFacts, Finding, Severity, evidence_of
-from monitor.rules.policy import Policy
+from monitor.rules import Anchor, FactoryFacts, Finding, Severity, evidence_of
+from monitor.rules.policy import Measures
 
 LISTINGS = {CreditKind.SERIOUS_VIOLATION, CreditKind.DISHONEST_DEBTOR}
 
 
-def penalised(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
+def penalised(facts: FactoryFacts, measures: Measures) -> list[Finding]:
     findings = []
     for answer, record in facts.credit():
+        judge = measures.now
+        anchor: Anchor = "listing"
         if record.kind in LISTINGS:
             if record.removed_on is not None:
                 continue  # off the list again
         elif record.kind is CreditKind.ADMINISTRATIVE_PENALTY:
             if record.decided_on is not None and record.decided_on < facts.designated_on:
                 continue
-            threshold = policy.penalty_fine_threshold_cny
+            judge, anchor = measures.on(record.decided_on), "event"
+            threshold = judge.policy.penalty_fine_threshold_cny
             if threshold > 0 and (record.fine_cny or 0) < threshold:
                 continue
         else:
@@ -59,6 +63,8 @@ def penalised(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
                     fine_cny=record.fine_cny,
                     reason=record.reason,
                 ),
+                anchor=anchor,
+                judged_by=judge,
             )
         )
     return findings

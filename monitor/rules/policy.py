@@ -1,9 +1,12 @@
-"""The measures in force, as configuration: thresholds, status maps, windows, rule switches.
+"""The measures over time, as configuration: thresholds, status maps, windows, rule switches,
+the text to quote.
 
 Keyed by the measures' name (`[policy."2025"]`), each with its effective dates,
 so the successor to the 2025 measures is a config block, not a code change.
-When the last configured measures have expired and none follows, sfm keeps
-applying them and says so (`PolicyChoice.expired`).
+A grading table in a block overrides only the keys it names: the rest keeps the
+statute's figures (Decree 493; the 2014 environmental plan). On a day no block is
+in force (after the last expiry, or in a gap before a successor starts), sfm keeps
+applying the most recently expired measures and says so (`PolicyChoice.expired`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from monitor.clauses import Clause, catalogue
 from monitor.vocabulary import RULE_IDS, RegistrationStatus
 
 
@@ -51,6 +56,32 @@ ENVIRONMENTAL = Grading(
     major=Thresholds(deaths=10, serious_injuries=50, evacuated=10_000, direct_loss_cny=20_000_000),
     large=Thresholds(deaths=3, serious_injuries=10, evacuated=5_000, direct_loss_cny=5_000_000),
 )
+
+# What each category's grading is when a block says nothing of it.
+STATUTE: dict[str, Grading] = {
+    "production_safety": PRODUCTION_SAFETY,
+    "environmental": ENVIRONMENTAL,
+    "quality": Grading(),  # no statutory casualty grading: the provider's grade only
+}
+GRADES = ("especially_major", "major", "large")
+
+
+def _over_statute(category: str, given: Any) -> Any:
+    """A block's grading table laid over the statute's, key by key."""
+    if isinstance(given, Grading):
+        given = given.model_dump(exclude_unset=True)
+    if not isinstance(given, dict):
+        return given  # pydantic says what is wrong with it
+    merged = STATUTE[category].model_dump()
+    for grade, bounds in given.items():
+        if isinstance(bounds, Thresholds):
+            bounds = bounds.model_dump(exclude_unset=True)
+        if grade in merged and isinstance(bounds, dict):
+            merged[grade] = {**merged[grade], **bounds}
+        else:
+            merged[grade] = bounds
+    return merged
+
 
 DEFAULT_STATUS_MAP: dict[str, RegistrationStatus] = {
     "存续": RegistrationStatus.ACTIVE,
@@ -110,6 +141,21 @@ class Policy(BaseModel):
     production_safety: Grading = PRODUCTION_SAFETY
     environmental: Grading = ENVIRONMENTAL
     quality: Grading = Grading()  # no statutory casualty grading: the provider's grade only
+    # The measures' text (Markdown, as monitor/defaults/measures-2025.md), relative to the
+    # config file; "" is the packaged 2025 text. Alerts quote the clauses from it.
+    text: str = ""
+    # Where this text puts each ground sfm knows, when it renumbers: {"12(3)" = "13(3)"}.
+    clause_numbers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _grading_over_statute(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for category in STATUTE:
+                if category in data:
+                    data[category] = _over_statute(category, data[category])
+        return data
 
     @model_validator(mode="after")
     def _known_rules(self) -> Policy:
@@ -128,6 +174,13 @@ class Policy(BaseModel):
             "quality": self.quality,
         }[category]
 
+    def clauses(self) -> dict[str, Clause]:
+        """The clauses as this block's text words and numbers them."""
+        return catalogue(self.text or None, self.clause_numbers)
+
+    def in_force_on(self, day: date) -> bool:
+        return self.effective_from <= day and (self.expires_on is None or day <= self.expires_on)
+
 
 DEFAULT_POLICIES: dict[str, Policy] = {
     "2025": Policy(
@@ -142,19 +195,59 @@ DEFAULT_POLICIES: dict[str, Policy] = {
 class PolicyChoice:
     key: str
     policy: Policy
-    expired: bool  # the last measures have expired and no successor is configured
+    # No block is in force on the day (the last has expired, or a successor has not yet
+    # started): `policy` is the most recently expired, applied and said to be so.
+    expired: bool
+    day: date | None = None
+
+    @property
+    def days_left(self) -> int | None:
+        """Days until the measures expire (0 on their last day), None if they never do or
+        already have."""
+        if self.policy.expires_on is None or self.day is None or self.expired:
+            return None
+        return (self.policy.expires_on - self.day).days
 
 
 def measures_in_force(policies: Mapping[str, Policy], on: date) -> PolicyChoice:
-    """The measures in force on a day: the latest to have taken effect by then."""
+    """The measures that judge a day: the latest block in force then; on a day none is
+    (a gap, or after the last expiry), the most recently expired, marked expired."""
     if not policies:
         policies = DEFAULT_POLICIES
-    started = [(p.effective_from, key) for key, p in policies.items() if p.effective_from <= on]
-    if not started:
+    started = [key for key, p in policies.items() if p.effective_from <= on]
+    if not started:  # before any measures: the earliest, as the designation's own
         key = min(policies, key=lambda k: policies[k].effective_from)
-    else:
-        key = max(started)[1]
-    policy = policies[key]
-    latest = max(policies.values(), key=lambda p: p.effective_from)
-    expired = policy is latest and policy.expires_on is not None and on > policy.expires_on
-    return PolicyChoice(key, policy, expired)
+        return PolicyChoice(key, policies[key], False, on)
+    in_force = [key for key in started if policies[key].in_force_on(on)]
+    if in_force:
+        key = max(in_force, key=lambda k: policies[k].effective_from)
+        return PolicyChoice(key, policies[key], False, on)
+    key = max(started, key=lambda k: (policies[k].expires_on or on, policies[k].effective_from))
+    return PolicyChoice(key, policies[key], True, on)
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Every configured block of measures, and the day it is: which block judges what.
+
+    An event (an accident, a penalty decision) is judged by the measures in force on the
+    day it happened; a continuing state by those in force today.
+    """
+
+    policies: Mapping[str, Policy]
+    today: date
+
+    @classmethod
+    def only(cls, policy: Policy, today: date) -> Measures:
+        return cls({"only": policy}, today)
+
+    @cached_property
+    def now(self) -> PolicyChoice:
+        return measures_in_force(self.policies, self.today)
+
+    def on(self, day: date | None) -> PolicyChoice:
+        """The measures an event of `day` is judged by (today's when the day is unknown or
+        still to come)."""
+        if day is None or day > self.today:
+            return self.now
+        return measures_in_force(self.policies, day)

@@ -79,6 +79,7 @@ def not_operating(facts: FactoryFacts, policy: Policy, today: date) -> list[Find
                         authority=credit.authority,
                         reason=credit.reason,
                     ),
+                    anchor="listing",
                 )
             )
     return findings

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -230,6 +231,13 @@ class Flag(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     last_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     state_changed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # How the fact ends (DESIGN §4): "event" never un-happens, "listing" is lifted by a
+    # removal or its disappearance, "state" ends when the source says so.
+    anchor: str = Field(
+        default="state", sa_column=Column(String(8), nullable=False, server_default="state")
+    )
+    # An event's record the source no longer lists, since this Beijing day (the flag stays).
+    unlisted_since: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
 
 
 class FlagAudit(SQLModel, table=True):

@@ -179,7 +179,7 @@ def test_a_status_that_flaps_opens_the_same_flag_again_audited_as_recurred_and_a
             )
         ]
     assert trail[-2:] == [
-        ("open", "cleared", "condition no longer observed"),
+        ("open", "cleared", "数据源显示该企业登记状态已变为“存续”"),
         ("cleared", "open", "recurred"),
     ]
     assert told.count("municipal") == 2  # once when it was raised, once when it came back

@@ -16,7 +16,7 @@ from connectors.base import (
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evaluate
-from monitor.rules.policy import DEFAULT_POLICIES, measures_in_force
+from monitor.rules.policy import DEFAULT_POLICIES, Measures, measures_in_force
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 TODAY = date(2026, 11, 25)
@@ -85,7 +85,8 @@ def facts(
 
 
 def fired(*records: Any, policy: Any = POLICY, today: date = TODAY, **kwargs: Any) -> list[Finding]:
-    return evaluate(facts(*records, **kwargs), policy, today)
+    measures = policy if isinstance(policy, Measures) else Measures.only(policy, today)
+    return evaluate(facts(*records, **kwargs), measures)
 
 
 def rules(findings: list[Finding]) -> set[str]:
@@ -375,43 +376,6 @@ def test_the_same_fact_from_two_sources_is_one_finding() -> None:
 def test_rule_switches() -> None:
     off = POLICY.model_copy(update={"rules": {"art12.5-penalty": False}})
     assert fired(credit(kind="serious_violation"), policy=off) == []
-
-
-SUCCESSOR = """
-[policy."2025"]
-title = "2025 measures"
-effective_from = 2025-01-01
-expires_on = 2026-12-31
-
-[policy."2027"]
-title = "a fictional successor"
-effective_from = 2027-01-01
-expires_on = 2029-12-31
-large_accident_window_years = 1
-
-[policy."2027".production_safety.major]
-deaths = 5
-"""
-
-
-def test_a_successor_profile_applies_from_its_effective_date_by_config_alone(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "sfm.toml"
-    path.write_text(SUCCESSOR, encoding="utf-8")
-    policies = load_config(path, environ={}).settings.policy
-    before = measures_in_force(policies, date(2026, 12, 31))
-    after = measures_in_force(policies, date(2027, 1, 1))
-    assert (before.key, after.key) == ("2025", "2027") and not after.expired
-    five_deaths = accident(deaths=5, occurred_on="2026-12-30")
-    assert rules(fired(five_deaths, policy=before.policy, today=date(2026, 12, 31))) == {
-        "art12.3-large-accident"
-    }
-    assert rules(fired(five_deaths, policy=after.policy, today=date(2027, 1, 1))) == {
-        "art12.3-major-accident"
-    }
-    three_deaths_long_ago = accident(deaths=3, occurred_on="2025-06-01")
-    assert fired(three_deaths_long_ago, policy=after.policy, today=date(2027, 1, 1)) == []
 
 
 def test_expired_measures_keep_applying_and_say_so() -> None:
