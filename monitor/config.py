@@ -20,7 +20,7 @@ from connectors.settings import ConnectorSettings
 from monitor.codes import resolve_district
 from monitor.errors import ConfigError
 from monitor.i18n import Message, t
-from monitor.rules.policy import DEFAULT_POLICIES, Policy
+from monitor.rules.policy import DEFAULT_POLICIES, Policy, with_texts
 
 DEFAULT_CONFIG_PATH = Path("config/sfm.toml")
 DEFAULT_DATABASE_URL = "sqlite:///var/sfm.db"
@@ -442,6 +442,11 @@ def load_config(
     except ValidationError as exc:
         problems = [describe_problem(error) for error in exc.errors()]
         raise ConfigError(f"{path}: " + "; ".join(problems), details=problems) from exc
+    try:
+        policies = with_texts(settings.policy, path.parent)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    settings = settings.model_copy(update={"policy": policies})
     try:
         shown = Settings.model_validate(masked).model_dump(mode="json")
     except ValidationError:

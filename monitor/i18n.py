@@ -427,6 +427,18 @@ CATALOG: dict[str, dict[str, str]] = {
     "kind.dishonest_debtor": {"zh": "失信被执行人", "en": "dishonest debtor list"},
     # evidence, as alerts and `flags show` label it
     "evidence.source": {"zh": "数据源", "en": "source"},
+    "evidence.measures": {"zh": "据以认定的办法", "en": "judged under"},
+    "evidence.graded_today": {"zh": "按现行办法", "en": "under the measures in force today"},
+    "evidence.graded_today_value": {
+        "zh": "{title}将定为{grade}（本标记仍按事故发生时的办法认定）",
+        "en": "{title} would grade it {grade} (the flag stands as judged when it happened)",
+    },
+    "evidence.unlisted_since": {"zh": "数据源不再列出", "en": "no longer listed by the source"},
+    "evidence.unlisted_since_value": {
+        "zh": "自 {day} 起数据源不再列出该记录；已发生的事实不因此消除，标记保持不变",
+        "en": "since {day} the source no longer lists this record; what happened still "
+        "stands and so does the flag",
+    },
     "evidence.observed_at": {"zh": "获取时间", "en": "observed at"},
     "evidence.raw_status": {"zh": "登记状态（原文）", "en": "registration status (as given)"},
     "evidence.status": {"zh": "状态含义", "en": "status meaning"},
@@ -642,9 +654,21 @@ CATALOG: dict[str, dict[str, str]] = {
         "{flags_recurred} recurred, "
         "{flags_cleared} cleared",
     },
-    "status.measures": {
-        "zh": "适用办法：{title}（有效期至 {expires_on}，剩余 {days_left} 天）",
-        "en": "measures in force: {title} (until {expires_on}, {days_left} days left)",
+    "status.measures": {"zh": "适用办法：{title}（{until}）", "en": "measures: {title} ({until})"},
+    "status.measures_open": {"zh": "适用办法：{title}", "en": "measures: {title}"},
+    "measures.until": {
+        "zh": "有效期至 {expires_on}，{when}",
+        "en": "until {expires_on}, {when}",
+    },
+    "measures.days_left": {"zh": "剩余 {days} 天", "en": "{days} days left"},
+    "measures.last_day": {"zh": "今日到期", "en": "expires today"},
+    "measures.expired_on": {"zh": "已于 {expires_on} 到期", "en": "expired on {expires_on}"},
+    "status.gap": {
+        "zh": "注意：{title}已于 {expires_on} 到期，后续办法{successor}自 {successor_from} 起施行；"
+        "在此之前 sfm 仍按原办法核查，所有通知标注“需核查（《办法》已到期）”",
+        "en": "note: {title} expired on {expires_on} and {successor} take effect only on "
+        "{successor_from}; until then sfm keeps applying the expired measures and every alert "
+        "says so",
     },
     "status.leader": {
         "zh": "守护进程：{host} 进程 {pid}，自 {since} 起运行",
@@ -794,27 +818,50 @@ CATALOG: dict[str, dict[str, str]] = {
         "`sfm export filings --quarter {quarter} --district <district>` produces it too.",
     },
     "expiry.title": {
-        "zh": "《办法》将于 {days} 天后到期，请确认后续依据",
-        "en": "The measures expire in {days} days: please confirm what follows them",
+        "zh": "《办法》{when}，请确认后续依据",
+        "en": "The measures {when}: please confirm what follows them",
     },
+    "expiry.in_days": {"zh": "将于 {days} 天后到期", "en": "expire in {days} days"},
+    "expiry.today": {"zh": "今日到期", "en": "expire today"},
     "expiry.body": {
-        "zh": "{title}的有效期至 {expires_on}，距今 {days} 天。\n\n"
-        "到期后如无后续办法，sfm 将继续按原办法核查，但所有通知将标注“需核查（《办法》已到期）”。"
-        '请在 sfm 配置中加入后续办法（[policy."名称"]），或告知运维人员。',
-        "en": "{title} apply until {expires_on}, {days} days from now.\n\n"
-        "Without a successor, sfm keeps applying them after that date, and every alert will "
-        "ask the official to confirm the basis in force. Please add the successor to sfm's "
-        'config ([policy."name"]) or tell the people who run sfm.',
+        "zh": "{title}的有效期至 {expires_on}（{when}）。\n\n"
+        "到期后如后续办法尚未施行，sfm 将继续按原办法核查，"
+        "但所有通知将标注“需核查（《办法》已到期）”。"
+        "后续办法印发后，请将其名称、施行日期和文本告知 sfm 运维人员，以便据以核查。",
+        "en": "{title} apply until {expires_on} ({when}).\n\n"
+        "If no successor is in force after that date, sfm keeps applying them, and every alert "
+        "will ask the official to confirm the basis in force. Once a successor is issued, please "
+        "give its title, date of effect and text to the people who run sfm.",
+    },
+    "lapsed.title": {
+        "zh": "{title}已于 {expires_on} 到期：此后发现的情形请先确认适用依据",
+        "en": "{title} expired on {expires_on}: confirm the basis in force for cases found now",
+    },
+    "lapsed.body": {
+        "zh": "{title}已于 {expires_on} 到期，{next}。在此期间，sfm 继续按原办法核查，"
+        "所有通知标题为“需核查（《办法》已到期）”；据此发现的情形，请先确认现行有效的认定依据，"
+        "再作决定。到期前发生的事故和作出的处罚，仍按发生时有效的办法认定。",
+        "en": "{title} expired on {expires_on}; {next}. Meanwhile sfm keeps applying them and "
+        "every alert is marked \"to check (the measures have expired)\": for cases found now, "
+        "please confirm the basis in force before deciding. Accidents and penalties from before "
+        "the expiry are still judged by the measures in force when they happened.",
+    },
+    "lapsed.no_successor": {"zh": "目前尚无后续办法", "en": "no successor is in force"},
+    "lapsed.successor": {
+        "zh": "后续办法{successor}自 {successor_from} 起施行",
+        "en": "{successor} take effect on {successor_from}",
     },
     "expired.title": {
-        "zh": "{title}已到期，尚未配置后续办法",
-        "en": "{title} have expired and no successor is configured",
+        "zh": "{title}已到期，尚无施行中的后续办法",
+        "en": "{title} have expired and no successor is in force",
     },
     "expired.body": {
-        "zh": "{title}已于 {expires_on} 到期。sfm 仍按原办法核查，"
-        "所有通知标题为“需核查（《办法》已到期）”。请在配置中加入后续办法。",
-        "en": "{title} expired on {expires_on}. sfm keeps applying them and every alert asks the "
-        "official to confirm the basis in force. Please configure the successor.",
+        "zh": "{title}已于 {expires_on} 到期，{next}。sfm 仍按原办法核查，"
+        "所有通知标题为“需核查（《办法》已到期）”。"
+        "请在配置中加入后续办法（[policy] 一节及其文本）。",
+        "en": "{title} expired on {expires_on}; {next}. sfm keeps applying them and every alert "
+        "asks the official to confirm the basis in force. Please configure the successor "
+        "(a [policy] block and its text).",
     },
     "overview.title": {
         "zh": "智能工厂待处理标记周报（{week}）",

@@ -16,11 +16,17 @@ from monitor.errors import BadInput
 from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
 from monitor.i18n import Message, audit_reason, flag_summary, language, t
+from monitor.rules.policy import PolicyChoice
 from monitor.storage.db import session_scope
 from monitor.storage.models import Designation, DesignationEvent, Factory, Flag, FlagAudit
 
 
-def flag_detail(engine: Engine, flag_id: int) -> dict[str, Any]:
+def flag_detail(
+    engine: Engine, flag_id: int, measures: PolicyChoice | None = None
+) -> dict[str, Any]:
+    """One flag, its evidence (with what is known of it since: `flag_evidence`) and its trail."""
+    from monitor.alerts.context import flag_evidence
+
     with session_scope(engine) as session:
         flag = get_flag(session, flag_id)
         factory = session.get(Factory, flag.factory_id)
@@ -44,7 +50,8 @@ def flag_detail(engine: Engine, flag_id: int) -> dict[str, Any]:
             "district_code": factory.district_code,
             "summary": flag_summary(flag.summary_key, flag.summary_params),
             "evidence_key": flag.evidence_key,
-            "evidence": flag.evidence,
+            "evidence": flag_evidence(flag, measures),
+            "unlisted_since": str(flag.unlisted_since) if flag.unlisted_since else None,
             "first_seen_at": flag.first_seen_at.isoformat(),
             "last_seen_at": flag.last_seen_at.isoformat(),
             "audit": [audit_json(entry) for entry in trail],

@@ -17,12 +17,13 @@ from monitor.clauses import clauses_of, reference
 from monitor.clock import BEIJING, beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.i18n import CATALOG, flag_summary, language, t
+from monitor.rules.accident import today_grade
 from monitor.rules.policy import PolicyChoice
 from monitor.storage.models import Alert, DesignationEvent, Factory, Flag, FlagAudit
 
 # Messages whose subject and text are written with the row, and the template they go in.
 NOTICE_KINDS = {"ops": "ops", "filing": "notice", "expiry": "notice", "overview": "notice"}
-_HIDDEN_EVIDENCE = {"observation_id", "sources"}
+_HIDDEN_EVIDENCE = {"observation_id", "sources", "measures_key"}
 # evidence keys whose values are words of another key's vocabulary
 _VALUE_WORDS = {
     "provider_grade": "grade",
@@ -55,11 +56,42 @@ def evidence_lines(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
     return lines
 
 
-def flag_context(flag: Flag, factory: Factory, deadline_days: int = 10) -> dict[str, Any]:
+def flag_evidence(flag: Flag, measures: PolicyChoice | None) -> dict[str, Any]:
+    """The flag's evidence as recorded, and what has been learnt of it since: how today's
+    measures would grade an event its own measures judged, and since when its source no
+    longer lists it."""
+    evidence = dict(flag.evidence)
+    if measures is not None:
+        graded_today = today_grade(evidence, measures)
+        if graded_today is not None:
+            evidence["graded_today"] = t(
+                "evidence.graded_today_value",
+                title=measures.policy.title,
+                grade=t(f"grade.{graded_today}"),
+            )
+    if flag.unlisted_since is not None:
+        evidence["unlisted_since"] = t(
+            "evidence.unlisted_since_value", day=str(flag.unlisted_since)
+        )
+    return evidence
+
+
+def flag_context(
+    flag: Flag,
+    factory: Factory,
+    deadline_days: int = 10,
+    measures: PolicyChoice | None = None,
+) -> dict[str, Any]:
     district = DISTRICTS_BY_CODE.get(factory.district_code)
     district_name = district.name if district else factory.district_code
     reader = language()
-    clause_ref = reference(flag.clause, reader)
+    # quoted and referred to as the measures that judged the flag word and number it
+    clauses = (
+        measures.judge_of(flag.evidence.get("measures_key")).clauses()
+        if measures is not None
+        else None
+    )
+    clause_ref = reference(flag.clause, reader, clauses)
     bureau_decides = factory.level == "advanced" or flag.severity == "action"
     deadline = (flag.first_seen_at + timedelta(days=deadline_days)).astimezone(BEIJING)
     return {
@@ -71,12 +103,12 @@ def flag_context(flag: Flag, factory: Factory, deadline_days: int = 10) -> dict[
             "subject": t(f"subject.{flag.severity}", clause=clause_ref),
             "quotes": [
                 (c.reference(reader), c.quote if reader == "zh" else f"{c.gloss} {t('gloss')}")
-                for c in clauses_of(flag.clause)
+                for c in clauses_of(flag.clause, clauses)
             ],
             "severity_text": t(f"severity.{flag.severity}"),
             "state_text": t(f"state.{flag.state}"),
             "summary": flag_summary(flag.summary_key, flag.summary_params),
-            "evidence": evidence_lines(flag.evidence),
+            "evidence": evidence_lines(flag_evidence(flag, measures)),
             "first_seen": beijing_text(flag.first_seen_at) + t("beijing_time"),
             "action_text": t(f"action.{flag.severity}"),
             "decides": t("decides.municipal")
@@ -147,6 +179,8 @@ def build_context(
             "title": measures.policy.title,
             "expired": measures.expired,
             "expires_on": str(measures.policy.expires_on or "—"),
+            "successor": measures.successor.title if measures.successor else "",
+            "successor_from": str(measures.successor.effective_from) if measures.successor else "",
         },
         "now": beijing_text(now),
         "authority": authority.name if authority else alert.authority,
@@ -154,7 +188,7 @@ def build_context(
     found = _flag_and_factory(session, alert.flag_id)
     if found is not None:
         flag, factory = found
-        context.update(flag_context(flag, factory, deadline_days))
+        context.update(flag_context(flag, factory, deadline_days, measures))
         context["days_open"] = (now - flag.first_seen_at).days
         told = session.scalars(
             select(col(Alert.authority)).where(
@@ -170,7 +204,7 @@ def build_context(
         ).all()
         context["today"] = beijing_text(now)[:10]
         context["items"] = [
-            flag_context(*pair, deadline_days)
+            flag_context(*pair, deadline_days, measures)
             for pair in (_flag_and_factory(session, item.flag_id) for item in bundled)
             if pair is not None
         ]

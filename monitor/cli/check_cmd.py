@@ -154,6 +154,15 @@ def simulator(
         serve(Simulator(data, behaviour), host, port)
 
 
+def _when(measures: dict[str, Any]) -> str:
+    """今日到期 on the last day, 已于 … 到期 after it, 剩余 N 天 before: never negative."""
+    if measures["expired"]:
+        return t("measures.expired_on", expires_on=measures["expires_on"])
+    if measures["days_left"] == 0:
+        return t("measures.last_day")
+    return t("measures.days_left", days=measures["days_left"])
+
+
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="JSON only.")] = False,
@@ -175,15 +184,18 @@ def status(
         Message(
             "status.measures",
             title=measures["title"],
-            expires_on=measures["expires_on"],
-            days_left="—" if measures["days_left"] is None else measures["days_left"],
+            until=t("measures.until", expires_on=measures["expires_on"], when=_when(measures)),
         )
+        if measures["expires_on"]
+        else Message("status.measures_open", title=measures["title"])
     )
     holder = report["leader"]
     say(Message("status.leader", **holder) if holder else Message("status.no_leader"))
     for job in report["jobs"]:
         say(Message("status.job", **shown(job)))
-    if measures["expired"]:
+    if measures["expired"] and measures["successor"]:
+        say(Message("status.gap", **shown(measures)))
+    elif measures["expired"]:
         say(Message("status.expired", title=measures["title"], expires_on=measures["expires_on"]))
 
     for run in report["sweeps"]:

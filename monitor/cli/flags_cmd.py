@@ -83,9 +83,13 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One flag: evidence, history and audit trail."""
+    from monitor.clock import today_beijing
     from monitor.reports import flag_detail
+    from monitor.rules.policy import measures_in_force
 
-    detail = flag_detail(state(ctx).engine, flag_id)
+    app = state(ctx)
+    measures = measures_in_force(app.config.settings.policy, today_beijing())
+    detail = flag_detail(app.engine, flag_id, measures)
     if as_json:
         print_json(detail)
         return
@@ -95,7 +99,8 @@ def show(
     card.add_column(style="bold")
     card.add_column(overflow="fold")
     card.add_row(t("flags.col.id"), str(detail["id"]))
-    clause = reference(detail["clause"], language())
+    judge = measures.judge_of(detail["evidence"].get("measures_key"))
+    clause = reference(detail["clause"], language(), judge.clauses())
     card.add_row(t("flags.col.rule"), f"{t('rule.' + detail['rule_id'])}（{clause}）")
     card.add_row(t("flags.col.severity"), t(f"severity.{detail['severity']}"))
     card.add_row(t("flags.col.state"), t(f"state.{detail['state']}"))

@@ -28,7 +28,7 @@ from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import LoadedConfig
 from monitor.errors import Refused, SweepIncomplete
 from monitor.i18n import Message, language, t, using_language
-from monitor.rules.policy import measures_in_force
+from monitor.rules.policy import PolicyChoice, measures_in_force
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
 
@@ -305,16 +305,19 @@ def expiry_warning(runtime: Runtime, today: date | None = None) -> int | None:
     today = today or today_beijing()
     settings = runtime.config.settings
     choice = measures_in_force(runtime.config.settings.policy, today)
+    if choice.expired:
+        lapsed_notice(runtime, choice)
+        return None
     due = expiry_warning_due(today, choice.policy.expires_on, settings.schedule.expiry_warning_days)
     if due is None:
         return None
     with using_language(settings.alerts.language):
-        title = t("expiry.title", title=choice.policy.title, days=due.days_left)
+        when = (
+            t("expiry.in_days", days=due.days_left) if due.days_left else t("expiry.today")
+        )
+        title = t("expiry.title", when=when)
         message = t(
-            "expiry.body",
-            title=choice.policy.title,
-            expires_on=str(due.expires_on),
-            days=due.days_left,
+            "expiry.body", title=choice.policy.title, expires_on=str(due.expires_on), when=when
         )
     key = f"expiry:{choice.key}:{due.threshold}"
     with session_scope(runtime.engine) as session:
@@ -325,8 +328,35 @@ def expiry_warning(runtime: Runtime, today: date | None = None) -> int | None:
     return due.days_left if written else None
 
 
+def _what_follows(choice: PolicyChoice) -> str:
+    successor = choice.successor
+    if successor is None:
+        return t("lapsed.no_successor")
+    return t(
+        "lapsed.successor",
+        successor=successor.title,
+        successor_from=str(successor.effective_from),
+    )
+
+
+def lapsed_notice(runtime: Runtime, choice: PolicyChoice) -> bool:
+    """Article 14: on the first day no measures are in force (after the expiry, or in a
+    gap before a successor), one notice to the bureau."""
+    with using_language(runtime.config.settings.alerts.language):
+        details = {"title": choice.policy.title, "expires_on": str(choice.policy.expires_on)}
+        title = t("lapsed.title", **details)
+        message = t("lapsed.body", next=_what_follows(choice), **details)
+    with session_scope(runtime.engine) as session:
+        written = runtime.alerting.outbox.notice(
+            session, "expiry", f"lapsed:{choice.key}", MUNICIPAL, title, message, now_utc()
+        )
+    dispatch(runtime)
+    return bool(written)
+
+
 def expired_note(runtime: Runtime, today: date | None = None) -> bool:
-    """Once the measures have expired with no successor: a weekly note to ops."""
+    """While no measures are in force (after the last expiry, or in a gap before a
+    successor): a weekly note to ops."""
     today = today or today_beijing()
     choice = measures_in_force(runtime.config.settings.policy, today)
     if not choice.expired:
@@ -334,7 +364,10 @@ def expired_note(runtime: Runtime, today: date | None = None) -> bool:
     with using_language(runtime.config.settings.alerts.language):
         title = t("expired.title", title=choice.policy.title)
         message = t(
-            "expired.body", title=choice.policy.title, expires_on=str(choice.policy.expires_on)
+            "expired.body",
+            title=choice.policy.title,
+            expires_on=str(choice.policy.expires_on),
+            next=_what_follows(choice),
         )
     with session_scope(runtime.engine) as session:
         written = runtime.alerting.outbox.tell_ops(

@@ -18,7 +18,6 @@ from monitor.storage.models import Alert, ConnectorHealth, Flag, JobRun, SweepRu
 
 def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
     choice = measures_in_force(config.settings.policy, today_beijing())
-    expires_on = choice.policy.expires_on
     upcoming = next_runs(config.settings.schedule)
     with session_scope(engine) as session:
         job_runs = {run.job_id: run for run in session.scalars(select(JobRun))}
@@ -43,7 +42,11 @@ def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
                 "title": choice.policy.title,
                 "expires_on": str(choice.policy.expires_on or ""),
                 "expired": choice.expired,
-                "days_left": (expires_on - today_beijing()).days if expires_on else None,
+                "days_left": choice.days_left,
+                "successor": choice.successor.title if choice.successor else None,
+                "successor_from": str(choice.successor.effective_from)
+                if choice.successor
+                else None,
             },
             "leader": leader(engine),
             "jobs": [

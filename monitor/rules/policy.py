@@ -14,14 +14,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property, lru_cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from monitor.clauses import Clause, catalogue
+from monitor.clauses import Clause, MeasuresTextError, catalogue
 from monitor.vocabulary import RULE_IDS, RegistrationStatus
 
 
@@ -182,6 +183,22 @@ class Policy(BaseModel):
         return self.effective_from <= day and (self.expires_on is None or day <= self.expires_on)
 
 
+def with_texts(policies: Mapping[str, Policy], directory: Path) -> dict[str, Policy]:
+    """Each block with its text's path resolved against the config's folder, and its clauses
+    read from it; ValueError naming the block's key when a text is missing or lacks a clause."""
+    resolved = {}
+    for key, policy in policies.items():
+        if policy.text and not Path(policy.text).is_absolute():
+            policy = policy.model_copy(update={"text": str(directory / policy.text)})
+        try:
+            policy.clauses()
+        except (OSError, UnicodeDecodeError, MeasuresTextError) as exc:
+            shown = policy.text or "measures-2025.md"
+            raise ValueError(f"policy.{key}.text ({shown}): {exc}") from exc
+        resolved[key] = policy
+    return resolved
+
+
 DEFAULT_POLICIES: dict[str, Policy] = {
     "2025": Policy(
         title="北京市智能工厂认定管理办法（京经信发〔2025〕22号）",
@@ -199,6 +216,18 @@ class PolicyChoice:
     # started): `policy` is the most recently expired, applied and said to be so.
     expired: bool
     day: date | None = None
+    # every configured block, so that a flag is quoted from the block that judged it
+    blocks: Mapping[str, Policy] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def successor(self) -> Policy | None:
+        """The next block to take effect after the day, if one is configured."""
+        later = [p for p in self.blocks.values() if self.day and p.effective_from > self.day]
+        return min(later, key=lambda p: p.effective_from) if later else None
+
+    def judge_of(self, key: str | None) -> Policy:
+        """The block a flag's evidence names as its judge (today's when it names none)."""
+        return self.blocks.get(key or "", self.policy)
 
     @property
     def days_left(self) -> int | None:
@@ -217,13 +246,13 @@ def measures_in_force(policies: Mapping[str, Policy], on: date) -> PolicyChoice:
     started = [key for key, p in policies.items() if p.effective_from <= on]
     if not started:  # before any measures: the earliest, as the designation's own
         key = min(policies, key=lambda k: policies[k].effective_from)
-        return PolicyChoice(key, policies[key], False, on)
+        return PolicyChoice(key, policies[key], False, on, policies)
     in_force = [key for key in started if policies[key].in_force_on(on)]
     if in_force:
         key = max(in_force, key=lambda k: policies[k].effective_from)
-        return PolicyChoice(key, policies[key], False, on)
+        return PolicyChoice(key, policies[key], False, on, policies)
     key = max(started, key=lambda k: (policies[k].expires_on or on, policies[k].effective_from))
-    return PolicyChoice(key, policies[key], True, on)
+    return PolicyChoice(key, policies[key], True, on, policies)
 
 
 @dataclass(frozen=True)

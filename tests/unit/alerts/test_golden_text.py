@@ -143,11 +143,30 @@ def test_once_the_measures_expire_the_subject_asks_to_check_the_basis() -> None:
             "title": "北京市智能工厂认定管理办法",
             "expired": True,
             "expires_on": "2026-12-31",
+            "successor": "",
+            "successor_from": "",
         }
     )
     words = rendered("flag", expired)
     assert words.subject.startswith("【sfm】需核查（《办法》已到期）")
     assert "请先确认现行有效的认定依据" in words.full
+    assert "尚无后续办法" in words.full
+
+
+def test_in_a_gap_before_a_successor_the_alert_says_when_it_starts() -> None:
+    in_gap = context(
+        measures={
+            "title": "北京市智能工厂认定管理办法",
+            "expired": True,
+            "expires_on": "2026-12-31",
+            "successor": "北京市智能工厂认定管理办法（2027）",
+            "successor_from": "2027-02-01",
+        }
+    )
+    words = rendered("flag", in_gap)
+    assert words.subject.startswith("【sfm】需核查（《办法》已到期）")
+    assert "北京市智能工厂认定管理办法（2027）自 2027-02-01 起施行，在此之前" in words.full
+    assert "尚无后续办法" not in words.full
 
 
 @pytest.mark.parametrize("kind", ["flag", "closing"])
