@@ -51,6 +51,31 @@ class Quarter:
         """The 15th of the quarter's third month: districts report before it (Article 6)."""
         return date(self.year, 3 * self.number, FILING_DAY)
 
+    @property
+    def previous(self) -> Quarter:
+        if self.number == 1:
+            return Quarter(self.year - 1, 4)
+        return Quarter(self.year, self.number - 1)
+
+    @property
+    def next(self) -> Quarter:
+        if self.number == 4:
+            return Quarter(self.year + 1, 1)
+        return Quarter(self.year, self.number + 1)
+
+    @property
+    def filing_window(self) -> tuple[date, date]:
+        """The first and last day of the filings this quarter's report lists: those made since
+        the previous report's due date, up to this one's (a filing of 12-20 is reported in
+        the next quarter, due on 03-15)."""
+        return self.previous.filing_deadline, self.filing_deadline - timedelta(days=1)
+
+    @classmethod
+    def reporting(cls, filed_on: date) -> Quarter:
+        """The quarter whose report lists a filing made on `filed_on`."""
+        quarter = cls.of(filed_on)
+        return quarter if filed_on < quarter.filing_deadline else quarter.next
+
     def __str__(self) -> str:
         return f"{self.year}Q{self.number}"
 

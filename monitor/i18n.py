@@ -792,7 +792,18 @@ CATALOG: dict[str, dict[str, str]] = {
     # the regulatory calendar and the bureau's overview
     "designation.active": {"zh": "有效", "en": "active"},
     "designation.revoked": {"zh": "已撤销", "en": "revoked"},
-    "filings.sheet": {"zh": "{quarter} 基础级备案", "en": "{quarter} basic filings"},
+    "filings.sheet": {"zh": "{quarter}基础级备案", "en": "{quarter} basic filings"},
+    "filings.title": {
+        "zh": "{quarter}基础级智能工厂备案结果（备案日期 {first} 至 {last}，"
+        "于 {deadline} 前报送市经济和信息化局）",
+        "en": "Basic-level smart factory filings, {quarter} (filed {first} to {last}; "
+        "due to the municipal bureau before {deadline})",
+    },
+    "quarter.text": {"zh": "{year}年第{number}季度", "en": "{year} Q{number}"},
+    "quarter.1": {"zh": "一", "en": "1"},
+    "quarter.2": {"zh": "二", "en": "2"},
+    "quarter.3": {"zh": "三", "en": "3"},
+    "quarter.4": {"zh": "四", "en": "4"},
     "filings.credit_code": {"zh": "统一社会信用代码", "en": "Credit code"},
     "filings.name": {"zh": "企业名称", "en": "Enterprise"},
     "filings.district": {"zh": "所在区", "en": "District"},
@@ -804,18 +815,22 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "基础级智能工厂备案报送提醒（{quarter}，{deadline} 前）",
         "en": "Basic-level filing report due ({quarter}, before {deadline})",
     },
+    "filing.days_left": {"zh": "还有 {days} 天", "en": "{days} days from now"},
+    "filing.today": {"zh": "即为今日", "en": "today"},
     "filing.body": {
         "zh": "{district}：\n\n根据《办法》第六条，“各区主管部门将备案结果于每季度第三个月15日前"
-        "报送市经济和信息化局”。本季度（{quarter}）的报送期限为 {deadline}，还有 {days} 天。\n\n"
-        "贵区目前有基础级智能工厂 {basic} 家，其中本季度备案 {filed} 家。"
-        "本季度备案情况见附件 {report}（含各企业待处理标记和已作出的决定），"
-        "也可用 `sfm export filings --quarter {quarter} --district <区>` 生成。",
+        "报送市经济和信息化局”。{quarter}的报送期限为 {deadline}，{when}。"
+        "本次报送的是 {first} 至 {last} 期间的备案（上次报送期限以来）。\n\n"
+        "贵区目前有基础级智能工厂 {basic} 家，其中本次报送期间备案 {filed} 家。"
+        "备案情况见附件 {report}（含各企业待处理标记和已作出的决定），"
+        "也可用 `sfm export filings --quarter {code} --district <区>` 生成。",
         "en": "{district}:\n\nArticle 6 of the measures has districts report their basic-level "
         "filings to the municipal bureau before the 15th of the third month of each quarter. "
-        "For {quarter} that is {deadline}, {days} days from now.\n\n"
-        "Your district has {basic} basic-level factories, {filed} of them filed this quarter. "
-        "The quarter's filings are attached as {report} (open flags and decisions included); "
-        "`sfm export filings --quarter {quarter} --district <district>` produces it too.",
+        "For {quarter} that is {deadline}, {when}. This report covers the filings made from "
+        "{first} to {last} (since the previous report was due).\n\n"
+        "Your district has {basic} basic-level factories, {filed} of them filed in that period. "
+        "The filings are attached as {report} (open flags and decisions included); "
+        "`sfm export filings --quarter {code} --district <district>` produces it too.",
     },
     "expiry.title": {
         "zh": "《办法》{when}，请确认后续依据",

@@ -170,16 +170,18 @@ DECIDED = ("confirmed", "dismissed", "resolved")
 def filings_report(
     engine: Engine, quarter: Quarter, district_code: str | None = None
 ) -> list[list[Any]]:
-    """Article 6: basic-level factories filed in `quarter`, their open flags, decisions taken."""
+    """Article 6: the basic-level filings `quarter`'s report lists (its filing window), their
+    open flags and the decisions taken."""
     from monitor.codes import DISTRICTS_BY_CODE
 
+    first, last = quarter.filing_window
     query = (
         select(Designation, Factory)
         .join(Factory, col(Factory.id) == col(Designation.factory_id))
         .where(
             col(Designation.level) == "basic",
-            col(Designation.designated_on) >= quarter.first_day,
-            col(Designation.designated_on) <= quarter.last_day,
+            col(Designation.designated_on) >= first,
+            col(Designation.designated_on) <= last,
         )
         .order_by(
             col(Designation.district_code), col(Designation.designated_on), col(Designation.id)
@@ -245,8 +247,32 @@ def export_filings(
     check_format(fmt)
     table = filings_report(engine, quarter, district_code)
     headers = [t(f"filings.{column}") for column in FILING_COLUMNS]
-    write_table(out, fmt, t("filings.sheet", quarter=str(quarter)), headers, table)
+    write_table(
+        out,
+        fmt,
+        t("filings.sheet", quarter=quarter_text(quarter)),
+        headers,
+        table,
+        title=filings_title(quarter),
+    )
     return len(table)
+
+
+def quarter_text(quarter: Quarter) -> str:
+    """2026年第四季度 (the `--quarter` option keeps the short form, 2026Q4)."""
+    return t("quarter.text", year=quarter.year, number=t(f"quarter.{quarter.number}"))
+
+
+def filings_title(quarter: Quarter) -> str:
+    """What a filings report is and which filing dates it covers."""
+    first, last = quarter.filing_window
+    return t(
+        "filings.title",
+        quarter=quarter_text(quarter),
+        first=str(first),
+        last=str(last),
+        deadline=str(quarter.filing_deadline),
+    )
 
 
 def check_format(fmt: str) -> None:
@@ -281,15 +307,24 @@ def inert(value: Any) -> Any:
 
 
 def write_table(
-    out: Path, fmt: str, sheet: str, headers: list[str], table: list[list[Any]]
+    out: Path,
+    fmt: str,
+    sheet: str,
+    headers: list[str],
+    table: list[list[Any]],
+    *,
+    title: str | None = None,
 ) -> None:
-    """CSV (UTF-8 with BOM, for Excel) or XLSX, written whole under a temporary name first."""
+    """CSV (UTF-8 with BOM, for Excel) or XLSX, written whole under a temporary name first;
+    a `title` is a line of its own above the headers."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     cells = [[inert(value) for value in line] for line in table]
     if fmt == "csv":
         with partial.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle)
+            if title:
+                writer.writerow([title])
             writer.writerow(headers)
             writer.writerows(cells)
     else:
@@ -297,6 +332,8 @@ def write_table(
 
         book = Workbook(write_only=True)
         sheet_ = book.create_sheet(sheet[:31])
+        if title:
+            sheet_.append([title])
         sheet_.append(headers)
         for line in cells:
             sheet_.append(line)

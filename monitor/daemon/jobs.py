@@ -249,7 +249,7 @@ def connector_watch(runtime: Runtime) -> list[str]:
 def filing_reminders(runtime: Runtime, today: date | None = None) -> list[str]:
     """Article 6: remind each district before the 15th of a quarter's third month, with the
     quarter's filings report attached. The districts reminded (empty on other days)."""
-    from monitor.reports import export_filings
+    from monitor.reports import export_filings, quarter_text
 
     today = today or today_beijing()
     settings = runtime.config.settings
@@ -278,13 +278,20 @@ def filing_reminders(runtime: Runtime, today: date | None = None) -> list[str]:
         with using_language(settings.alerts.language):
             report = folder / f"filings-{due.quarter}-{code}.xlsx"
             filed = export_filings(runtime.engine, report, "xlsx", due.quarter, code)
-            title = t("filing.title", quarter=str(due.quarter), deadline=str(due.deadline))
+            quarter = quarter_text(due.quarter)
+            first, last = due.quarter.filing_window
+            title = t("filing.title", quarter=quarter, deadline=str(due.deadline))
             message = t(
                 "filing.body",
                 district=district.name,
-                quarter=str(due.quarter),
+                quarter=quarter,
+                code=str(due.quarter),
+                first=str(first),
+                last=str(last),
                 deadline=str(due.deadline),
-                days=due.days_left,
+                when=t("filing.days_left", days=due.days_left)
+                if due.days_left
+                else t("filing.today"),
                 basic=counts.get(code, 0),
                 filed=filed,
                 report=report.name,

@@ -55,3 +55,23 @@ def test_the_expiry_warning_follows_the_nearest_threshold_reached() -> None:
 def test_iso_weeks_name_the_week_a_weekly_note_belongs_to() -> None:
     assert iso_week(date(2026, 11, 25)) == "2026W48"
     assert iso_week(date(2027, 1, 1)) == "2026W53"
+
+
+def test_each_report_lists_the_filings_since_the_previous_report_was_due() -> None:
+    from datetime import date
+
+    from monitor.calendar import Quarter
+
+    q1 = Quarter.parse("2027Q1")
+    assert q1.filing_window == (date(2026, 12, 15), date(2027, 3, 14))
+    assert Quarter.parse("2026Q4").filing_window == (date(2026, 9, 15), date(2026, 12, 14))
+    assert Quarter.reporting(date(2026, 12, 20)) == q1
+    assert Quarter.reporting(date(2026, 12, 15)) == q1  # the day the report is due
+    assert Quarter.reporting(date(2026, 12, 14)) == Quarter(2026, 4)
+    assert Quarter.reporting(date(2027, 3, 1)) == q1
+    # every day belongs to exactly one report
+    day = date(2026, 1, 1)
+    while day < date(2028, 1, 1):
+        first, last = Quarter.reporting(day).filing_window
+        assert first <= day <= last
+        day = date.fromordinal(day.toordinal() + 1)

@@ -96,15 +96,18 @@ def test_districts_are_reminded_before_the_15th_with_their_filings_attached(
         assert reminded == ["110105", "110108"]  # the districts configured here
         assert jobs.filing_reminders(runtime) == []  # owed once
     [to_haidian] = [mail for mail in smtp.mails if HAIDIAN in mail.rcpt_tos]
-    assert "2026Q4" in to_haidian.subject and "2026-12-15" in to_haidian.subject
+    assert "2026年第四季度" in to_haidian.subject and "2026-12-15" in to_haidian.subject
     body = to_haidian.part("text/plain") or to_haidian.part("text/html")
     assert "第六条" in body and "15日前" in body
     assert "基础级智能工厂 3 家" in body  # basic level in 海淀, whenever filed
-    assert "本季度备案 2 家" in body
+    assert "本次报送期间备案 2 家" in body
+    assert "2026-09-15 至 2026-12-14 期间的备案" in body
+    assert "--quarter 2026Q4" in body
     attachments = [p for p in to_haidian.message.walk() if p.get_filename()]
     assert [p.get_filename() for p in attachments] == ["filings-2026Q4-110108.xlsx"]
     report = tmp_path / "reports" / "filings-2026Q4-110108.xlsx"
-    rows = list(load_workbook(report).active.iter_rows(values_only=True))
+    title, *rows = list(load_workbook(report).active.iter_rows(values_only=True))
+    assert "2026年第四季度" in title[0] and "备案日期 2026-09-15 至 2026-12-14" in title[0]
     assert rows[0][:2] == ("统一社会信用代码", "企业名称")
     assert [row[0] for row in rows[1:]] == list(HAIDIAN_BASIC)
     assert f"#{factory_flag.id}" in rows[1][5]  # its open flag
@@ -229,7 +232,8 @@ def test_export_filings_writes_the_same_report_from_the_cli(
     out = tmp_path / "q4.csv"
     result = cli("export", "filings", str(out), "--quarter", "2026Q4", "--format", "csv")
     assert result.code == 0, result.err
-    lines = out.read_text(encoding="utf-8-sig").splitlines()
+    title, *lines = out.read_text(encoding="utf-8-sig").splitlines()
+    assert title.startswith("2026年第四季度基础级智能工厂备案结果（备案日期 2026-09-15 至")
     assert lines[0].startswith("统一社会信用代码,企业名称,所在区")
     assert len(lines) == 4  # 海淀 ×2 and 朝阳, not the advanced one nor the Q3 filing
     only_haidian = tmp_path / "hd.xlsx"
@@ -239,7 +243,7 @@ def test_export_filings_writes_the_same_report_from_the_cli(
         ).code
         == 0
     )
-    assert load_workbook(only_haidian).active.max_row == 3
+    assert load_workbook(only_haidian).active.max_row == 4  # title, headers, 2 filings
     bad = cli("export", "filings", str(tmp_path / "x.csv"), "--quarter", "2026Q5")
     assert bad.code == 2 and "--quarter" in bad.err and not (tmp_path / "x.csv").exists()
     assert (
