@@ -92,6 +92,8 @@ def articles(text: str) -> dict[int, Article]:
         article = _ARTICLE.match(line)
         if article:
             current = _number_of(article[1])
+            if current in found:  # which of the two would an alert quote?
+                raise MeasuresTextError(f"the text has 第{article[1]}条 twice")
             found[current] = Article(article[2], {})
             continue
         item = _ITEM.match(line)

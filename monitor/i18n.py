@@ -799,6 +799,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Basic-level smart factory filings, {quarter} (filed {first} to {last}; "
         "due to the municipal bureau before {deadline})",
     },
+    "config.grading_title": {
+        "zh": "{title}（{start} 至 {until}）事故分级：任一项达到即为该等级",
+        "en": "{title} ({start} to {until}) accident grading: any one figure reaching it suffices",
+    },
+    "config.grading_quality": {
+        "zh": "质量事故无法定伤亡分级：以数据源给出的等级为准；"
+        "按国务院令第493号参照所得的等级只供复核",
+        "en": "quality accidents have no statutory grading: the source's grade governs; a grade "
+        "by analogy with Decree 493 is for review only",
+    },
+    "config.grading_category": {"zh": "类别", "en": "category"},
+    "config.grading_grade": {"zh": "等级", "en": "grade"},
     "quarter.text": {"zh": "{year}年第{number}季度", "en": "{year} Q{number}"},
     "quarter.1": {"zh": "一", "en": "1"},
     "quarter.2": {"zh": "二", "en": "2"},

@@ -183,6 +183,17 @@ class Policy(BaseModel):
         return self.effective_from <= day and (self.expires_on is None or day <= self.expires_on)
 
 
+def effective_grading(policy: Policy) -> dict[str, dict[str, dict[str, float | None]]]:
+    """What a block's grading means once merged with the statute: category → grade →
+    the lower bound of each figure (None: that figure does not grade)."""
+    return {
+        category: {
+            grade: getattr(policy.grading(category), grade).model_dump() for grade in GRADES
+        }
+        for category in STATUTE
+    }
+
+
 def with_texts(policies: Mapping[str, Policy], directory: Path) -> dict[str, Policy]:
     """Each block with its text's path resolved against the config's folder, and its clauses
     read from it; ValueError naming the block's key when a text is missing or lacks a clause."""

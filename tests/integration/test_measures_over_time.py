@@ -179,3 +179,59 @@ def test_a_gap_between_measures_is_judged_by_the_expired_ones_and_flagged_as_suc
     tally = sweep_on(before_successor, simulator, date(2027, 1, 15), late)
     assert (tally["measures"], tally["measures_expired"]) == ("2025", True)
     assert (tally["flags_opened"], tally["flags_cleared"]) == (0, 0)
+
+
+SUCCESSOR_CONFIG = """
+[policy."2025"]
+title = "北京市智能工厂认定管理办法（京经信发〔2025〕22号）"
+effective_from = 2025-04-29
+expires_on = 2026-12-31
+
+[policy."2025".environmental.major]
+deaths = 10
+
+[policy."2027"]
+title = "北京市智能工厂认定管理办法（2027）"
+effective_from = 2027-01-01
+text = "measures-2027.md"
+clause_numbers = {{ {numbers} }}
+
+[policy."2027".production_safety.major]
+deaths = 15
+"""
+
+
+def test_config_check_shows_what_each_block_means_before_it_takes_effect(
+    cli: Any, tmp_path: Any
+) -> None:
+    from monitor.clauses import packaged_text
+
+    text = packaged_text()
+    for old, new in [("十五", "十六"), ("十四", "十五"), ("十三", "十四"), ("十二", "十三")]:
+        text = text.replace(f"第{old}条", f"第{new}条")
+    (tmp_path / "measures-2027.md").write_text(text, encoding="utf-8")
+    items = ["", *(f"({n})" for n in range(1, 6))]
+    numbers = ", ".join(f'"12{item}" = "13{item}"' for item in items)
+    config = tmp_path / "successor.toml"
+    config.write_text(SUCCESSOR_CONFIG.format(numbers=numbers), encoding="utf-8")
+    result = cli("--config", str(config), "config", "check", "--json")
+    assert result.code == 0, result.err
+    import json
+
+    first, successor = json.loads(result.out)["measures"]
+    assert first["grading"]["environmental"]["major"] == {
+        "deaths": 10,
+        "serious_injuries": 50,
+        "evacuated": 10_000,
+        "direct_loss_cny": 20_000_000,
+    }
+    assert first["grading"]["environmental"]["especially_major"]["evacuated"] == 50_000
+    assert successor["grading"]["production_safety"]["major"]["deaths"] == 15
+    assert successor["grading"]["production_safety"]["major"]["serious_injuries"] == 50
+    assert successor["clauses"]["12(3)"] == "第十三条第（三）项"
+    shown = cli("--config", str(config), "config", "check")
+    assert "北京市智能工厂认定管理办法（2027）" in shown.out and "≥ 15" in shown.out
+    # a text that lacks a clause is refused at load, naming the block
+    config.write_text(SUCCESSOR_CONFIG.format(numbers=""), encoding="utf-8")
+    refused = cli("--config", str(config), "config", "check")
+    assert refused.code == 2 and "policy.2027.text" in refused.err

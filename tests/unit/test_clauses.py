@@ -71,6 +71,8 @@ def test_a_renumbered_successor_is_quoted_and_referred_to_from_its_own_text() ->
 def test_a_text_lacking_a_clause_is_refused_naming_it() -> None:
     with pytest.raises(MeasuresTextError, match="the text has no clause 12 "):
         catalogue_of(SUCCESSOR_TEXT)  # the 2025 numbering: this text has no Article 12
+    with pytest.raises(MeasuresTextError, match="twice"):
+        catalogue_of(SUCCESSOR_TEXT + "\n第五条 重复。\n")
     with pytest.raises(MeasuresTextError, match="unknown grounds 12"):
         catalogue_of(SUCCESSOR_TEXT, {"12(9)": "13(9)"})
 
