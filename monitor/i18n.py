@@ -433,6 +433,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "{title}将定为{grade}（本标记仍按事故发生时的办法认定）",
         "en": "{title} would grade it {grade} (the flag stands as judged when it happened)",
     },
+    "evidence.below_threshold_today": {
+        "zh": "{title}规定罚款 {threshold} 元以上才需复核，该处罚低于此标准"
+        "（本标记仍按处罚决定时的办法认定）",
+        "en": "{title} review penalties from CNY {threshold}; this one is below that "
+        "(the flag stands as judged when it was decided)",
+    },
     "evidence.unlisted_since": {"zh": "数据源不再列出", "en": "no longer listed by the source"},
     "evidence.unlisted_since_value": {
         "zh": "自 {day} 起数据源不再列出该记录；已发生的事实不因此消除，标记保持不变",

@@ -18,6 +18,7 @@ from monitor.clock import BEIJING, beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.i18n import CATALOG, flag_summary, language, t
 from monitor.rules.accident import today_grade
+from monitor.rules.penalty import today_threshold
 from monitor.rules.policy import PolicyChoice
 from monitor.storage.models import Alert, DesignationEvent, Factory, Flag, FlagAudit
 
@@ -68,6 +69,13 @@ def flag_evidence(flag: Flag, measures: PolicyChoice | None) -> dict[str, Any]:
                 "evidence.graded_today_value",
                 title=measures.policy.title,
                 grade=t(f"grade.{graded_today}"),
+            )
+        threshold = today_threshold(evidence, measures)
+        if threshold is not None:
+            evidence["graded_today"] = t(
+                "evidence.below_threshold_today",
+                title=measures.policy.title,
+                threshold=f"{threshold:,.0f}",
             )
     if flag.unlisted_since is not None:
         evidence["unlisted_since"] = t(

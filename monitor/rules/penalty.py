@@ -13,9 +13,12 @@ decided (their fine threshold); a listing is a standing status, judged by today'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from connectors.base import CreditKind, Topic
 from monitor.rules import Anchor, FactoryFacts, Finding, Severity, evidence_of
-from monitor.rules.policy import Measures
+from monitor.rules.policy import Measures, PolicyChoice
 
 LISTINGS = {CreditKind.SERIOUS_VIOLATION, CreditKind.DISHONEST_DEBTOR}
 
@@ -68,3 +71,17 @@ def penalised(facts: FactoryFacts, measures: Measures) -> list[Finding]:
             )
         )
     return findings
+
+
+def today_threshold(evidence: Mapping[str, Any], today: PolicyChoice) -> float | None:
+    """The fine threshold of today's measures, when it would leave unreviewed a penalty its
+    own measures reviewed; None otherwise (or when the evidence is not a penalty's)."""
+    if evidence.get("kind") != CreditKind.ADMINISTRATIVE_PENALTY.value:
+        return None
+    if evidence.get("measures_key") in (None, today.key):
+        return None
+    threshold = today.policy.penalty_fine_threshold_cny
+    fine = evidence.get("fine_cny")
+    if threshold > 0 and isinstance(fine, int | float) and fine < threshold:
+        return threshold
+    return None

@@ -207,3 +207,39 @@ def test_a_state_ends_only_when_the_source_reports_another() -> None:
     assert (
         ending("art12.2-terminated", "state", "registration", "status:deregistered", still) is None
     )
+
+
+def test_a_penalty_today_s_threshold_would_not_review_is_shown_beside_its_flag(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from monitor.alerts.context import flag_evidence
+    from monitor.i18n import using_language
+    from monitor.storage.models import Flag
+
+    configured = policies(tmp_path)
+    [finding] = fired(
+        credit(decided_on="2026-07-01", fine_cny=50_000),
+        policy=Measures(configured, date(2026, 12, 1)),
+    )
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    flag = Flag(
+        rule_id=finding.rule_id,
+        clause=finding.clause,
+        severity=finding.severity.value,
+        factory_id=1,
+        evidence_key=finding.evidence_key,
+        state="open",
+        summary_key=finding.summary_key,
+        evidence=finding.evidence,
+        fingerprint="f",
+        first_seen_at=moment,
+        last_seen_at=moment,
+        state_changed_at=moment,
+    )
+    with using_language("zh"):
+        before = flag_evidence(flag, measures_in_force(configured, date(2026, 12, 1)))
+        after = flag_evidence(flag, measures_in_force(configured, date(2027, 1, 2)))
+    assert "graded_today" not in before
+    assert "100,000 元以上才需复核" in after["graded_today"]
