@@ -266,6 +266,23 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "{category} on {occurred_on}, within three years before the designation (grade "
         "{grade}, {deaths} deaths): {summary}; the application may have withheld it",
     },
+    "finding.prior_violation": {
+        "zh": "认定日期前三年内的{kind}（{authority} {decided_on} {document_no}）：{reason}；"
+        "申请时可能不符合“无不良信用记录……无违法违规行为”的条件",
+        "en": "{kind} within three years before the designation ({authority} {decided_on} "
+        "{document_no}): {reason}; the conditions of Article 5(3) may not have been met",
+    },
+    "finding.stopped_by_penalty": {
+        "zh": "{authority} {decided_on} {document_no} 作出的处罚使企业不能正常生产经营：{reason}",
+        "en": "a penalty by {authority} on {decided_on} ({document_no}) stops the enterprise "
+        "operating: {reason}",
+    },
+    "finding.implausible_date": {
+        "zh": "数据源给出的{field}“{value}”不可能成立（晚于今天或早于1949年），该记录未参与判断，"
+        "需人工核实",
+        "en": "the source's {field} '{value}' cannot be right (after today or before 1949); the "
+        "record was left out of every rule: check by hand",
+    },
     "finding.ungraded_accident": {
         "zh": "{occurred_on} 发生{category}，数据源未给出等级，也无伤亡或损失数字，"
         "需人工定级：{summary}",
@@ -283,6 +300,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "field.kind": {"zh": "信用记录类型", "en": "credit record kind"},
     "field.category": {"zh": "事故类别", "en": "accident category"},
     "field.grade": {"zh": "事故等级", "en": "accident grade"},
+    "field.occurred_on": {"zh": "事故发生日期", "en": "date of the accident"},
+    "field.decided_on": {"zh": "决定（列入）日期", "en": "date of decision (or listing)"},
     "finding.relocated": {
         "zh": "注册地已迁出北京市：{destination}",
         "en": "registered address moved out of Beijing: {destination}",
@@ -290,6 +309,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "finding.penalty": {
         "zh": "{authority} {decided_on} {document_no}（{kind}，罚款 {fine} 元）：{reason}",
         "en": "{authority} {decided_on} {document_no} ({kind}, fine ¥{fine}): {reason}",
+    },
+    "finding.penalty_fine_unknown": {
+        "zh": "{authority} {decided_on} {document_no}（{kind}，罚款金额不详，需人工核实）："
+        "{reason}",
+        "en": "{authority} {decided_on} {document_no} ({kind}, fine not known: check by hand): "
+        "{reason}",
     },
     "finding.listing": {
         "zh": "{authority} {decided_on} {document_no}（{kind}）：{reason}",
@@ -573,6 +598,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "the source corrected the accident record (grade now: {grade}); "
         "it no longer meets the condition",
     },
+    "audit.reason.ended.penalty_lifted": {
+        "zh": "数据源显示该处罚已于 {removed_on} 解除或期满",
+        "en": "the sources show the penalty was lifted or ran out on {removed_on}",
+    },
     "audit.reason.ended.record_corrected": {
         "zh": "数据源已更正该处罚记录（决定日期：{decided_on}），不再构成该情形",
         "en": "the source corrected the penalty record (decided on {decided_on}); "
@@ -620,6 +649,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "rule.data-unknown-value": {"zh": "无法识别的数据取值", "en": "unrecognised value"},
     "rule.data-ungraded-accident": {"zh": "事故无法定级", "en": "ungraded accident"},
     "rule.data-not-found": {"zh": "数据源查无此企业", "en": "not found at the source"},
+    "rule.data-implausible-date": {"zh": "日期不可能成立", "en": "implausible date"},
+    "rule.art5.3-prior-violation": {
+        "zh": "认定前三年内有不良信用记录或违法违规行为",
+        "en": "bad credit record or violation in the three years before designation",
+    },
     "severity.revocation": {"zh": "应撤销", "en": "revocation"},
     "severity.review": {"zh": "待核查", "en": "review"},
     "severity.action": {"zh": "待办理", "en": "action"},

@@ -87,6 +87,7 @@ RULE_IDS = (
     "art12.3-major-accident",
     "art12.3-large-accident",
     "art5.3-prior-accident",
+    "art5.3-prior-violation",
     "art12.4-relocated",
     "art12.4-relocation-unconfirmed",
     "art12.5-penalty",
@@ -96,6 +97,7 @@ RULE_IDS = (
     "data-unknown-value",
     "data-ungraded-accident",
     "data-not-found",
+    "data-implausible-date",
 )
 
 

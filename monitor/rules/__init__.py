@@ -110,6 +110,7 @@ CLAUSES: dict[str, tuple[str, Severity]] = {
     "art12.3-major-accident": ("12(3)", Severity.REVOCATION),
     "art12.3-large-accident": ("5(3), 12(5)", Severity.REVIEW),
     "art5.3-prior-accident": ("5(3), 12(1)", Severity.REVIEW),
+    "art5.3-prior-violation": ("5(3), 12(1)", Severity.REVIEW),
     "art12.4-relocated": ("12(4)", Severity.REVOCATION),
     "art12.4-relocation-unconfirmed": ("12(4)", Severity.REVIEW),
     "art12.5-penalty": ("12(5)", Severity.REVIEW),
@@ -138,13 +139,18 @@ def state_rules() -> list[StateRule]:
 def event_rules() -> list[EventRule]:
     """The rules that judge each event by the measures in force on its day (and listings,
     which stand, by today's)."""
-    from monitor.rules import accident, penalty
+    from monitor.rules import accident, penalty, prior_violation
 
-    return [accident.accidents, penalty.penalised]
+    return [accident.accidents, penalty.penalised, prior_violation.prior_violations]
 
 
 def _judged(facts: FactoryFacts, measures: Measures) -> Iterator[Finding]:
+    from monitor.rules.data import plausible_only
+
     today = measures.now
+    facts, implausible = plausible_only(facts, measures.today)
+    for finding in implausible:
+        yield replace(finding, judged_by=today)
     for state_rule in state_rules():
         for finding in state_rule(facts, today.policy, measures.today):
             yield replace(finding, judged_by=today)

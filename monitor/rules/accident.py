@@ -1,7 +1,7 @@
 """Article 12(3), and Article 5(3) for accidents before the designation.
 
-《北京市智能工厂认定管理办法》第十二条：“(三)发生重大环保、安全、质量事故。”
-第五条：“(三)企业近三年经营和财务状况良好,无不良信用记录、无较大及以上安全、环保等事故,
+《北京市智能工厂认定管理办法》第十二条：“（三）发生重大环保、安全、质量事故。”
+第五条：“（三）企业近三年经营和财务状况良好，无不良信用记录、无较大及以上安全、环保等事故，
 无违法违规行为。”
 
 An accident counts under 12(3) only if it happened while the factory was
@@ -187,7 +187,7 @@ def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
     for answer, record in facts.safety():
         judge = measures.on(record.occurred_on)
         policy = judge.policy
-        window_start = years_before(facts.designated_on, policy.large_accident_window_years)
+        window_start = years_before(facts.designated_on, policy.prior_window_years)
         if record.occurred_on < window_start:
             continue  # before the window of Article 5(3): it bears on nothing
         graded = grade(record, policy)
@@ -196,12 +196,10 @@ def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
             continue
         designated = record.occurred_on >= facts.designated_on
         if designated and graded.effective in SEVERE:
-            # graded by analogy only: a person decides whether it is 重大
-            severity = (
-                Severity.REVIEW
-                if graded.by_analogy and not graded.provider
-                else (Severity.REVOCATION)
-            )
+            # 重大 only by analogy with Decree 493 (a quality accident beyond its provider's
+            # grade): a person decides whether it is 重大, never the figures alone
+            by_analogy_only = graded.by_analogy and graded.provider not in SEVERE
+            severity = Severity.REVIEW if by_analogy_only else Severity.REVOCATION
             findings.append(
                 _finding("art12.3-major-accident", "12(3)", severity, answer, record, graded, judge)
             )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
-from connectors.base import Topic
+from connectors.base import CanonicalRecord, CreditRecord, SafetyRecord, Topic
 from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
 from monitor.rules.policy import Policy
 from monitor.vocabulary import RegistrationStatus
@@ -66,3 +67,49 @@ def unknown_values(facts: FactoryFacts, policy: Policy, today: date) -> list[Fin
                     )
                 )
     return findings
+
+
+EARLIEST = date(1949, 1, 1)
+
+
+def _dated(record: CanonicalRecord) -> tuple[str, date | None] | None:
+    if isinstance(record, SafetyRecord):
+        return "occurred_on", record.occurred_on
+    if isinstance(record, CreditRecord):
+        return "decided_on", record.decided_on
+    return None
+
+
+def plausible_only(facts: FactoryFacts, today: date) -> tuple[FactoryFacts, list[Finding]]:
+    """The facts without the records dated after today or before 1949, and a finding for
+    each of those: a data error for a person, and no other rule acts on the record."""
+    findings: list[Finding] = []
+    answers = []
+    for answer in facts.answers:
+        kept = []
+        for record in answer.records:
+            dated = _dated(record)
+            day = dated[1] if dated else None
+            if dated is None or day is None or EARLIEST <= day <= today:
+                kept.append(record)
+                continue
+            field = dated[0]
+            record_id = getattr(record, "record_id", "")
+            findings.append(
+                Finding(
+                    "data-implausible-date",
+                    "—",
+                    Severity.REVIEW,
+                    answer.topic,
+                    f"{answer.connector}:{record_id}:{field}",
+                    "finding.implausible_date",
+                    {"field": field, "value": str(day)},
+                    evidence_of(answer, record_id=record_id, field=field, text=str(day)),
+                )
+            )
+        answers.append(
+            answer if len(kept) == len(answer.records) else replace(answer, records=tuple(kept))
+        )
+    if not findings:
+        return facts, []
+    return replace(facts, answers=tuple(answers)), findings

@@ -65,6 +65,8 @@ def _event(facts: FactoryFacts, evidence_key: str) -> Outcome:
     if isinstance(record, SafetyRecord):
         grade = record.grade.value if record.grade else None
         return Ending("ended.accident_corrected", {"grade": grade or "—"})
+    if record.removed_on is not None:  # a penalty that stopped operation, lifted or run out
+        return Ending("ended.penalty_lifted", {"removed_on": str(record.removed_on)})
     return Ending("ended.record_corrected", {"decided_on": str(record.decided_on or "—")})
 
 

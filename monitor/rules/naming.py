@@ -1,7 +1,8 @@
 """Article 12, last paragraph: a renamed or restructured enterprise must apply for a name change.
 
-《北京市智能工厂认定管理办法》第十二条：企业更名或者发生重组等重大调整的，应当向市经济和信息化局
-申请变更。Until the change is recorded (`sfm factories rename`), the rename is pending.
+《北京市智能工厂认定管理办法》第十二条：“基础级和先进级智能工厂所在企业发生更名、重组等重大调整的，
+应向市经济和信息化局申请更名。”Until the change is recorded (`sfm factories rename`), the
+rename is pending.
 """
 
 from __future__ import annotations

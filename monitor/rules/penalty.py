@@ -1,6 +1,6 @@
 """Article 12(5): other violations penalised by the authorities, no longer meeting the conditions.
 
-《北京市智能工厂认定管理办法》第十二条：“(五)有其他违法、违规行为受到有关部门处罚不再符合认定条件的。”
+《北京市智能工厂认定管理办法》第十二条：“（五）有其他违法、违规行为受到有关部门处罚不再符合认定条件的。”
 
 Whether a penalty means the conditions are no longer met is a judgement, so
 these are raised for review, never as revocations. A penalty decided before
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import CreditKind, Topic
+from connectors.base import CreditKind, CreditRecord, Topic
 from monitor.rules import Anchor, FactoryFacts, Finding, Severity, evidence_of
 from monitor.rules.policy import Measures, PolicyChoice
 
@@ -36,7 +36,8 @@ def penalised(facts: FactoryFacts, measures: Measures) -> list[Finding]:
                 continue
             judge, anchor = measures.on(record.decided_on), "event"
             threshold = judge.policy.penalty_fine_threshold_cny
-            if threshold > 0 and (record.fine_cny or 0) < threshold:
+            # a fine below the threshold is not reviewed; an unknown fine always is
+            if threshold > 0 and record.fine_cny is not None and record.fine_cny < threshold:
                 continue
         else:
             continue
@@ -47,7 +48,7 @@ def penalised(facts: FactoryFacts, measures: Measures) -> list[Finding]:
                 Severity.REVIEW,
                 Topic.CREDIT,
                 f"{answer.connector}:{record.record_id}",
-                "finding.penalty" if record.fine_cny is not None else "finding.listing",
+                _summary_key(record),
                 {
                     "kind": record.kind.value,
                     "authority": record.authority or "—",
@@ -85,3 +86,9 @@ def today_threshold(evidence: Mapping[str, Any], today: PolicyChoice) -> float |
     if threshold > 0 and isinstance(fine, int | float) and fine < threshold:
         return threshold
     return None
+
+
+def _summary_key(record: CreditRecord) -> str:
+    if record.kind is not CreditKind.ADMINISTRATIVE_PENALTY:
+        return "finding.listing"
+    return "finding.penalty" if record.fine_cny is not None else "finding.penalty_fine_unknown"

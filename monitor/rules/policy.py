@@ -20,7 +20,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from monitor.clauses import Clause, MeasuresTextError, catalogue
 from monitor.vocabulary import RULE_IDS, RegistrationStatus
@@ -132,9 +132,14 @@ class Policy(BaseModel):
     title: str
     effective_from: date
     expires_on: date | None = None  # Article 14 of the 2025 measures: 2026-12-31
-    # Article 5(3): accidents this many years before the designation date bear on whether
-    # the conditions were met (art5.3-prior-accident); older ones bear on nothing
-    large_accident_window_years: int = Field(default=3, ge=0)
+    # Article 5(3) ("近三年"): accidents, penalties and listings this many years before the
+    # designation date bear on whether the conditions were met (art5.3-prior-*); older ones
+    # bear on nothing. `large_accident_window_years`, its former name, still works.
+    prior_window_years: int = Field(
+        default=3,
+        ge=0,
+        validation_alias=AliasChoices("prior_window_years", "large_accident_window_years"),
+    )
     # Administrative penalties at or above this fine raise a review; 0 means any penalty.
     penalty_fine_threshold_cny: float = Field(default=0, ge=0)
     status_map: dict[str, RegistrationStatus] = Field(default_factory=dict)

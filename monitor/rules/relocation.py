@@ -1,6 +1,6 @@
 """Article 12(4): the registered address moved out of Beijing.
 
-《北京市智能工厂认定管理办法》第十二条：“(四)注册地变更至京外。”
+《北京市智能工厂认定管理办法》第十二条：“（四）注册地变更至京外。”
 
 A credit code never changes, so its digits 3–8 say where the enterprise was
 first registered, not where it is: they are never used here. What counts is

@@ -232,12 +232,104 @@ def test_a_prior_accident_is_a_review_under_5_3_and_12_1() -> None:
 
 def test_penalties_count_from_the_designation_date_listings_while_listed() -> None:
     assert rules(fired(credit(decided_on="2025-06-30"))) == {"art12.5-penalty"}
-    assert fired(credit(decided_on="2025-06-29")) == []
+    # the day before the designation is Article 5(3)'s, not 12(5)'s
+    assert rules(fired(credit(decided_on="2025-06-29"))) == {"art5.3-prior-violation"}
     removed = credit(kind="serious_violation", decided_on="2020-01-01", removed_on="2026-01-01")
-    assert fired(removed) == []
+    assert rules(fired(removed)) == {"art5.3-prior-violation"}  # it stood in the window
     assert rules(fired(credit(kind="serious_violation", decided_on="2020-01-01"))) == {
+        "art12.5-penalty",
+        "art5.3-prior-violation",
+    }
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        # designated 2025-06-30: the window is 2022-06-30 .. 2025-06-29
+        ({"decided_on": "2022-06-30"}, True),
+        ({"decided_on": "2022-06-29"}, False),  # older than the window
+        ({"decided_on": "2025-06-29"}, True),
+        ({"decided_on": None}, False),  # undated: cannot be placed
+        ({"kind": "abnormal_operation", "decided_on": "2019-01-01"}, True),  # still standing
+        (
+            {"kind": "abnormal_operation", "decided_on": "2019-01-01", "removed_on": "2022-06-30"},
+            True,
+        ),
+        (
+            {"kind": "abnormal_operation", "decided_on": "2019-01-01", "removed_on": "2022-06-29"},
+            False,
+        ),
+        (
+            {"kind": "dishonest_debtor", "decided_on": "2024-01-01", "removed_on": "2024-06-01"},
+            True,
+        ),
+        ({"kind": "dishonest_debtor", "decided_on": "2025-07-01"}, False),  # after: 12(5)'s
+    ],
+)
+def test_article_5_3_covers_credit_in_the_three_years_before(
+    record: dict[str, Any], expected: bool
+) -> None:
+    found = {f.rule_id: f for f in fired(credit(**record))}
+    assert ("art5.3-prior-violation" in found) is expected
+    if expected:
+        finding = found["art5.3-prior-violation"]
+        assert (finding.clause, finding.severity, finding.anchor) == (
+            "5(3), 12(1)",
+            Severity.REVIEW,
+            "event",
+        )
+
+
+def test_a_penalty_whose_fine_is_unknown_is_reviewed_whatever_the_threshold() -> None:
+    strict = POLICY.model_copy(update={"penalty_fine_threshold_cny": 100_000})
+    [finding] = fired(credit(decided_on="2026-01-01", fine_cny=None), policy=strict)
+    assert finding.rule_id == "art12.5-penalty"
+    assert finding.summary_key == "finding.penalty_fine_unknown"
+    assert fired(credit(decided_on="2026-01-01", fine_cny=50_000), policy=strict) == []
+    assert rules(fired(credit(decided_on="2026-01-01", fine_cny=100_000), policy=strict)) == {
         "art12.5-penalty"
     }
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "责令停产停业六个月",
+        "责令关闭",
+        "吊销安全生产许可证",
+        "吊销营业执照",
+        "限制开展生产经营活动三个月",
+    ],
+)
+def test_a_penalty_that_stops_operation_is_not_operating_while_it_applies(reason: str) -> None:
+    stopping = credit(decided_on="2026-03-01", reason=reason)
+    assert rules(fired(stopping)) == {"art12.5-penalty", "art12.2-not-operating"}
+    lifted = credit(decided_on="2026-03-01", reason=reason, removed_on="2026-09-01")
+    assert rules(fired(lifted)) == {"art12.5-penalty"}
+    assert rules(fired(credit(decided_on="2026-03-01", reason="警告；罚款"))) == {"art12.5-penalty"}
+
+
+def test_an_event_dated_after_today_or_before_1949_is_a_data_error_and_nothing_else() -> None:
+    future = accident(deaths=12, occurred_on="2027-03-01")
+    [finding] = fired(future, today=date(2026, 12, 4))
+    assert (finding.rule_id, finding.severity) == ("data-implausible-date", Severity.REVIEW)
+    assert finding.evidence["field"] == "occurred_on" and finding.evidence["text"] == "2027-03-01"
+    ancient = credit(kind="serious_violation", decided_on="1900-01-01")
+    assert rules(fired(ancient)) == {"data-implausible-date"}
+    assert rules(fired(accident(deaths=12, occurred_on="2026-12-04"), today=date(2026, 12, 4))) == {
+        "art12.3-major-accident"
+    }
+
+
+def test_a_quality_accident_major_only_by_analogy_is_a_review() -> None:
+    by_analogy = accident(category="quality", grade="general", deaths=12)
+    [finding] = fired(by_analogy)
+    assert (finding.rule_id, finding.severity) == ("art12.3-major-accident", Severity.REVIEW)
+    assert finding.evidence["graded_by_analogy"] == "国务院令第493号"
+    graded_major = accident(category="quality", grade="major", deaths=12)
+    assert fired(graded_major)[0].severity is Severity.REVOCATION
+    safety = accident(category="production_safety", grade="general", deaths=12)
+    assert fired(safety)[0].severity is Severity.REVOCATION
 
 
 NO_SIGNS = {"registration_authority": None, "division_code": None, "registered_address": None}
