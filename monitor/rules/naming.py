@@ -54,7 +54,11 @@ def restructure_pending(facts: FactoryFacts, policy: Policy, today: date) -> lis
         return []
     findings = []
     for answer, record in facts.registrations():
-        if record.entity_type and record.entity_type != facts.baseline_entity_type:
+        # compared as names are: "有限责任公司（自然人投资或控股）" is "…(…)"
+        same = normalise_name(record.entity_type or "") == normalise_name(
+            facts.baseline_entity_type
+        )
+        if record.entity_type and not same:
             findings.append(
                 Finding(
                     "art12-restructure-pending",

@@ -84,31 +84,63 @@ def _over_statute(category: str, given: Any) -> Any:
     return merged
 
 
+_ACTIVE, _MOVED_OUT = RegistrationStatus.ACTIVE, RegistrationStatus.MOVED_OUT
+_DEREGISTERED, _REVOKED = RegistrationStatus.DEREGISTERED, RegistrationStatus.LICENSE_REVOKED
+_CANCELLED, _SUSPENDED = RegistrationStatus.CANCELLED, RegistrationStatus.SUSPENDED
+_LIQUIDATING = RegistrationStatus.LIQUIDATING
+
+# The wordings of the national enterprise credit information system (current and older),
+# of the aggregators (Qichacha, Tianyancha) and of bureaus' own feeds, as read after
+# `status_key` (so "存续（在营、开业、在册）" and "在营（开业）企业" need no entry of their own
+# for each width and suffix). A text not here is `unknown`: a person reads it.
 DEFAULT_STATUS_MAP: dict[str, RegistrationStatus] = {
-    "存续": RegistrationStatus.ACTIVE,
-    "在业": RegistrationStatus.ACTIVE,
-    "在营": RegistrationStatus.ACTIVE,
-    "开业": RegistrationStatus.ACTIVE,
-    "在册": RegistrationStatus.ACTIVE,
-    "存续(在营、开业、在册)": RegistrationStatus.ACTIVE,
-    "迁入": RegistrationStatus.ACTIVE,
-    "迁出": RegistrationStatus.MOVED_OUT,
-    "注销": RegistrationStatus.DEREGISTERED,
-    "吊销,已注销": RegistrationStatus.DEREGISTERED,
-    "吊销": RegistrationStatus.LICENSE_REVOKED,
-    "吊销,未注销": RegistrationStatus.LICENSE_REVOKED,
-    "撤销": RegistrationStatus.CANCELLED,
-    "停业": RegistrationStatus.SUSPENDED,
-    "歇业": RegistrationStatus.SUSPENDED,
-    "清算": RegistrationStatus.LIQUIDATING,
-    "清算中": RegistrationStatus.LIQUIDATING,
-    "破产": RegistrationStatus.LIQUIDATING,
+    "存续": _ACTIVE,
+    "在业": _ACTIVE,
+    "在营": _ACTIVE,
+    "开业": _ACTIVE,
+    "在册": _ACTIVE,
+    "存续(在营、开业、在册)": _ACTIVE,
+    "在营(开业)": _ACTIVE,
+    "正常": _ACTIVE,
+    "登记成立": _ACTIVE,
+    "确立": _ACTIVE,
+    "迁入": _ACTIVE,
+    "迁出": _MOVED_OUT,
+    "已迁出": _MOVED_OUT,
+    "注销": _DEREGISTERED,
+    "已注销": _DEREGISTERED,
+    "吊销,已注销": _DEREGISTERED,
+    "吊销已注销": _DEREGISTERED,
+    "吊销后注销": _DEREGISTERED,
+    "吊销": _REVOKED,
+    "已吊销": _REVOKED,
+    "吊销,未注销": _REVOKED,
+    "吊销未注销": _REVOKED,
+    "撤销": _CANCELLED,
+    "已撤销": _CANCELLED,
+    "撤销登记": _CANCELLED,
+    "停业": _SUSPENDED,
+    "歇业": _SUSPENDED,
+    "责令关闭": _SUSPENDED,
+    "清算": _LIQUIDATING,
+    "清算中": _LIQUIDATING,
+    "破产": _LIQUIDATING,
+    "破产清算": _LIQUIDATING,
+    "强制清算": _LIQUIDATING,
 }
+
+_STATUS_SUFFIXES = ("状态", "企业")
 
 
 def status_key(raw: str) -> str:
-    """Providers mix full- and half-width punctuation and spaces: compare without them."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).replace("，", ",")
+    """One normalisation before any comparison: NFKC (widths), no spaces, one comma, and
+    without the suffixes 企业 and 状态. Never a substring: "拟注销" is not 注销."""
+    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).replace("，", ",")
+    for _ in range(2):  # "注销企业状态"
+        for suffix in _STATUS_SUFFIXES:
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text.removesuffix(suffix)
+    return text
 
 
 @lru_cache(maxsize=64)

@@ -485,3 +485,49 @@ def test_unknown_rule_switch_is_a_config_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"art12\.9-typo"):
         load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("存续（在营、开业、在册）", "active"),
+        ("存续(在营、开业、在册)", "active"),
+        ("在营（开业）企业", "active"),
+        ("在营(开业)", "active"),
+        ("开业", "active"),
+        ("正常", "active"),
+        ("登记成立", "active"),
+        ("迁入", "active"),
+        ("已迁出", "moved_out"),
+        ("注销企业", "deregistered"),
+        ("已注销", "deregistered"),
+        ("吊销,已注销", "deregistered"),
+        ("吊销，已注销", "deregistered"),
+        ("吊销后注销", "deregistered"),
+        ("吊销企业", "license_revoked"),
+        ("吊销，未注销", "license_revoked"),
+        ("吊销未注销", "license_revoked"),
+        ("撤销登记", "cancelled"),
+        ("责令关闭", "suspended"),
+        ("歇业", "suspended"),
+        ("破产清算", "liquidating"),
+        ("注销 状态", "deregistered"),
+        # never by substring: these are not 注销
+        ("拟注销", "unknown"),
+        ("注销中", "unknown"),
+        ("简易注销公告", "unknown"),
+    ],
+)
+def test_status_texts_real_registries_use(text: str, status: str) -> None:
+    from monitor.rules.policy import map_status
+
+    assert map_status(text, {}).value == status
+
+
+def test_an_entity_type_differing_only_in_bracket_width_is_no_restructure() -> None:
+    same = registration(entity_type="有限责任公司(自然人投资或控股)")
+    assert fired(same, baseline="有限责任公司（自然人投资或控股）") == []
+    other = registration(entity_type="股份有限公司(非上市、自然人投资或控股)")
+    assert rules(fired(other, baseline="有限责任公司（自然人投资或控股）")) == {
+        "art12-restructure-pending"
+    }
