@@ -128,6 +128,60 @@ def resolve_district(value: str) -> District | None:
     return DISTRICTS_BY_CODE[named] if named else None
 
 
+# GB/T 2260 province-level prefixes; 10 (100000) is the country: a national-level code
+# names no place.
+_PROVINCES = frozenset(
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    ]
+)
+
+
+def division_side(code: str | None) -> str | None:
+    """'beijing' or 'outside' for a division code (9 or 12 digits are read by their first
+    six, as township-level codes are written); None for a national-level code (100000) or
+    one that names no province."""
+    if not code or not code.isdigit() or len(code) not in (6, 9, 12):
+        return None
+    prefix = code[:2]
+    if prefix not in _PROVINCES:
+        return None
+    return "beijing" if prefix == "11" else "outside"
+
+
 def is_beijing_division(code: str) -> bool:
-    """Whether a six-digit administrative division code lies in Beijing (11xxxx)."""
-    return len(code) == 6 and code.isdigit() and code.startswith("11")
+    """Whether an administrative division code lies in Beijing (11xxxx, 110302 included)."""
+    return division_side(code) == "beijing"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 
 from connectors.base import RegistrationRecord, Topic
-from monitor.codes import is_beijing_division
+from monitor.codes import division_side
 from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
 from monitor.rules.places import place_of
 from monitor.rules.policy import Policy
@@ -28,9 +28,10 @@ def _signs(record: RegistrationRecord, policy: Policy) -> tuple[dict[str, str], 
     beijing: set[str] = set()
     if policy_status(record, policy) is RegistrationStatus.MOVED_OUT:
         signs["status"] = record.raw_status
-    if record.division_code:
+    side = division_side(record.division_code)
+    if record.division_code and side is not None:  # a national-level code names no place
         signs["division_code"] = record.division_code
-        (beijing if is_beijing_division(record.division_code) else outside).add("division_code")
+        (beijing if side == "beijing" else outside).add("division_code")
     for field in ("registration_authority", "registered_address"):
         text = getattr(record, field)
         place = place_of(text)

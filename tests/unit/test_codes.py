@@ -96,3 +96,16 @@ def test_beijing_division_codes() -> None:
     assert is_beijing_division("110302")
     assert not is_beijing_division("131003")
     assert not is_beijing_division("11010")
+
+
+def test_a_division_code_says_where_unless_it_is_national() -> None:
+    from monitor.codes import division_side
+
+    assert division_side("110108") == "beijing"
+    assert division_side("110302") == "beijing"  # 北京经济技术开发区
+    assert division_side("131082") == "outside"
+    assert division_side("110108001001") == "beijing"  # township level: its first six
+    assert division_side("131082100") == "outside"
+    assert division_side("100000") is None  # the country: no place
+    assert division_side("990000") is None
+    assert division_side("1101") is None

@@ -531,3 +531,18 @@ def test_an_entity_type_differing_only_in_bracket_width_is_no_restructure() -> N
     assert rules(fired(other, baseline="有限责任公司（自然人投资或控股）")) == {
         "art12-restructure-pending"
     }
+
+
+def test_a_national_registration_authority_is_no_relocation() -> None:
+    national = registration(
+        registration_authority="国家市场监督管理总局",
+        division_code="100000",
+        registered_address=None,
+    )
+    assert fired(national) == []
+    xiongan = registration(
+        registration_authority="雄安新区市场监督管理局", division_code=None, registered_address=None
+    )
+    assert rules(fired(xiongan)) == {"art12.4-relocated"}
+    beijing_town = registration(registered_address="北京市房山区河北镇河北村1号")
+    assert fired(beijing_town) == []

@@ -14,6 +14,9 @@ from monitor.rules.places import place_of
         "河北省市场监督管理局",
         "吉林省长春市朝阳区",  # an ambiguous district made plain by its province
         "辽宁省朝阳市",
+        "雄安新区市场监督管理局",  # a national new area, not a GB/T 2260 name: Hebei
+        "河北雄安新区容城县",
+        "中国河北省廊坊市三河市燕郊镇",
     ],
 )
 def test_places_outside_beijing_are_recognised_by_name(text: str) -> None:
@@ -27,6 +30,9 @@ def test_places_outside_beijing_are_recognised_by_name(text: str) -> None:
         "北京市东城区",  # not read as the 城区 of Shanxi
         "北京经济技术开发区市场监督管理局",
         "北京市朝阳区市场监督管理局",
+        "北京市房山区河北镇河北村1号",  # 河北 here is a Beijing town, after the county
+        "北京市密云区天津路",  # a street named after a city
+        "海淀区上地十街1号",  # a district only Beijing has, alone
     ],
 )
 def test_places_in_beijing_are_recognised(text: str) -> None:
@@ -38,5 +44,8 @@ def test_an_ambiguous_name_alone_or_no_place_decides_nothing(text: str | None) -
     assert place_of(text) is None
 
 
-def test_a_text_naming_both_says_so() -> None:
-    assert place_of("北京市海淀区，迁往河北省廊坊市") == "both"
+def test_only_the_leading_sequence_counts() -> None:
+    # what follows the address's own place is not a place of the enterprise
+    assert place_of("北京市海淀区，迁往河北省廊坊市") == "beijing"
+    assert place_of("住所：河北省廊坊市") is None  # a label first: no leading place
+    assert place_of("国家市场监督管理总局") is None
