@@ -27,6 +27,7 @@ _KEY = re.compile(r"^(\d+)(?:\((\d+)\))?$")
 
 # The grounds sfm knows (in the 2025 numbering) and their English glosses.
 GLOSSES: dict[str, str] = {
+    "4": "a basic-level factory is filed with and managed by its district authority",
     "12": "an enterprise renamed or restructured must apply to the municipal bureau for a "
     "change of name",
     "12(1)": "revoked for false information or breach of rules in the application, or other "

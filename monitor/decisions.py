@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlmodel import Session, col
 
 from monitor.clock import now_utc, today_beijing
+from monitor.codes import DISTRICTS_BY_CODE, resolve_district
 from monitor.errors import BadInput, Refused
 from monitor.flags.book import get_flag, open_flag, resolve_answered, transition
 from monitor.i18n import Message, t
@@ -226,3 +227,85 @@ def revoke_factory(
             ),
         )
     return factory
+
+
+def move_factory(
+    engine: Engine,
+    code: str,
+    *,
+    district: str,
+    decided_on: date,
+    reference: str | None,
+    operator: Operator,
+    outbox: Outbox | None,
+    accept_codes: Iterable[str] = (),
+    today: date | None = None,
+) -> tuple[Factory, list[str]]:
+    """Record a move inside Beijing (Article 4): the designations in force follow the
+    enterprise to `district`; the event keeps where they were. The bureau, or an operator of
+    either district, may record it. Returns the factory and the districts it left."""
+    target = resolve_district(district)
+    if target is None:
+        raise BadInput("--district: " + t("district.unknown", value=district))
+    with session_scope(engine) as session:
+        factory = find_factory(session, code, accept_codes=accept_codes)
+        if factory.status == DesignationStatus.REVOKED:
+            raise Refused(
+                Message(
+                    "factory.revoked_cannot_move",
+                    code=factory.credit_code,
+                    revoked_on=str(factory.revoked_on),
+                )
+            )
+        held = list(
+            session.scalars(
+                select(Designation).where(
+                    col(Designation.factory_id) == factory.id,
+                    col(Designation.status) == DesignationStatus.ACTIVE.value,
+                )
+            )
+        )
+        former = sorted({d.district_code for d in held} - {target.code})
+        if not former:
+            raise BadInput(
+                Message("factory.same_district", code=factory.credit_code, district=target.name)
+            )
+        if not (operator.municipal or any(operator.covers(c) for c in [*former, target.code])):
+            operator.require_district(factory)  # refuses, naming the operator's scope
+        _check_decision_date(factory, decided_on, today or today_beijing())
+        for designation in held:
+            designation.district_code = target.code
+            session.add(designation)
+        session.flush()
+        summarise(session, factory)
+        factory.updated_at = now_utc()
+        record_event(
+            session,
+            factory,
+            EventKind.UPDATED,
+            occurred_on=decided_on,
+            actor=operator.user,
+            reference=reference,
+            reason=t(
+                "audit.reason.moved",
+                former="、".join(
+                    DISTRICTS_BY_CODE[c].name for c in former if c in DISTRICTS_BY_CODE
+                ),
+                new=target.name,
+            ),
+            details={"changes": {"district_code": ["、".join(former), target.code]}},
+        )
+        resolve_answered(
+            session,
+            factory,
+            outbox=outbox,
+            actor=operator.user,
+            reason=t(
+                "audit.reason.moved_flag",
+                district=target.name,
+                on=str(decided_on),
+                reference=reference or "—",
+            ),
+            rule_id="register-district-changed",
+        )
+    return factory, former

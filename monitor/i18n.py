@@ -185,6 +185,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "已登记更名：{code} “{old}” → “{new}”",
         "en": "rename recorded: {code} '{old}' → '{new}'",
     },
+    "factory.moved": {
+        "zh": "已登记区变更：{code} {name}，{former} → {new}",
+        "en": "move recorded: {code} {name}, {former} → {new}",
+    },
+    "factory.same_district": {
+        "zh": "{code} 的认定已在{district}，无需变更",
+        "en": "{code}'s designations are in {district} already",
+    },
+    "factory.revoked_cannot_move": {
+        "zh": "{code} 的认定已于 {revoked_on} 撤销，不能再登记区变更",
+        "en": "{code}'s designation was revoked on {revoked_on}: no move can be recorded",
+    },
     "factory.revoked": {
         "zh": "已登记撤销认定：{code} {name}（{ref}）",
         "en": "revocation recorded: {code} {name} ({ref})",
@@ -276,6 +288,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "{authority} {decided_on} {document_no} 作出的处罚使企业不能正常生产经营：{reason}",
         "en": "a penalty by {authority} on {decided_on} ({document_no}) stops the enterprise "
         "operating: {reason}",
+    },
+    "finding.district_changed": {
+        "zh": "登记信息显示企业已由{designated}迁至{named}（北京市内），需登记区变更",
+        "en": "the registry shows the enterprise moved from {designated} to {named} (inside "
+        "Beijing): record the change of district",
     },
     "finding.implausible_date": {
         "zh": "数据源给出的{field}“{value}”不可能成立（晚于今天或早于1949年），该记录未参与判断，"
@@ -452,6 +469,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "kind.dishonest_debtor": {"zh": "失信被执行人", "en": "dishonest debtor list"},
     # evidence, as alerts and `flags show` label it
     "evidence.source": {"zh": "数据源", "en": "source"},
+    "evidence.designated_district": {"zh": "认定时所在区", "en": "district of designation"},
+    "evidence.named_district": {"zh": "登记信息所指区", "en": "district the registry names"},
     "evidence.measures": {"zh": "据以认定的办法", "en": "judged under"},
     "evidence.graded_today": {"zh": "按现行办法", "en": "under the measures in force today"},
     "evidence.graded_today_value": {
@@ -615,6 +634,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "已登记更名：{former} → {new}（文号 {reference}）",
         "en": "rename recorded: {former} → {new} (document {reference})",
     },
+    "audit.reason.moved": {
+        "zh": "所在区变更：{former} → {new}",
+        "en": "district changed: {former} → {new}",
+    },
+    "audit.reason.moved_flag": {
+        "zh": "已登记区变更至{district}（{on}，文号 {reference}）",
+        "en": "move to {district} recorded ({on}, document {reference})",
+    },
     "audit.reason.revoked": {
         "zh": "认定已于 {on} 撤销（文号 {reference}）：{reason}",
         "en": "designation revoked on {on} (document {reference}): {reason}",
@@ -649,6 +676,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "rule.data-unknown-value": {"zh": "无法识别的数据取值", "en": "unrecognised value"},
     "rule.data-ungraded-accident": {"zh": "事故无法定级", "en": "ungraded accident"},
     "rule.data-not-found": {"zh": "数据源查无此企业", "en": "not found at the source"},
+    "rule.register-district-changed": {"zh": "所在区变更", "en": "district changed"},
     "rule.data-implausible-date": {"zh": "日期不可能成立", "en": "implausible date"},
     "rule.art5.3-prior-violation": {
         "zh": "认定前三年内有不良信用记录或违法违规行为",

@@ -93,6 +93,7 @@ RULE_IDS = (
     "art12.5-penalty",
     "art12-rename-pending",
     "art12-restructure-pending",
+    "register-district-changed",
     "data-unknown-status",
     "data-unknown-value",
     "data-ungraded-accident",

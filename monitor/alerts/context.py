@@ -24,7 +24,7 @@ from monitor.storage.models import Alert, DesignationEvent, Factory, Flag, FlagA
 
 # Messages whose subject and text are written with the row, and the template they go in.
 NOTICE_KINDS = {"ops": "ops", "filing": "notice", "expiry": "notice", "overview": "notice"}
-_HIDDEN_EVIDENCE = {"observation_id", "sources", "measures_key"}
+_HIDDEN_EVIDENCE = {"observation_id", "sources", "measures_key", "new_districts"}
 # evidence keys whose values are words of another key's vocabulary
 _VALUE_WORDS = {
     "provider_grade": "grade",

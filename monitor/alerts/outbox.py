@@ -113,13 +113,14 @@ class Outbox:
                 col(Factory.level),
                 col(Factory.district_code),
                 col(Factory.credit_code),
+                col(Flag.evidence),
             )
             .join(Factory, col(Factory.id) == col(Flag.factory_id))
             .where(col(Flag.id).in_(flag_ids))
         )
         flags = session.execute(query).all()
         held = _designations(session, [row[3] for row in flags])
-        for flag_id, severity, rule_id, factory_id, level, district, code in flags:
+        for flag_id, severity, rule_id, factory_id, level, district, code, evidence in flags:
             status = AlertStatus.PENDING if severity == "revocation" else AlertStatus.HELD
             # a flag is the enterprise's: it reaches the authorities of all its designations
             told: list[str] = []
@@ -134,6 +135,10 @@ class Outbox:
                 ):
                     if authority not in told:
                         told.append(authority)
+            # a move inside Beijing: the district it moved to hears of it too (Article 4)
+            for moved_to in (evidence or {}).get("new_districts", []):
+                if self.authorities.has_district(moved_to) and moved_to not in told:
+                    told.append(moved_to)
             for authority in told:
                 rows.append(
                     _row(

@@ -230,6 +230,39 @@ def rename(
     say(Message("factory.renamed", code=factory.credit_code, old=former, new=factory.name))
 
 
+@app.command("move")
+def move(
+    ctx: typer.Context,
+    code: str,
+    district: Annotated[str, typer.Option("--district", help="The district it moved to.")],
+    decided_on: Annotated[str, typer.Option("--decided-on", help="Date of the move.")],
+    ref: Annotated[str | None, typer.Option("--ref", help="Document number.")] = None,
+) -> None:
+    """Record a move inside Beijing (Article 4): routing, scope and filings follow it."""
+    from monitor.decisions import move_factory
+
+    app_state = state(ctx)
+    factory, former = move_factory(
+        app_state.engine,
+        code,
+        district=district,
+        decided_on=parse_date_option(decided_on, "--decided-on"),
+        reference=ref,
+        operator=app_state.operator,
+        outbox=app_state.alerting.outbox,
+        accept_codes=app_state.accept_codes,
+    )
+    say(
+        Message(
+            "factory.moved",
+            code=factory.credit_code,
+            name=factory.name,
+            former="、".join(_district_name(c) for c in former),
+            new=_district_name(factory.district_code),
+        )
+    )
+
+
 @app.command("revoke")
 def revoke(
     ctx: typer.Context,

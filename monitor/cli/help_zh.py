@@ -61,6 +61,12 @@ HELP_ZH: dict[str, str] = {
     "Date the bureau approved.": "批准日期。",
     "Approval document number.": "批准文号。",
     "Record the revocation of a designation.": "登记撤销认定的决定。",
+    "Record a move inside Beijing (Article 4): routing, scope and filings follow it.": (
+        "登记北京市内的区变更（第四条）：此后的通知、处理权限和备案报送随之变更。"
+    ),
+    "The district it moved to.": "迁入的区。",
+    "Date of the move.": "变更日期。",
+    "Document number.": "文号。",
     "Date of the decision.": "决定日期。",
     "Decision document number.": "决定文号。",
     "Why (the clause and facts).": "理由（条款和事实）。",

@@ -28,7 +28,7 @@ from monitor.rules import FactoryFacts, SourceAnswer, evaluate
 from monitor.rules.endings import Outcome, how_it_ended
 from monitor.rules.policy import Measures, Policy
 from monitor.storage.db import session_scope
-from monitor.storage.models import Factory, Observation
+from monitor.storage.models import Designation, Factory, Observation
 from monitor.vocabulary import DesignationStatus
 
 if TYPE_CHECKING:
@@ -116,6 +116,19 @@ def _answers(
     return answers
 
 
+def _districts(session: Session, factory_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    """Each factory's districts, from its designations in force."""
+    found: dict[int, set[str]] = defaultdict(set)
+    for factory_id, district in session.execute(
+        select(col(Designation.factory_id), col(Designation.district_code)).where(
+            col(Designation.factory_id).in_(factory_ids),
+            col(Designation.status) == DesignationStatus.ACTIVE.value,
+        )
+    ):
+        found[factory_id].add(district)
+    return {factory_id: tuple(sorted(codes)) for factory_id, codes in found.items()}
+
+
 def _clearable(answers: Iterable[SourceAnswer], connectors: list[ConnectorSettings]) -> set[str]:
     """Topics whose every per-factory source gave a real answer (not an error) this time."""
     by_connector = {answer.connector: answer for answer in answers}
@@ -178,6 +191,7 @@ def evaluate_register(
             factories = list(session.scalars(select(Factory).where(col(Factory.id).in_(chunk))))
             book = FlagBook(session, chunk, outbox)
             answers = _answers(session, chunk, connectors)
+            districts = _districts(session, chunk)
             for factory in factories:
                 assert factory.id is not None
                 mine = answers.get(factory.id, [])
@@ -187,6 +201,7 @@ def evaluate_register(
                     factory.designated_on,
                     factory.baseline_entity_type,
                     tuple(mine),
+                    districts.get(factory.id, ()),
                 )
                 if factory.baseline_entity_type is None:
                     seen = next(

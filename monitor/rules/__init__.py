@@ -46,6 +46,7 @@ class FactoryFacts:
     designated_on: date
     baseline_entity_type: str | None  # seen at the first sweep after designation
     answers: tuple[SourceAnswer, ...]
+    districts: tuple[str, ...] = ()  # the districts of the designations in force
 
     def found(self, topic: Topic) -> Iterator[SourceAnswer]:
         return (a for a in self.answers if a.topic is topic and a.outcome == "found")
@@ -116,18 +117,20 @@ CLAUSES: dict[str, tuple[str, Severity]] = {
     "art12.5-penalty": ("12(5)", Severity.REVIEW),
     "art12-rename-pending": ("12", Severity.ACTION),
     "art12-restructure-pending": ("12", Severity.REVIEW),
+    "register-district-changed": ("4", Severity.ACTION),
 }
 
 
 def state_rules() -> list[StateRule]:
     """The rules of continuing states, judged by the measures in force today; one rule may
     find under several rule ids (a relocation, or a relocation to check)."""
-    from monitor.rules import data, naming, relocation, termination
+    from monitor.rules import data, district, naming, relocation, termination
 
     return [
         termination.terminated,
         termination.not_operating,
         relocation.relocated,
+        district.district_changed,
         naming.rename_pending,
         naming.restructure_pending,
         data.unknown_status,

@@ -546,3 +546,48 @@ def test_a_national_registration_authority_is_no_relocation() -> None:
     assert rules(fired(xiongan)) == {"art12.4-relocated"}
     beijing_town = registration(registered_address="北京市房山区河北镇河北村1号")
     assert fired(beijing_town) == []
+
+
+def in_district(*records: Any, districts: tuple[str, ...] = ("110108",)) -> list[Finding]:
+    from dataclasses import replace
+
+    from monitor.rules import evaluate
+
+    return evaluate(replace(facts(*records), districts=districts), Measures.only(POLICY, TODAY))
+
+
+CHANGPING = {
+    "registration_authority": "北京市昌平区市场监督管理局",
+    "division_code": "110114",
+    "registered_address": "北京市昌平区科技园区超前路9号",
+}
+
+
+def test_a_move_inside_beijing_is_an_action_for_both_districts() -> None:
+    [finding] = in_district(registration(**CHANGPING))
+    assert (finding.rule_id, finding.severity, finding.clause) == (
+        "register-district-changed",
+        Severity.ACTION,
+        "4",
+    )
+    assert finding.evidence["new_districts"] == ["110114"]
+    assert finding.evidence_key == "district:110114"
+    # a sign that still names the designation's own district: nothing to do yet
+    partly = registration(**{**CHANGPING, "division_code": "110108"})
+    assert in_district(partly) == []
+    # the development area is a district of its own: 大兴 → 经开区 is a move
+    yizhuang = registration(
+        registration_authority="北京经济技术开发区市场监督管理局",
+        division_code="110302",
+        registered_address="北京经济技术开发区科创十三街1号",
+    )
+    [to_yizhuang] = in_district(yizhuang, districts=("110115",))
+    assert to_yizhuang.evidence["new_districts"] == ["110302"]
+    # outside Beijing is 12(4)'s, and an ordinary factory raises nothing
+    hebei = registration(
+        registration_authority="河北省廊坊市市场监督管理局",
+        division_code="131000",
+        registered_address="廊坊市广阳区新开路1号",
+    )
+    assert rules(in_district(hebei)) == {"art12.4-relocated"}
+    assert in_district(registration()) == []
