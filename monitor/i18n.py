@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from monitor.vocabulary import RULES
+
 SUPPORTED = ("zh", "en")
 
 CATALOG: dict[str, dict[str, str]] = {
@@ -646,42 +648,6 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "认定已于 {on} 撤销（文号 {reference}）：{reason}",
         "en": "designation revoked on {on} (document {reference}): {reason}",
     },
-    "rule.art12.1-false-information": {
-        "zh": "申请中提供虚假信息或其他违法行为",
-        "en": "false information in the application",
-    },
-    "rule.art12.2-terminated": {"zh": "企业依法终止", "en": "terminated by law"},
-    "rule.art12.2-not-operating": {"zh": "无法正常经营", "en": "cannot operate normally"},
-    "rule.art12.3-major-accident": {"zh": "发生重大事故", "en": "major accident"},
-    "rule.art12.3-large-accident": {
-        "zh": "认定后发生较大事故",
-        "en": "large accident while designated",
-    },
-    "rule.art5.3-prior-accident": {
-        "zh": "认定前三年内发生较大及以上事故",
-        "en": "accident in the three years before designation",
-    },
-    "rule.art12.4-relocated": {
-        "zh": "注册地迁至京外",
-        "en": "registered seat moved out of Beijing",
-    },
-    "rule.art12.4-relocation-unconfirmed": {
-        "zh": "迁出迹象待核实",
-        "en": "signs of a move to check",
-    },
-    "rule.art12.5-penalty": {"zh": "受到处罚", "en": "penalised"},
-    "rule.art12-rename-pending": {"zh": "待申请更名", "en": "rename to apply for"},
-    "rule.art12-restructure-pending": {"zh": "疑似重组", "en": "possible restructuring"},
-    "rule.data-unknown-status": {"zh": "无法识别的登记状态", "en": "unrecognised status"},
-    "rule.data-unknown-value": {"zh": "无法识别的数据取值", "en": "unrecognised value"},
-    "rule.data-ungraded-accident": {"zh": "事故无法定级", "en": "ungraded accident"},
-    "rule.data-not-found": {"zh": "数据源查无此企业", "en": "not found at the source"},
-    "rule.register-district-changed": {"zh": "所在区变更", "en": "district changed"},
-    "rule.data-implausible-date": {"zh": "日期不可能成立", "en": "implausible date"},
-    "rule.art5.3-prior-violation": {
-        "zh": "认定前三年内有不良信用记录或违法违规行为",
-        "en": "bad credit record or violation in the three years before designation",
-    },
     "severity.revocation": {"zh": "应撤销", "en": "revocation"},
     "severity.review": {"zh": "待核查", "en": "review"},
     "severity.action": {"zh": "待办理", "en": "action"},
@@ -1009,6 +975,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "unexpected error: {detail} (details in the log)",
     },
 }
+# each rule's name comes from the rule catalogue (monitor/vocabulary.RULES)
+CATALOG.update({f"rule.{spec.id}": {"zh": spec.zh, "en": spec.en} for spec in RULES.values()})
 
 
 _FORCED: ContextVar[str | None] = ContextVar("sfm_language", default=None)

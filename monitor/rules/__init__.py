@@ -22,7 +22,7 @@ from connectors.base import (
     Topic,
 )
 from monitor.rules.policy import Measures, Policy, PolicyChoice, map_status
-from monitor.vocabulary import RegistrationStatus, Severity
+from monitor.vocabulary import RULES, RegistrationStatus, Severity
 
 Anchor = Literal["event", "listing", "state"]
 
@@ -85,6 +85,39 @@ class Finding:
     judged_by: PolicyChoice | None = None  # None: the measures in force today
 
 
+def found(
+    rule_id: str,
+    evidence_key: str,
+    summary_key: str,
+    summary_params: dict[str, Any],
+    evidence: dict[str, Any],
+    *,
+    severity: Severity | None = None,
+    topic: Topic | None = None,
+    anchor: Anchor = "state",
+    judged_by: PolicyChoice | None = None,
+) -> Finding:
+    """A finding of a rule as the catalogue declares it (monitor/vocabulary.RULES): its clause,
+    severity and topic come from there; `severity` may only make it milder, `topic` names the
+    answer's own for the data rules that follow any topic."""
+    spec = RULES[rule_id]
+    if summary_key not in spec.summaries:
+        raise ValueError(f"{rule_id} does not declare the summary {summary_key}")
+    declared = Severity(spec.severity)
+    return Finding(
+        rule_id,
+        spec.clause,
+        severity or declared,
+        topic or (Topic(spec.topic) if spec.topic else None),
+        evidence_key,
+        summary_key,
+        summary_params,
+        evidence,
+        anchor,
+        judged_by,
+    )
+
+
 def policy_status(record: RegistrationRecord, policy: Policy) -> RegistrationStatus:
     """The status under the measures in force (their status map over the defaults)."""
     return map_status(record.raw_status, policy.status_map)
@@ -102,22 +135,9 @@ def evidence_of(answer: SourceAnswer, **more: Any) -> dict[str, Any]:
 StateRule = Callable[[FactoryFacts, Policy, date], list[Finding]]
 EventRule = Callable[[FactoryFacts, Measures], list[Finding]]
 
-# Each rule's clause and severity, for flags staff raise from evidence that reached
-# them outside the connectors (the rules themselves give theirs with each finding).
+# The rules staff may raise, with their clause and severity (from the catalogue).
 CLAUSES: dict[str, tuple[str, Severity]] = {
-    "art12.1-false-information": ("12(1)", Severity.REVOCATION),
-    "art12.2-terminated": ("12(2)", Severity.REVOCATION),
-    "art12.2-not-operating": ("12(2)", Severity.REVIEW),
-    "art12.3-major-accident": ("12(3)", Severity.REVOCATION),
-    "art12.3-large-accident": ("5(3), 12(5)", Severity.REVIEW),
-    "art5.3-prior-accident": ("5(3), 12(1)", Severity.REVIEW),
-    "art5.3-prior-violation": ("5(3), 12(1)", Severity.REVIEW),
-    "art12.4-relocated": ("12(4)", Severity.REVOCATION),
-    "art12.4-relocation-unconfirmed": ("12(4)", Severity.REVIEW),
-    "art12.5-penalty": ("12(5)", Severity.REVIEW),
-    "art12-rename-pending": ("12", Severity.ACTION),
-    "art12-restructure-pending": ("12", Severity.REVIEW),
-    "register-district-changed": ("4", Severity.ACTION),
+    spec.id: (spec.clause, Severity(spec.severity)) for spec in RULES.values() if spec.raisable
 }
 
 

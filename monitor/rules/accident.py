@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from connectors.base import AccidentGrade, SafetyCategory, SafetyRecord, Topic
-from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evidence_of
+from connectors.base import AccidentGrade, SafetyCategory, SafetyRecord
+from monitor.rules import FactoryFacts, Finding, Severity, SourceAnswer, evidence_of, found
 from monitor.rules.policy import Grading, Measures, Policy, PolicyChoice, Thresholds
 
 ORDER = [
@@ -137,20 +137,16 @@ def years_before(day: date, years: int) -> date:
 
 def _finding(
     rule_id: str,
-    clause: str,
-    severity: Severity,
     answer: SourceAnswer,
     record: SafetyRecord,
     graded: Graded,
     judge: PolicyChoice,
     summary_key: str = "finding.accident",
+    severity: Severity | None = None,
 ) -> Finding:
     assert graded.effective is not None
-    return Finding(
+    return found(
         rule_id,
-        clause,
-        severity,
-        Topic.SAFETY,
         f"{answer.connector}:{record.record_id}",
         summary_key,
         {
@@ -175,6 +171,7 @@ def _finding(
             direct_loss_cny=record.direct_loss_cny,
             summary=record.summary,
         ),
+        severity=severity,
         anchor="event",
         judged_by=judge,
     )
@@ -201,14 +198,14 @@ def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
             by_analogy_only = graded.by_analogy and graded.provider not in SEVERE
             severity = Severity.REVIEW if by_analogy_only else Severity.REVOCATION
             findings.append(
-                _finding("art12.3-major-accident", "12(3)", severity, answer, record, graded, judge)
+                _finding(
+                    "art12.3-major-accident", answer, record, graded, judge, severity=severity
+                )
             )
         elif designated and graded.effective is AccidentGrade.LARGE:
             findings.append(
                 _finding(
                     "art12.3-large-accident",
-                    "5(3), 12(5)",
-                    Severity.REVIEW,
                     answer,
                     record,
                     graded,
@@ -219,8 +216,6 @@ def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
             findings.append(
                 _finding(
                     "art5.3-prior-accident",
-                    "5(3), 12(1)",
-                    Severity.REVIEW,
                     answer,
                     record,
                     graded,
@@ -232,11 +227,8 @@ def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
 
 
 def _ungraded(answer: SourceAnswer, record: SafetyRecord, judge: PolicyChoice) -> Finding:
-    return Finding(
+    return found(
         "data-ungraded-accident",
-        "—",
-        Severity.REVIEW,
-        Topic.SAFETY,
         f"{answer.connector}:{record.record_id}",
         "finding.ungraded_accident",
         {

@@ -6,18 +6,15 @@ from dataclasses import replace
 from datetime import date
 
 from connectors.base import CanonicalRecord, CreditRecord, SafetyRecord, Topic
-from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
+from monitor.rules import FactoryFacts, Finding, evidence_of, found, policy_status
 from monitor.rules.policy import Policy
 from monitor.vocabulary import RegistrationStatus
 
 
 def unknown_status(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
     return [
-        Finding(
+        found(
             "data-unknown-status",
-            "—",
-            Severity.REVIEW,
-            Topic.REGISTRATION,
             f"status:{record.raw_status}",
             "finding.unknown_status",
             {"raw_status": record.raw_status},
@@ -30,11 +27,8 @@ def unknown_status(facts: FactoryFacts, policy: Policy, today: date) -> list[Fin
 
 def not_found(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
     return [
-        Finding(
+        found(
             "data-not-found",
-            "—",
-            Severity.REVIEW,
-            Topic.REGISTRATION,
             f"not_found:{answer.connector}",
             "finding.not_found",
             {"source": answer.connector},
@@ -55,15 +49,13 @@ def unknown_values(facts: FactoryFacts, policy: Policy, today: date) -> list[Fin
         for record in answer.records:
             for field, text in sorted(record.unmapped.items()):
                 findings.append(
-                    Finding(
+                    found(
                         "data-unknown-value",
-                        "—",
-                        Severity.REVIEW,
-                        answer.topic,
                         f"{field}:{text}",
                         "finding.unknown_value",
                         {"field": field, "text": text},
                         evidence_of(answer, field=field, text=text),
+                        topic=answer.topic,
                     )
                 )
     return findings
@@ -96,15 +88,13 @@ def plausible_only(facts: FactoryFacts, today: date) -> tuple[FactoryFacts, list
             field = dated[0]
             record_id = getattr(record, "record_id", "")
             findings.append(
-                Finding(
+                found(
                     "data-implausible-date",
-                    "—",
-                    Severity.REVIEW,
-                    answer.topic,
                     f"{answer.connector}:{record_id}:{field}",
                     "finding.implausible_date",
                     {"field": field, "value": str(day)},
                     evidence_of(answer, record_id=record_id, field=field, text=str(day)),
+                    topic=answer.topic,
                 )
             )
         answers.append(

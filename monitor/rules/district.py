@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from connectors.base import RegistrationRecord, Topic
+from connectors.base import RegistrationRecord
 from monitor.codes import DISTRICTS_BY_CODE, RETIRED_CODES, division_side
-from monitor.rules import FactoryFacts, Finding, Severity, evidence_of
+from monitor.rules import FactoryFacts, Finding, evidence_of, found
 from monitor.rules.places import leading_sequence
 from monitor.rules.policy import Policy
 
@@ -68,11 +68,8 @@ def district_changed(facts: FactoryFacts, policy: Policy, today: date) -> list[F
             continue  # no district named, or a sign still names the designation's own
         new = sorted(set(named.values()))
         findings.append(
-            Finding(
+            found(
                 "register-district-changed",
-                "4",
-                Severity.ACTION,
-                Topic.REGISTRATION,
                 "district:" + ",".join(new),
                 "finding.district_changed",
                 {"designated": _names(facts.districts), "named": _names(new)},

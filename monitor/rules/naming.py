@@ -11,8 +11,7 @@ import re
 import unicodedata
 from datetime import date
 
-from connectors.base import Topic
-from monitor.rules import FactoryFacts, Finding, Severity, evidence_of
+from monitor.rules import FactoryFacts, Finding, evidence_of, found
 from monitor.rules.policy import Policy
 
 
@@ -30,11 +29,8 @@ def rename_pending(facts: FactoryFacts, policy: Policy, today: date) -> list[Fin
         registered = normalise_name(record.name)
         if registered != designated:
             findings.append(
-                Finding(
+                found(
                     "art12-rename-pending",
-                    "12",
-                    Severity.ACTION,
-                    Topic.REGISTRATION,
                     f"name:{registered}",
                     "finding.rename",
                     {"designated": facts.name, "registered": record.name},
@@ -60,11 +56,8 @@ def restructure_pending(facts: FactoryFacts, policy: Policy, today: date) -> lis
         )
         if record.entity_type and not same:
             findings.append(
-                Finding(
+                found(
                     "art12-restructure-pending",
-                    "12",
-                    Severity.REVIEW,
-                    Topic.REGISTRATION,
                     f"entity_type:{facts.baseline_entity_type}->{record.entity_type}",
                     "finding.restructure",
                     {"before": facts.baseline_entity_type, "after": record.entity_type},

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import CreditKind, CreditRecord, Topic
-from monitor.rules import Anchor, FactoryFacts, Finding, Severity, evidence_of
+from connectors.base import CreditKind, CreditRecord
+from monitor.rules import Anchor, FactoryFacts, Finding, evidence_of, found
 from monitor.rules.policy import Measures, PolicyChoice
 
 LISTINGS = {CreditKind.SERIOUS_VIOLATION, CreditKind.DISHONEST_DEBTOR}
@@ -42,11 +42,8 @@ def penalised(facts: FactoryFacts, measures: Measures) -> list[Finding]:
         else:
             continue
         findings.append(
-            Finding(
+            found(
                 "art12.5-penalty",
-                "12(5)",
-                Severity.REVIEW,
-                Topic.CREDIT,
                 f"{answer.connector}:{record.record_id}",
                 _summary_key(record),
                 {

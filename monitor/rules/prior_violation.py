@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from connectors.base import CreditKind, CreditRecord, Topic
-from monitor.rules import FactoryFacts, Finding, Severity, evidence_of
+from connectors.base import CreditKind, CreditRecord
+from monitor.rules import FactoryFacts, Finding, evidence_of, found
 from monitor.rules.accident import years_before
 from monitor.rules.policy import Measures
 
@@ -46,11 +46,8 @@ def prior_violations(facts: FactoryFacts, measures: Measures) -> list[Finding]:
         if not _in_window(record, facts.designated_on, window_start):
             continue
         findings.append(
-            Finding(
+            found(
                 "art5.3-prior-violation",
-                "5(3), 12(1)",
-                Severity.REVIEW,
-                Topic.CREDIT,
                 f"{answer.connector}:{record.record_id}",
                 "finding.prior_violation",
                 {

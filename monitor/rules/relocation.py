@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from connectors.base import RegistrationRecord, Topic
+from connectors.base import RegistrationRecord
 from monitor.codes import division_side
-from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
+from monitor.rules import FactoryFacts, Finding, evidence_of, found, policy_status
 from monitor.rules.places import place_of
 from monitor.rules.policy import Policy
 from monitor.vocabulary import RegistrationStatus
@@ -59,11 +59,8 @@ def relocated(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
                 if field in outside
             )
             findings.append(
-                Finding(
+                found(
                     "art12.4-relocated",
-                    "12(4)",
-                    Severity.REVOCATION,
-                    Topic.REGISTRATION,
                     f"relocated:{destination}",
                     "finding.relocated",
                     {"destination": destination},
@@ -78,11 +75,8 @@ def relocated(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
                 for field in outside | beijing
             }
             findings.append(
-                Finding(
+                found(
                     "art12.4-relocation-unconfirmed",
-                    "12(4)",
-                    Severity.REVIEW,
-                    Topic.REGISTRATION,
                     "unconfirmed:" + "|".join(f"{k}={signs[k]}" for k in sorted(signs)),
                     "finding.relocation_unconfirmed",
                     {"signs": "；".join(f"{signs[k]}" for k in sorted(signs))},

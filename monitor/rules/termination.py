@@ -13,8 +13,8 @@ import re
 import unicodedata
 from datetime import date
 
-from connectors.base import CreditKind, CreditRecord, Topic
-from monitor.rules import FactoryFacts, Finding, Severity, evidence_of, policy_status
+from connectors.base import CreditKind, CreditRecord
+from monitor.rules import FactoryFacts, Finding, evidence_of, found, policy_status
 from monitor.rules.policy import Policy
 from monitor.vocabulary import RegistrationStatus
 
@@ -53,11 +53,8 @@ def terminated(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding
         status = policy_status(record, policy)
         if status in TERMINATED:
             findings.append(
-                Finding(
+                found(
                     "art12.2-terminated",
-                    "12(2)",
-                    Severity.REVOCATION,
-                    Topic.REGISTRATION,
                     f"status:{status.value}",
                     "finding.terminated",
                     {"raw_status": record.raw_status},
@@ -73,11 +70,8 @@ def not_operating(facts: FactoryFacts, policy: Policy, today: date) -> list[Find
         status = policy_status(record, policy)
         if status in NOT_OPERATING:
             findings.append(
-                Finding(
+                found(
                     "art12.2-not-operating",
-                    "12(2)",
-                    Severity.REVIEW,
-                    Topic.REGISTRATION,
                     f"status:{status.value}",
                     "finding.not_operating_status",
                     {"raw_status": record.raw_status},
@@ -87,11 +81,8 @@ def not_operating(facts: FactoryFacts, policy: Policy, today: date) -> list[Find
     for answer, credit in facts.credit():
         if stops_operation(credit, today):
             findings.append(
-                Finding(
+                found(
                     "art12.2-not-operating",
-                    "12(2)",
-                    Severity.REVIEW,
-                    Topic.CREDIT,
                     f"{answer.connector}:{credit.record_id}",
                     "finding.stopped_by_penalty",
                     {
@@ -115,11 +106,8 @@ def not_operating(facts: FactoryFacts, policy: Policy, today: date) -> list[Find
             )
         if credit.kind is CreditKind.ABNORMAL_OPERATION and credit.removed_on is None:
             findings.append(
-                Finding(
+                found(
                     "art12.2-not-operating",
-                    "12(2)",
-                    Severity.REVIEW,
-                    Topic.CREDIT,
                     f"{answer.connector}:{credit.record_id}",
                     "finding.abnormal_operation",
                     {
