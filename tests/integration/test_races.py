@@ -14,6 +14,7 @@ from monitor.clock import now_utc
 from monitor.decisions import decide
 from monitor.errors import Refused
 from monitor.flags.book import FlagBook, ReconcileTally, reconcile
+from monitor.rules.endings import Ending
 from monitor.storage.models import Factory, Flag, FlagAudit
 from monitor.vocabulary import FlagState
 from tests.integration.test_flags import BUREAU, one, swept  # noqa: F401  (fixture)
@@ -101,8 +102,16 @@ def test_the_sweep_clears_only_flags_still_open_when_it_commits(
         # while the sweep evaluates (its book already read the flag as open) staff confirm it
         decide(swept, flag.id or 0, FlagState.CONFIRMED, operator=BUREAU, reason="属实")
         tally = ReconcileTally()
-        reconcile(book, factory, [], {"credit", "registration", "safety"}, tally, now_utc())
-        assert flag.id in book.cleared_ids  # the stale read would clear it ...
+        reconcile(
+            book,
+            factory,
+            [],
+            {"credit", "registration", "safety"},
+            tally,
+            now_utc(),
+            lambda _flag: Ending("ended.penalty_lifted", {"removed_on": "2026-12-01"}),
+        )
+        assert flag.id in book.cleared  # the stale read would clear it ...
         book.write(now_utc() + timedelta(seconds=1))
         session.commit()
     # ... but the write is conditional: the confirmation stands and the audit has no "cleared"
