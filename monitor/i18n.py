@@ -348,6 +348,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "企业类型由“{before}”变更为“{after}”，可能发生重组",
         "en": "entity type changed from '{before}' to '{after}': possible restructuring",
     },
+    "finding.restructure_reported": {
+        "zh": "登记信息显示企业发生合并或分立（“{raw_status}”），应向市经济和信息化局申请更名",
+        "en": "the registry reports a merger or division ('{raw_status}'): the enterprise must "
+        "apply to the municipal bureau",
+    },
     "finding.unknown_status": {
         "zh": "无法识别的登记状态“{raw_status}”，需人工核实",
         "en": "unrecognised registration status '{raw_status}': check by hand",

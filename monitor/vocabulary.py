@@ -218,7 +218,7 @@ RULES: dict[str, RuleSpec] = {
             "12",
             "review",
             "registration",
-            ("finding.restructure",),
+            ("finding.restructure", "finding.restructure_reported"),
             True,
             "疑似重组",
             "possible restructuring",

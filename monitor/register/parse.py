@@ -44,6 +44,8 @@ COLUMNS = (
     # one enterprise may hold several designations (Article 7, or several factories)
     Column("factory_name", "工厂名称", required=False),
     Column("reference", "文号", required=False),  # the filing or the decision
+    # the entity type when designated: the baseline a restructure is judged against
+    Column("entity_type", "企业类型", required=False),
 )
 
 LEVELS = {
@@ -93,6 +95,7 @@ class FactoryRow:
     registered_address: str | None  # None when the file has no address column
     factory_name: str | None = None  # the factory designated, when not the enterprise's name
     reference: str | None = None
+    entity_type: str | None = None  # None when the file has no such column or cell
 
     @property
     def designation(self) -> tuple[str, str]:
@@ -213,6 +216,7 @@ _PARSERS: dict[str, Callable[[str, _Rules], Any]] = {
     "registered_address": _at_most(500, _address),
     "factory_name": _at_most(200, lambda text, rules: re.sub(r"\s+", " ", text) or None),
     "reference": _at_most(200, lambda text, rules: text or None),
+    "entity_type": _at_most(100, lambda text, rules: re.sub(r"\s+", "", text) or None),
 }
 
 
@@ -307,6 +311,7 @@ def parse_factories(
                     registered_address=values.get("registered_address"),
                     factory_name=values.get("factory_name"),
                     reference=values.get("reference"),
+                    entity_type=values.get("entity_type"),
                 )
             )
     if not rows and not errors:

@@ -80,7 +80,8 @@ def record_event(
     return event
 
 
-ENTERPRISE_FIELDS = {"name", "registered_address"}  # the rest of a row is its designation's
+# the rest of a row is its designation's
+ENTERPRISE_FIELDS = {"name", "registered_address", "baseline_entity_type"}
 
 
 def _changes(
@@ -92,6 +93,8 @@ def _changes(
     wanted: list[tuple[Any, str, Any]] = [(factory, "name", row.name)]
     if row.registered_address is not None:  # a file without the column leaves it alone
         wanted.append((factory, "registered_address", row.registered_address))
+    if row.entity_type is not None:  # the register's word on the designated entity type
+        wanted.append((factory, "baseline_entity_type", row.entity_type))
     if designation is not None:
         wanted += [
             (designation, "designated_on", row.designated_on),
@@ -362,7 +365,7 @@ def _insert_new(session: Session, rows: list[FactoryRow], actor: str, source: st
     factories = [
         {"credit_code": row.credit_code, **row.register_values()}
         | {"status": DesignationStatus.ACTIVE.value, "revoked_on": None}
-        | {"baseline_entity_type": None, "created_at": now, "updated_at": now}
+        | {"baseline_entity_type": row.entity_type, "created_at": now, "updated_at": now}
         for row in rows
     ]
     inserted = session.execute(

@@ -45,10 +45,26 @@ def rename_pending(facts: FactoryFacts, policy: Policy, today: date) -> list[Fin
     return findings
 
 
+REORGANISED = ("合并", "分立")
+
+
 def restructure_pending(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]:
-    if not facts.baseline_entity_type:
-        return []
     findings = []
+    for answer, record in facts.registrations():
+        # a registry that says the enterprise merged or split (in its status or the reason
+        # given with it): that text is the evidence
+        if any(word in record.raw_status for word in REORGANISED):
+            findings.append(
+                found(
+                    "art12-restructure-pending",
+                    f"reorganised:{record.raw_status}",
+                    "finding.restructure_reported",
+                    {"raw_status": record.raw_status},
+                    evidence_of(answer, raw_status=record.raw_status),
+                )
+            )
+    if not facts.baseline_entity_type:
+        return findings
     for answer, record in facts.registrations():
         # compared as names are: "有限责任公司（自然人投资或控股）" is "…(…)"
         same = normalise_name(record.entity_type or "") == normalise_name(

@@ -591,3 +591,11 @@ def test_a_move_inside_beijing_is_an_action_for_both_districts() -> None:
     )
     assert rules(in_district(hebei)) == {"art12.4-relocated"}
     assert in_district(registration()) == []
+
+
+def test_a_merger_or_division_the_registry_reports_is_a_restructure() -> None:
+    merged = registration(raw_status="注销（因合并）")
+    found = {f.rule_id: f for f in fired(merged)}
+    assert "art12-restructure-pending" in found
+    assert found["art12-restructure-pending"].evidence["raw_status"] == "注销（因合并）"
+    assert "art12-restructure-pending" not in rules(fired(registration(raw_status="存续")))
