@@ -22,7 +22,7 @@ from monitor.errors import BadInput, Refused
 from monitor.flags.book import get_flag, open_flag, resolve_answered, transition
 from monitor.i18n import Message, t
 from monitor.operators import Operator
-from monitor.register.store import find_factory, record_event, summarise
+from monitor.register.store import districts_of, find_factory, record_event, summarise
 from monitor.rules import CLAUSES, Finding
 from monitor.rules.naming import normalise_name
 from monitor.storage.db import session_scope
@@ -71,9 +71,31 @@ def decide(
         flag = get_flag(session, flag_id)
         factory = session.get(Factory, flag.factory_id)
         assert factory is not None
-        operator.require_district(factory)
+        operator.require_decision_power(factory, flag.severity, districts_of(session, factory))
         audit = transition(session, flag, to_state, actor=operator.user, reason=reason.strip())
         return flag, audit
+
+
+def add_note(engine: Any, flag_id: int, *, operator: Operator, text: str) -> Flag:
+    """A note on a flag by an office in scope (a district verifying an advanced-level case
+    for the bureau): an audit entry that moves nothing."""
+    text = _require_text(text, "--text")
+    with session_scope(engine) as session:
+        flag = get_flag(session, flag_id)
+        factory = session.get(Factory, flag.factory_id)
+        assert factory is not None
+        operator.require_district(factory, districts_of(session, factory))
+        session.add(
+            FlagAudit(
+                flag_id=flag.id or 0,
+                at=now_utc(),
+                actor=operator.user,
+                from_state=flag.state,
+                to_state=flag.state,
+                reason=text,
+            )
+        )
+        return flag
 
 
 def raise_for(
@@ -90,7 +112,7 @@ def raise_for(
         raise BadInput(Message("reason.required"))
     with session_scope(engine) as session:
         factory = find_factory(session, credit_code, accept_codes=accept_codes)
-        operator.require_district(factory)
+        operator.require_district(factory, districts_of(session, factory))
         return raise_flag(
             session, factory, rule_id, actor=operator.user, reason=reason.strip(), outbox=outbox
         )
@@ -187,7 +209,7 @@ def revoke_factory(
     reason = _require_text(reason, "--reason")
     with session_scope(engine) as session:
         factory = find_factory(session, code, accept_codes=accept_codes)
-        operator.require_revocation_power(factory)
+        operator.require_revocation_power(factory, districts_of(session, factory))
         if factory.status == DesignationStatus.REVOKED:
             raise Refused(
                 Message(

@@ -446,6 +446,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "操作员 {user} 的权限范围（{scope}）不包括 {district} 的企业，操作被拒绝",
         "en": "operator {user} (scope {scope}) may not decide for a factory in {district}",
     },
+    "operator.bureau_decides": {
+        "zh": "先进级企业的疑似撤销情形由北京市经济和信息化局决定；操作员 {user}（{scope}）"
+        "可用 `sfm flags note` 补充核实情况",
+        "en": "a revocation case of an advanced-level enterprise is the municipal bureau's to "
+        "decide; operator {user} ({scope}) may add findings with `sfm flags note`",
+    },
+    "flag.noted": {"zh": "已为标记 {id} 添加核实情况", "en": "note added to flag {id}"},
+    "audit.note": {"zh": "备注", "en": "note"},
     "operator.municipal_only": {
         "zh": "{what}须由市经济和信息化局的操作员办理，操作员 {user} 的范围是 {scope}",
         "en": "{what} is for an operator of the municipal bureau; {user} has scope {scope}",

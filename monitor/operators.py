@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import pwd
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor.codes import DISTRICTS_BY_CODE
@@ -74,16 +74,17 @@ class Operator:
             return self.scope
         return "、".join(DISTRICTS_BY_CODE[c].name for c in self.scope if c in DISTRICTS_BY_CODE)
 
-    def require_district(self, factory: Factory) -> None:
-        """Refuse a decision about a factory outside this operator's districts."""
-        if not self.covers(factory.district_code):
-            district = DISTRICTS_BY_CODE.get(factory.district_code)
+    def require_district(self, factory: Factory, districts: Iterable[str] = ()) -> None:
+        """Refuse a decision about an enterprise none of whose districts (its designations',
+        as routing reads them; else its summary district) is this operator's."""
+        held = list(districts) or [factory.district_code]
+        if not any(self.covers(code) for code in held):
+            names = "、".join(
+                DISTRICTS_BY_CODE[code].name if code in DISTRICTS_BY_CODE else code for code in held
+            )
             raise Refused(
                 Message(
-                    "operator.out_of_scope",
-                    user=self.user,
-                    scope=self.scope_text(),
-                    district=district.name if district else factory.district_code,
+                    "operator.out_of_scope", user=self.user, scope=self.scope_text(), district=names
                 )
             )
 
@@ -95,11 +96,23 @@ class Operator:
                 )
             )
 
-    def require_revocation_power(self, factory: Factory) -> None:
+    def require_revocation_power(self, factory: Factory, districts: Iterable[str] = ()) -> None:
         """Advanced designations are the bureau's; basic ones their district's (or the bureau's)."""
         if factory.level == Level.ADVANCED.value:
             self.require_municipal("先进级认定的撤销")
-        self.require_district(factory)
+        self.require_district(factory, districts)
+
+    def require_decision_power(
+        self, factory: Factory, severity: str, districts: Iterable[str]
+    ) -> None:
+        """Deciding a revocation case of an advanced-level enterprise is the bureau's (Article
+        4: the bureau designates that level); a district in scope may add a note."""
+        advanced_case = factory.level == Level.ADVANCED.value and severity == "revocation"
+        if advanced_case and not self.municipal:
+            raise Refused(
+                Message("operator.bureau_decides", user=self.user, scope=self.scope_text())
+            )
+        self.require_district(factory, districts)
 
 
 def current_operator(

@@ -58,6 +58,13 @@ def flag_detail(
         }
 
 
+def change_text(from_state: str | None, to_state: str) -> str:
+    """An audit entry's change as a reader sees it; a note moves nothing."""
+    if from_state == to_state:
+        return t("audit.note")
+    return f"{t(f'state.{from_state}')} → {t(f'state.{to_state}')}"
+
+
 def audit_json(entry: FlagAudit) -> dict[str, Any]:
     return {
         "at": entry.at.isoformat(),
@@ -99,7 +106,7 @@ def audit_trail(
                 "reason": audit.reason,
                 # what a reader of the table sees
                 "subject_text": t("audit.flag_subject", id=audit.flag_id, rule=t(f"rule.{rule}")),
-                "change_text": f"{t(f'state.{audit.from_state}')} → {t(f'state.{audit.to_state}')}",
+                "change_text": change_text(audit.from_state, audit.to_state),
                 "reason_text": audit_reason(audit.reason),
             }
             for audit, rule, code in session.execute(flags)

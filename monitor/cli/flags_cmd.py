@@ -84,7 +84,7 @@ def show(
 ) -> None:
     """One flag: evidence, history and audit trail."""
     from monitor.clock import today_beijing
-    from monitor.reports import flag_detail
+    from monitor.reports import change_text, flag_detail
     from monitor.rules.policy import measures_in_force
 
     app = state(ctx)
@@ -119,7 +119,7 @@ def show(
         trail.add_row(
             _local(entry["at"]),
             entry["actor"],
-            f"{t('state.' + str(entry['from']))} → {t('state.' + str(entry['to']))}",
+            change_text(entry["from"], entry["to"]),
             audit_reason(entry["reason"] or ""),
         )
     out.print(trail)
@@ -173,6 +173,20 @@ def reopen(
 ) -> None:
     """Reopen a dismissed or cleared flag."""
     _decide(ctx, flag_id, "open", reason)
+
+
+@app.command("note")
+def note(
+    ctx: typer.Context,
+    flag_id: Annotated[int, typer.Argument(metavar="ID")],
+    text: Annotated[str, typer.Option("--text", help="What your office found.")],
+) -> None:
+    """Add what your office found to a flag, without deciding it."""
+    from monitor.decisions import add_note
+
+    app_state = state(ctx)
+    flag = add_note(app_state.engine, flag_id, operator=app_state.operator, text=text)
+    say(Message("flag.noted", id=flag.id))
 
 
 @app.command("raise")

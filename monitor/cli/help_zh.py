@@ -65,6 +65,10 @@ HELP_ZH: dict[str, str] = {
         "登记北京市内的区变更（第四条）：此后的通知、处理权限和备案报送随之变更。"
     ),
     "The district it moved to.": "迁入的区。",
+    "Add what your office found to a flag, without deciding it.": (
+        "为标记补充本单位的核实情况（不作决定）。"
+    ),
+    "What your office found.": "本单位的核实情况。",
     "Date of the move.": "变更日期。",
     "Document number.": "文号。",
     "Date of the decision.": "决定日期。",

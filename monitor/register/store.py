@@ -121,6 +121,14 @@ def _designations(session: Session, factory_ids: list[int]) -> dict[DesignationK
     return found
 
 
+def districts_of(session: Session, factory: Factory) -> list[str]:
+    """The districts of an enterprise's designations in force (all of them once revoked): what
+    routing and scope both read."""
+    held = list(session.exec(select(Designation).where(Designation.factory_id == factory.id)))
+    active = [d for d in held if d.status == DesignationStatus.ACTIVE.value]
+    return sorted({d.district_code for d in (active or held)}) or [factory.district_code]
+
+
 def summarise(session: Session, factory: Factory) -> None:
     """The enterprise's register entry from its designations: the highest level and the
     earliest date among those in force, their district, and whether any is in force.
