@@ -259,8 +259,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "check.col.changed": {"zh": "有变化", "en": "Changed"},
     # findings (a flag's summary)
     "finding.terminated": {
-        "zh": "登记状态为“{raw_status}”：企业已依法终止",
-        "en": "registration status is '{raw_status}': the enterprise has been terminated",
+        "zh": "登记状态为“{raw_status}”（{registration_status}）：疑似被依法终止或无法正常经营",
+        "en": "registration status is '{raw_status}' ({registration_status}): the enterprise "
+        "may have been terminated or be unable to operate",
     },
     "finding.not_operating_status": {
         "zh": "登记状态为“{raw_status}”：可能不能正常生产经营",
@@ -322,8 +323,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "field.occurred_on": {"zh": "事故发生日期", "en": "date of the accident"},
     "field.decided_on": {"zh": "决定（列入）日期", "en": "date of decision (or listing)"},
     "finding.relocated": {
-        "zh": "注册地已迁出北京市：{destination}",
-        "en": "registered address moved out of Beijing: {destination}",
+        "zh": "登记信息显示在京外（{destination}），疑似注册地变更至京外",
+        "en": "the registry shows a place outside Beijing ({destination}): the registered seat "
+        "may have moved out of Beijing",
     },
     "finding.penalty": {
         "zh": "{authority} {decided_on} {document_no}（{kind}，罚款 {fine} 元）：{reason}",
@@ -661,7 +663,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "认定已于 {on} 撤销（文号 {reference}）：{reason}",
         "en": "designation revoked on {on} (document {reference}): {reason}",
     },
-    "severity.revocation": {"zh": "应撤销", "en": "revocation"},
+    # labels that never read as a decision: a suspicion, a check, a thing to do
+    "severity.revocation": {"zh": "疑似撤销情形", "en": "suspected revocation case"},
     "severity.review": {"zh": "待核查", "en": "review"},
     "severity.action": {"zh": "待办理", "en": "action"},
     "state.open": {"zh": "待处理", "en": "open"},

@@ -15,7 +15,8 @@ from monitor.alerts.authorities import MUNICIPAL, Authorities
 
 log = structlog.get_logger("sfm.alerts.routing")
 
-ALWAYS_MUNICIPAL_RULES = {"art12-rename-pending"}
+# Article 12: a renamed or restructured enterprise applies to the bureau, at every level
+ALWAYS_MUNICIPAL_RULES = {"art12-rename-pending", "art12-restructure-pending"}
 
 
 def recipients(

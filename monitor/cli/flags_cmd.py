@@ -32,7 +32,7 @@ def list_(
         str | None, typer.Option("--level", help="基础级/先进级 or basic/advanced")
     ] = None,
     severity: Annotated[
-        str | None, typer.Option("--severity", help="应撤销/待核查/待办理 or revocation/…")
+        str | None, typer.Option("--severity", help="疑似撤销情形/待核查/待办理 or revocation/…")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="0: all")] = 100,
     as_json: JsonOption = False,

@@ -81,7 +81,7 @@ HELP_ZH: dict[str, str] = {
     "待处理/已确认/… or open/confirmed/…": "待处理/已确认/…（或 open/confirmed/…）",
     "A rule's name or id.": "规则名称或编号。",
     "基础级/先进级 or basic/advanced": "基础级/先进级（或 basic/advanced）",
-    "应撤销/待核查/待办理 or revocation/…": "应撤销/待核查/待办理（或 revocation/…）",
+    "疑似撤销情形/待核查/待办理 or revocation/…": "疑似撤销情形/待核查/待办理（或 revocation/…）",
     "0: all": "0 表示全部",
     "One flag: evidence, history and audit trail.": "一条标记：证据、经过和处理记录。",
     "Confirm an open flag: the condition is real and the bureau must act.": (

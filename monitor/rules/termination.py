@@ -57,7 +57,7 @@ def terminated(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding
                     "art12.2-terminated",
                     f"status:{status.value}",
                     "finding.terminated",
-                    {"raw_status": record.raw_status},
+                    {"raw_status": record.raw_status, "registration_status": status.value},
                     evidence_of(answer, status=status.value, raw_status=record.raw_status),
                 )
             )

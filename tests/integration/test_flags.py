@@ -375,7 +375,7 @@ ENGLISH_WORDS = re.compile(
 def test_filters_take_the_words_tables_print_and_chinese_tables_show_no_english(
     swept: Engine, cli: Cli
 ) -> None:
-    by_word = json.loads(cli("flags", "list", "--severity", "应撤销", "--json").out)
+    by_word = json.loads(cli("flags", "list", "--severity", "疑似撤销情形", "--json").out)
     by_id = json.loads(cli("flags", "list", "--severity", "revocation", "--json").out)
     assert by_word == by_id and by_word
     open_advanced = json.loads(

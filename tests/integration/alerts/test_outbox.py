@@ -234,7 +234,7 @@ def test_alerts_in_english(setup: dict[str, Any]) -> None:
         rendered = dispatcher.render(session, flag_alert, now_utc())
     assert rendered.subject.startswith("[sfm] ")
     assert "Credit code" in rendered.full and "sfm flags confirm" in rendered.full
-    assert "应撤销" not in rendered.full and "待核查" not in rendered.full
+    assert "疑似撤销情形" not in rendered.full and "待核查" not in rendered.full
 
 
 def test_a_flag_reaches_the_authorities_of_every_designation_of_its_enterprise(

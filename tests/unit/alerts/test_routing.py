@@ -55,3 +55,9 @@ def test_a_district_without_authority_falls_back_to_the_bureau_with_a_warning() 
 def test_nobody_is_listed_twice(level: str) -> None:
     keys = route(level, "revocation")
     assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("rule", ["art12-rename-pending", "art12-restructure-pending"])
+def test_a_rename_or_restructure_reaches_the_bureau_at_every_level(rule: str) -> None:
+    """Article 12: the enterprise applies to the bureau, so the bureau hears of it too."""
+    assert route("basic", "review", rule=rule) == ["municipal", "110108"]
