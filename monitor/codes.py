@@ -7,24 +7,17 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# the alphabet and the check character are the connectors' own (they check dropped rows)
+from connectors.codes import USCC_ALPHABET as USCC_ALPHABET
+from connectors.codes import check_character as check_character
+from connectors.codes import read_code
 from monitor.errors import InvalidCreditCode
 from monitor.i18n import Message
-
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_VALUE = {char: value for value, char in enumerate(USCC_ALPHABET)}
-# GB 32100-2015 §5: weight of position i (1-based) is 3^(i-1) mod 31.
-_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 
 
 def normalise_credit_code(raw: str) -> str:
     """Upper-case, strip spaces (including full-width ones) and fold full-width characters."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", raw)).upper()
-
-
-def check_character(first17: str) -> str:
-    """The check character (position 18) for the first 17 characters of a credit code."""
-    total = sum(_VALUE[char] * weight for char, weight in zip(first17, _WEIGHTS, strict=True))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
+    return read_code(raw)
 
 
 def validate_credit_code(raw: str, *, accept: Iterable[str] = ()) -> str:
@@ -39,7 +32,7 @@ def validate_credit_code(raw: str, *, accept: Iterable[str] = ()) -> str:
     if len(code) != 18:
         raise InvalidCreditCode(Message("code.length", length=len(code)))
     for position, char in enumerate(code, start=1):
-        if char not in _VALUE:
+        if char not in USCC_ALPHABET:
             raise InvalidCreditCode(Message("code.charset", position=position, char=char))
     if not code[2:8].isdigit():
         raise InvalidCreditCode(Message("code.division", digits=code[2:8]))
