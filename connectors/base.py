@@ -19,6 +19,8 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connectors.text import json_needs_escaping, visible, visible_payload
+
 
 class Topic(StrEnum):
     REGISTRATION = "registration"
@@ -232,6 +234,10 @@ class ErrorKind(StrEnum):
     SCHEMA_MISMATCH = "schema_mismatch"
     TOO_LARGE = "too_large"  # a body, a field or a nesting over the connector's bounds
     BAD_FILE = "bad_file"
+    # every record of the answer carries another credit code than the one asked
+    MISMATCH = "mismatch"
+    # the answer could not be stored (the database refused it): never a stopped sweep
+    UNSTORABLE = "unstorable"
     INTERNAL = "internal"
 
 
@@ -247,6 +253,10 @@ class FetchOutcome:
     payload: Any = None  # the provider's answer as parsed JSON (or rows), kept as evidence
     error_kind: ErrorKind | None = None
     error_detail: str | None = None
+    # records about another credit code, left out of this answer (connectors.binding)
+    other_codes_dropped: int = 0
+    # records whose code equals the one asked only after NFKC (full-width look-alikes)
+    codes_folded: int = 0
 
     @classmethod
     def found(
@@ -270,7 +280,12 @@ class FetchOutcome:
         cls, connector: str, credit_code: str, kind: ErrorKind, detail: str, fetched_at: datetime
     ) -> FetchOutcome:
         return cls(
-            "error", connector, credit_code, fetched_at, error_kind=kind, error_detail=detail[:2000]
+            "error",
+            connector,
+            credit_code,
+            fetched_at,
+            error_kind=kind,
+            error_detail=visible(detail[:2000]),
         )
 
     @property
@@ -278,7 +293,19 @@ class FetchOutcome:
         """The provider's answer as canonical JSON text (sorted keys), None for an error."""
         if self.kind == "error":
             return None
-        return json.dumps(self.payload, ensure_ascii=False, sort_keys=True, default=str)
+        # allow_nan=False: NaN is not JSON, PostgreSQL refuses it (ValueError here instead)
+        dumped = json.dumps(
+            self.payload, ensure_ascii=False, sort_keys=True, default=str, allow_nan=False
+        )
+        if json_needs_escaping(dumped):  # rare: walk the answer only when it needs it
+            dumped = json.dumps(
+                visible_payload(self.payload),
+                ensure_ascii=False,
+                sort_keys=True,
+                default=str,
+                allow_nan=False,
+            )
+        return dumped
 
     @property
     def records_json(self) -> str:
@@ -315,6 +342,8 @@ class DroppedFile:
     outcomes: list[FetchOutcome] = field(default_factory=list)
     error: str | None = None
     rows: int = 0
+    # rows attached to no factory, each "file, row N: why" (a credit code failing its check)
+    rejected_rows: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -17,11 +17,21 @@ from connectors.errors import OverLimit
 def parse_json(body: bytes, *, max_depth: int, max_chars: int) -> Any:
     """The body as JSON within bounds; ValueError if it is not JSON, OverLimit if too big."""
     try:
-        payload = json.loads(body)
+        payload = loads(body)
     except RecursionError:  # the parser's own recursion gave out long before max_depth would
         raise OverLimit(f"JSON nested deeper than {max_depth} levels") from None
     check_within(payload, max_depth=max_depth, max_chars=max_chars)
     return payload
+
+
+def _constant_as_text(name: str) -> str:
+    return name
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as a provider or a file sends it; NaN and Infinity, which are not JSON and
+    which PostgreSQL would refuse to store, stay the text they were."""
+    return json.loads(text, parse_constant=_constant_as_text)
 
 
 def check_within(payload: Any, *, max_depth: int, max_chars: int) -> None:

@@ -26,6 +26,7 @@ from tenacity import (
 )
 
 from connectors.base import ErrorKind, FetchOutcome, Topic
+from connectors.binding import bind_to_code
 from connectors.bounds import parse_json
 from connectors.errors import MappingError, OverLimit, RetryableStatus
 from connectors.mapping import RecordMapper, extract
@@ -169,7 +170,8 @@ class HttpConnector:
             records = self.mapper.map_payload(payload, self.settings.record_path, fetched_at)
         except MappingError as exc:
             return self._error(credit_code, ErrorKind.SCHEMA_MISMATCH, str(exc), fetched_at)
-        return FetchOutcome.found(self.name, credit_code, records, payload, fetched_at)
+        found = FetchOutcome.found(self.name, credit_code, records, payload, fetched_at)
+        return bind_to_code(found, credit_code, self.settings.record_path)
 
     def _error(
         self, credit_code: str, kind: ErrorKind, detail: str, fetched_at: datetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -36,12 +37,16 @@ def build_connector(
     *,
     base_dir: Path = Path("."),
     simulator_url: str | None = None,
+    accept_codes: Iterable[str] = (),
 ) -> Connector | DropConnector:
+    """The connector `settings` describe; `accept_codes` are the credit codes a dropped
+    row may carry despite a bad check character."""
     if settings.kind == "files":
         folder = Path(settings.path or "")
         return FilesConnector(
             settings,
             folder=folder if folder.is_absolute() else base_dir / folder,
+            accept_codes=accept_codes,
         )
     url = settings.url or ""
     if SIMULATOR_PLACEHOLDER in url:

@@ -29,6 +29,7 @@ from connectors.base import (
     parse_grade,
 )
 from connectors.errors import MappingError
+from connectors.text import storable_value
 
 # Enumerated fields: a text none of their forms knows keeps its record, as `unknown`
 # (which every enumeration of the records has).
@@ -164,7 +165,11 @@ class RecordMapper:
         data: dict[str, Any] = dict(self.constants)
         for name, segments in self._paths:
             value = _walk(raw, segments)
-            if value is _MISSING or value is None or value == "":
+            if value is _MISSING or value is None:
+                continue
+            # made storable here, before any lookup: one poisoned name must not fail a batch
+            value = storable_value(value)
+            if value == "":
                 continue
             table = self.values.get(name)
             if table is not None:

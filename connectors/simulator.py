@@ -20,6 +20,7 @@ import json
 import random
 import threading
 import time
+import unicodedata
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -43,6 +44,13 @@ class Behaviour:
     fail_codes: dict[str, str] = field(default_factory=dict)  # credit code → error kind
     fail_first: int = 0  # the next N requests fail with error_kinds[0], then behave
     synthesize: bool = False  # unknown codes get an ordinary active company
+    # what a fuzzy-matching aggregator does: asked code → the code of the company it answers
+    # with instead (that company's data, its own code; a full-width code is the asked one's
+    # data under that look-alike code)
+    answer_as: dict[str, str] = field(default_factory=dict)
+    # asked code → another code whose listings (credit, safety) join the answer, each
+    # carrying its own company's code
+    mix_lists: dict[str, str] = field(default_factory=dict)
     signature: tuple[str, str] | None = None  # (key, secret) the qcc shape requires
     seed: int | None = None
 
@@ -67,9 +75,14 @@ def max_in_window(times: list[float], window_s: float = 1.0) -> int:
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    # UTF-8 as the providers send it, not \u escapes: half the bytes to send and parse.
+    # UTF-8 as the providers send it, not \u escapes: half the bytes to send and parse;
+    # text UTF-8 cannot carry (a lone surrogate) goes as the escape a provider would send.
+    try:
+        body = json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        body = json.dumps(data).encode()
     return web.Response(
-        body=json.dumps(data, ensure_ascii=False).encode(),
+        body=body,
         status=status,
         headers=headers,
         content_type="application/json",
@@ -232,8 +245,22 @@ class Simulator:
             }
         return entry
 
+    def _answered(self, code: str) -> tuple[str, dict[str, Any] | None]:
+        """The code the answer carries, and the data it gives (see `answer_as`)."""
+        written = self.behaviour.answer_as.get(code, code)
+        return written, self._factory(unicodedata.normalize("NFKC", written).upper())
+
+    def _listings(self, code: str, topic: str) -> list[tuple[str, dict[str, Any]]]:
+        """(owner's code, listing) for the answer about `code`, with any mixed-in listings."""
+        written, entry = self._answered(code)
+        items = [(written, item) for item in (entry or {}).get(topic, [])]
+        other = self.behaviour.mix_lists.get(code)
+        if other is not None:
+            items += [(other, item) for item in (self._factory(other) or {}).get(topic, [])]
+        return items
+
     def _qcc_registration(self, code: str) -> web.Response:
-        entry = self._factory(code)
+        code, entry = self._answered(code)
         if entry is None:
             return _json({"Status": "201", "Message": "查询无结果", "Result": None})
         reg = entry["registration"]
@@ -258,11 +285,11 @@ class Simulator:
         )
 
     def _qcc_credit(self, code: str) -> web.Response:
-        entry = self._factory(code)
-        if entry is None:
+        if self._answered(code)[1] is None:
             return _json({"Status": "201", "Message": "查询无结果", "Result": None})
         items = [
             {
+                "CreditCode": owner,
                 "Id": item["id"],
                 "Type": item["type"],
                 "DecideDate": item.get("decided_on"),
@@ -272,12 +299,12 @@ class Simulator:
                 "Reason": item.get("reason"),
                 "RemoveDate": item.get("removed_on"),
             }
-            for item in entry.get("credit", [])
+            for owner, item in self._listings(code, "credit")
         ]
         return _json({"Status": "200", "Result": {"Data": items}})
 
     def _tyc_registration(self, code: str) -> web.Response:
-        entry = self._factory(code)
+        code, entry = self._answered(code)
         if entry is None:
             return _json({"error_code": 300000, "reason": "无数据"}, status=404)
         reg = entry["registration"]
@@ -298,11 +325,11 @@ class Simulator:
         )
 
     def _tyc_safety(self, code: str) -> web.Response:
-        entry = self._factory(code)
-        if entry is None:
+        if self._answered(code)[1] is None:
             return _json({"error_code": 300000, "reason": "无数据"}, status=404)
         items = [
             {
+                "creditCode": owner,
                 "id": item["id"],
                 "type": item["category"],
                 "date": _epoch_ms(item.get("occurred_on")),
@@ -313,7 +340,7 @@ class Simulator:
                 "loss": item.get("direct_loss"),
                 "desc": item.get("summary"),
             }
-            for item in entry.get("safety", [])
+            for owner, item in self._listings(code, "safety")
         ]
         return _json(
             {"error_code": 0, "reason": "ok", "result": {"total": len(items), "items": items}}

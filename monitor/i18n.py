@@ -91,6 +91,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "error_kind.schema_mismatch": {"zh": "应答与映射不符", "en": "schema mismatch"},
     "error_kind.too_large": {"zh": "应答超出限制", "en": "over the limits"},
     "error_kind.bad_file": {"zh": "文件无法读取", "en": "bad file"},
+    "error_kind.mismatch": {"zh": "应答非所查企业", "en": "another company's record"},
+    "error_kind.unstorable": {"zh": "应答无法保存", "en": "could not be stored"},
     "error_kind.internal": {"zh": "内部错误", "en": "internal"},
     "col.designations": {"zh": "所获认定", "en": "Designations"},
     "col.factory": {"zh": "工厂", "en": "Factory"},

@@ -14,15 +14,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine, bindparam, func, select, text, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col
 
-from connectors.base import FetchOutcome, Topic
+from connectors.base import ErrorKind, FetchOutcome, Topic
+from connectors.text import visible
 from monitor.clock import now_utc
 from monitor.config import mask_secrets
 from monitor.storage.db import in_slices, session_scope
 from monitor.storage.models import ConnectorHealth, ConsumedFile, Observation
 from monitor.storage.sqltypes import UTCDateTime
+
+log = structlog.get_logger("sfm.sweep")
+
+# A database that cannot be reached (or is locked) stops the writer; anything else it
+# refuses is about one answer.
+_UNREACHABLE = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -36,6 +45,9 @@ class ConnectorTally:
     files_read: int = 0
     files_rejected: int = 0
     unmatched_codes: int = 0  # rows about credit codes not in the register
+    rows_rejected: int = 0  # rows whose credit code fails its check: attached to no factory
+    other_codes_dropped: int = 0  # records about another credit code than the one asked
+    codes_folded: int = 0  # codes equal to the one asked only after NFKC (full-width)
 
     def count(self, outcome: FetchOutcome) -> None:
         if outcome.kind == "found":
@@ -45,6 +57,8 @@ class ConnectorTally:
         else:
             self.errors += 1
             self.error_kinds[str(outcome.error_kind)] += 1
+        self.other_codes_dropped += outcome.other_codes_dropped
+        self.codes_folded += outcome.codes_folded
 
     def add(self, other: ConnectorTally) -> None:
         self.found += other.found
@@ -55,6 +69,9 @@ class ConnectorTally:
         self.files_read += other.files_read
         self.files_rejected += other.files_rejected
         self.unmatched_codes += other.unmatched_codes
+        self.rows_rejected += other.rows_rejected
+        self.other_codes_dropped += other.other_codes_dropped
+        self.codes_folded += other.codes_folded
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -72,6 +89,9 @@ class ConnectorTally:
                 files_rejected=self.files_rejected,
                 unmatched_codes=self.unmatched_codes,
             )
+        for name in ("rows_rejected", "other_codes_dropped", "codes_folded"):
+            if getattr(self, name):
+                data[name] = getattr(self, name)
         return data
 
 
@@ -142,14 +162,37 @@ class _DriverInsert:
         return row if self.order is None else tuple(row[name] for name in self.order)
 
 
-class ObservationStore:
-    """Writes one connector's outcomes; knows the latest hash per factory to skip repeats."""
+@dataclass
+class _Prepared:
+    """One outcome ready to store: its history row, unless it repeats the latest answer."""
 
-    def __init__(self, engine: Engine, connector: str, topic: Topic, sweep_id: int) -> None:
+    factory_id: int
+    outcome: FetchOutcome
+    digest: str
+    row: dict[str, Any]
+
+
+class ObservationStore:
+    """Writes one connector's outcomes; knows the latest hash per factory to skip repeats.
+
+    One answer that cannot be stored (text the database refuses, a record that will
+    not serialise) becomes that factory's `unstorable` error outcome; the others of
+    its batch are stored. Only a database that cannot be reached stops the writer.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        connector: str,
+        topic: Topic,
+        sweep_id: int,
+        tally: ConnectorTally | None = None,
+    ) -> None:
         self.engine = engine
         self.connector = connector
         self.topic = topic
         self.sweep_id = sweep_id
+        self.tally = tally  # counts each outcome as it is stored
         self.latest = _latest(engine, connector)
         self._insert = _DriverInsert(engine)
 
@@ -159,40 +202,92 @@ class ObservationStore:
         consumed: ConsumedFile | None = None,
     ) -> int:
         """Store a batch (and the file it came from) in one transaction; return rows added."""
+        prepared = [self._prepare(factory_id, outcome) for factory_id, outcome in outcomes]
+        try:
+            added = self._commit(prepared, consumed)
+        except _UNREACHABLE:
+            raise
+        except Exception as exc:
+            log.warning(
+                "batch refused, storing its answers one at a time",
+                connector=self.connector,
+                detail=visible(f"{type(exc).__name__}: {exc}")[:300],
+            )
+            added = self._commit_each(prepared, consumed)
+        if self.tally is not None:
+            for item in prepared:
+                self.tally.count(item.outcome)
+            self.tally.changed += added
+        return added
+
+    def _prepare(self, factory_id: int, outcome: FetchOutcome) -> _Prepared:
+        try:
+            payload_json = outcome.payload_json
+            records_json = outcome.records_json
+        except Exception as exc:  # a plugin's record that will not serialise
+            outcome = self._unstorable(outcome, exc)
+            payload_json, records_json = None, "[]"
+        digest = outcome.fingerprint(payload_json)
+        row = {
+            "factory_id": factory_id,
+            "connector": self.connector,
+            "topic": self.topic.value,
+            "outcome": outcome.kind,
+            "error_kind": outcome.error_kind.value if outcome.error_kind else None,
+            # a provider's error page may echo the request, key and all
+            "error_detail": mask_secrets(outcome.error_detail) if outcome.error_detail else None,
+            "payload_hash": digest,
+            "payload": payload_json,
+            "records": records_json,
+            "fetched_at": outcome.fetched_at,
+            "last_checked_at": outcome.fetched_at,
+            "sweep_id": self.sweep_id,
+        }
+        return _Prepared(factory_id, outcome, digest, row)
+
+    def _unstorable(self, outcome: FetchOutcome, exc: Exception) -> FetchOutcome:
+        detail = f"the answer could not be stored: {type(exc).__name__}: {exc}"
+        log.error(
+            "answer could not be stored",
+            connector=self.connector,
+            credit_code=outcome.credit_code,
+            detail=visible(detail)[:300],
+        )
+        return FetchOutcome.error(
+            outcome.connector, outcome.credit_code, ErrorKind.UNSTORABLE, detail, outcome.fetched_at
+        )
+
+    def _commit_each(self, prepared: list[_Prepared], consumed: ConsumedFile | None) -> int:
+        """The batch again, one answer per transaction: the one refused becomes an error."""
+        added = 0
+        for index, item in enumerate(prepared):
+            try:
+                added += self._commit([item], None)
+            except _UNREACHABLE:
+                raise
+            except Exception as exc:
+                prepared[index] = self._prepare(
+                    item.factory_id, self._unstorable(item.outcome, exc)
+                )
+                # an error outcome refused as well is the database's fault: it raises
+                added += self._commit([prepared[index]], None)
+        if consumed is not None:
+            self._commit([], consumed)
+        return added
+
+    def _commit(self, prepared: list[_Prepared], consumed: ConsumedFile | None) -> int:
         now = now_utc()
         unchanged_ids: list[int] = []
         new_rows: list[dict[str, Any] | tuple[Any, ...]] = []
         pending: dict[int, str] = {}
-        for factory_id, outcome in outcomes:
-            payload_json = outcome.payload_json
-            digest = outcome.fingerprint(payload_json)
-            previous = self.latest.get(factory_id)
-            if previous is not None and previous[1] == digest:
+        for item in prepared:
+            previous = self.latest.get(item.factory_id)
+            if previous is not None and previous[1] == item.digest:
                 if previous[0] is not None:
                     unchanged_ids.append(previous[0])
                 continue
-            pending[factory_id] = digest
-            new_rows.append(
-                self._insert.parameters(
-                    {
-                        "factory_id": factory_id,
-                        "connector": self.connector,
-                        "topic": self.topic.value,
-                        "outcome": outcome.kind,
-                        "error_kind": outcome.error_kind.value if outcome.error_kind else None,
-                        # a provider's error page may echo the request, key and all
-                        "error_detail": mask_secrets(outcome.error_detail)
-                        if outcome.error_detail
-                        else None,
-                        "payload_hash": digest,
-                        "payload": payload_json,
-                        "records": outcome.records_json,
-                        "fetched_at": outcome.fetched_at,
-                        "last_checked_at": outcome.fetched_at,
-                        "sweep_id": self.sweep_id,
-                    }
-                )
-            )
+            pending[item.factory_id] = item.digest
+            new_rows.append(self._insert.parameters(dict(item.row)))
         with session_scope(self.engine) as session:
             for ids in in_slices(unchanged_ids):  # a dropped file may name every factory
                 session.execute(
@@ -202,7 +297,7 @@ class ObservationStore:
                 )
             if new_rows:
                 session.connection().exec_driver_sql(self._insert.sql, new_rows)
-            self._update_health(session, [outcome for _, outcome in outcomes], now)
+            self._update_health(session, [item.outcome for item in prepared], now)
             if consumed is not None:
                 session.add(consumed)
         # Only after the commit: a rolled-back batch must not be taken as stored. The new

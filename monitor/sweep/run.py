@@ -28,8 +28,10 @@ from connectors.base import (
     FetchOutcome,
     Topic,
 )
+from connectors.binding import bind_to_code
 from connectors.loader import build_connector
 from connectors.settings import ConnectorSettings
+from connectors.text import visible
 from monitor.clock import now_utc
 from monitor.config import LoadedConfig
 from monitor.errors import BadInput
@@ -60,6 +62,7 @@ class SweepSummary:
     connectors: dict[str, ConnectorTally]
     duration_s: float = 0.0
     evaluation: EvaluationSummary | None = None
+    error: str | None = None  # what stopped the sweep, when something did
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class SweepSummary:
             "duration_s": round(self.duration_s, 3),
             "connectors": {name: tally.as_json() for name, tally in self.connectors.items()},
             "evaluation": self.evaluation.as_json() if self.evaluation else None,
+            **({"error": self.error} if self.error else {}),
         }
 
 
@@ -98,7 +102,8 @@ async def _run_per_factory(
             except asyncio.QueueEmpty:
                 return
             try:
-                outcome = await connector.fetch(code)
+                # a plugin's records are bound to the code asked as the HTTP connector's are
+                outcome = bind_to_code(await connector.fetch(code), code)
             except Exception as exc:  # a connector bug must not abort the sweep
                 log.exception("connector raised", connector=connector.name, credit_code=code)
                 outcome = FetchOutcome.error(
@@ -116,13 +121,12 @@ async def _run_per_factory(
         while True:
             item = await results.get()
             if item is not None:
-                batch.append(item)
-                tally.count(item[1])
+                batch.append(item)  # counted in the tally as it is stored
                 if progress:
                     progress(connector.name)
             due = time.monotonic() - flushed > 2.0
             if batch and (item is None or len(batch) >= batch_size or due):
-                tally.changed += await asyncio.to_thread(store.write, batch)
+                await asyncio.to_thread(store.write, batch)
                 batch, flushed = [], time.monotonic()
             if item is None:
                 return
@@ -193,21 +197,75 @@ async def _store_dropped(
     matched = [(ids[o.credit_code], o) for o in dropped.outcomes if o.credit_code in ids]
     tally.unmatched_codes += len(dropped.outcomes) - len(matched)
     tally.files_read += 1
-    for _, outcome in matched:
-        tally.count(outcome)
-        if progress:
+    tally.rows_rejected += len(dropped.rejected_rows)
+    if progress:
+        for _ in matched:
             progress(connector)
     consumed = ConsumedFile(
         connector=connector,
         content_hash=dropped.content_hash,
         file_name=dropped.name,
         status="consumed",
+        # the file is read; what of it was attached to no factory is said here
+        error=_rejected_rows_note(dropped.rejected_rows),
         rows=dropped.rows,
     )
-    tally.changed += await asyncio.to_thread(store.write, matched, consumed)
+    await asyncio.to_thread(store.write, matched, consumed)
+
+
+_NOTED_ROWS = 20  # rejected rows named in a consumed file's note; the rest are counted
+
+
+def _rejected_rows_note(rejected: tuple[str, ...]) -> str | None:
+    if not rejected:
+        return None
+    note = "; ".join(rejected[:_NOTED_ROWS])
+    if len(rejected) > _NOTED_ROWS:
+        note += f"; and {len(rejected) - _NOTED_ROWS} more rows"
+    return note
 
 
 # ---------------------------------------------------------------- the sweep
+
+
+async def _sweep_connectors(
+    settings_list: list[ConnectorSettings],
+    connectors: list[Connector | DropConnector],
+    factories: list[tuple[int, str]],
+    engine: Engine,
+    run_id: int,
+    tallies: dict[str, ConnectorTally],
+    config: LoadedConfig,
+    progress: ProgressCallback | None,
+    stop: threading.Event | None,
+) -> None:
+    """Every connector at once, each through its own store; the connectors are closed."""
+    try:
+        jobs = []
+        for settings, connector in zip(settings_list, connectors, strict=True):
+            tally = tallies[settings.name]
+            store = await asyncio.to_thread(
+                ObservationStore, engine, settings.name, settings.topic, run_id, tally
+            )
+            if isinstance(connector, DropConnector):
+                jobs.append(_run_drop(connector, factories, store, tally, progress))
+            else:
+                jobs.append(
+                    _run_per_factory(
+                        connector,
+                        settings,
+                        factories,
+                        store,
+                        tally,
+                        config.settings.sweep.batch_size,
+                        progress,
+                        stop,
+                    )
+                )
+        await asyncio.gather(*jobs)
+    finally:
+        for connector in connectors:
+            await connector.aclose()
 
 
 def selected_connectors(config: LoadedConfig, topic: str | None) -> list[ConnectorSettings]:
@@ -282,54 +340,46 @@ async def run_sweep(
     factories = _factories(engine, factory_code, config.settings.codes.accept)
     # Built before the run is recorded: a connector that cannot be set up changes nothing.
     connectors = [
-        build_connector(c, base_dir=config.directory, simulator_url=simulator_url)
+        build_connector(
+            c,
+            base_dir=config.directory,
+            simulator_url=simulator_url,
+            accept_codes=config.settings.codes.accept,
+        )
         for c in settings_list
     ]
     started = time.monotonic()
     run_id = _begin_run(engine, {"factory": factory_code, "topic": topic})
     tallies = {c.name: ConnectorTally(topic=c.topic.value) for c in settings_list}
     summary = SweepSummary(run_id=run_id, factories=len(factories), connectors=tallies)
-    if on_start:
-        asked = sum(1 for c in settings_list if c.kind != "files")
-        on_start(len(factories) * asked, len(settings_list))
-
     try:
-        jobs = []
-        for settings, connector in zip(settings_list, connectors, strict=True):
-            store = await asyncio.to_thread(
-                ObservationStore, engine, settings.name, settings.topic, run_id
-            )
-            tally = tallies[settings.name]
-            if isinstance(connector, DropConnector):
-                jobs.append(_run_drop(connector, factories, store, tally, progress))
-            else:
-                jobs.append(
-                    _run_per_factory(
-                        connector,
-                        settings,
-                        factories,
-                        store,
-                        tally,
-                        config.settings.sweep.batch_size,
-                        progress,
-                        stop,
-                    )
-                )
-        await asyncio.gather(*jobs)
-    finally:
-        for connector in connectors:
-            await connector.aclose()
-
-    summary.duration_s = time.monotonic() - started
-    if stop is not None and stop.is_set():
-        _finish_run(engine, run_id, summary, status="interrupted")
-        log.info("sweep stopped", **summary.as_json())
-        return summary
-    # The rules run on what is now stored, after every sweep.
-    only = [factory_id for factory_id, _ in factories] if factory_code else None
-    summary.evaluation = await asyncio.to_thread(
-        lambda: evaluate_register(engine, config, outbox=outbox, only=only)
-    )
-    _finish_run(engine, run_id, summary)
+        if on_start:
+            asked = sum(1 for c in settings_list if c.kind != "files")
+            on_start(len(factories) * asked, len(settings_list))
+        await _sweep_connectors(
+            settings_list, connectors, factories, engine, run_id, tallies, config, progress, stop
+        )
+        summary.duration_s = time.monotonic() - started
+        if stop is not None and stop.is_set():
+            _finish_run(engine, run_id, summary, status="interrupted")
+            log.info("sweep stopped", **summary.as_json())
+            return summary
+        # The rules run on what is now stored, after every sweep.
+        only = [factory_id for factory_id, _ in factories] if factory_code else None
+        summary.evaluation = await asyncio.to_thread(
+            lambda: evaluate_register(engine, config, outbox=outbox, only=only)
+        )
+        _finish_run(engine, run_id, summary)
+    except Exception as exc:
+        # Never left `running` by an error (only a kill does that): the run says what
+        # stopped it, and what it had stored stays stored.
+        summary.duration_s = time.monotonic() - started
+        summary.error = visible(f"{type(exc).__name__}: {exc}")[:500]
+        log.error("sweep stopped by an error", **summary.as_json())
+        try:
+            _finish_run(engine, run_id, summary, status="interrupted")
+        except Exception:
+            log.exception("the sweep's end could not be recorded", run_id=run_id)
+        raise
     log.info("sweep finished", **summary.as_json())
     return summary

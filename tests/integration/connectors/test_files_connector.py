@@ -155,3 +155,113 @@ def test_hostile_files_are_refused_each_alone_and_reported_once(tmp_path: Path) 
     assert "nested" in refused["deep.json"]
     # recorded as consumed (rejected), none of them comes back on the next sweep
     assert asyncio.run(run({d.content_hash for d in dropped.values()})) == []
+
+
+def test_a_row_whose_code_fails_its_check_is_reported_and_attached_to_no_one(
+    tmp_path: Path,
+) -> None:
+    """91110000600037341K is 91110000600037341L with a wrong check character: it names no
+    factory, so its accident belongs to none; the file's other rows are read."""
+    rows = [
+        ROWS[0],
+        ["91110000600037341K", "AQ-BAD", "生产安全事故", "2026-09-15", "30", ""],
+        ["", "AQ-NONE", "生产安全事故", "2026-09-16", "", ""],
+        ROWS[2],
+    ]
+    write_csv(tmp_path / "accidents.csv", rows, "utf-8")
+    [dropped] = read_all(tmp_path)
+    assert dropped.error is None and dropped.rows == 4
+    assert sorted(o.credit_code for o in dropped.outcomes) == [
+        "91110000101623741K",
+        "91110000600037341L",
+    ]
+    ids = [r.record_id for o in dropped.outcomes for r in o.records]  # type: ignore[attr-defined]
+    assert "AQ-BAD" not in ids and "AQ-NONE" not in ids
+    bad, none = dropped.rejected_rows
+    assert bad.startswith("accidents.csv, row 3: ") and "expected 'L'" in bad
+    assert none.startswith("accidents.csv, row 4: ") and "no credit code" in none
+
+
+def test_a_code_accepted_in_config_passes_despite_its_check_character(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a.csv", [["91110000600037341K", *ROWS[0][1:]]], "utf-8")
+    connector = FilesConnector(
+        settings(tmp_path), folder=tmp_path, accept_codes=["91110000600037341k"]
+    )
+
+    async def run() -> list[DroppedFile]:
+        return [dropped async for dropped in connector.new_files(set())]
+
+    [dropped] = asyncio.run(run())
+    assert dropped.rejected_rows == ()
+    assert [o.credit_code for o in dropped.outcomes] == ["91110000600037341K"]
+
+
+def test_a_full_width_code_in_a_row_is_the_same_code_and_noted(tmp_path: Path) -> None:
+    wide = "".join(chr(ord(char) + 0xFEE0) for char in "91110000600037341L")
+    write_csv(tmp_path / "a.csv", [[f" {wide}\u200b", *ROWS[0][1:]], ROWS[1]], "utf-8")
+    [dropped] = read_all(tmp_path)
+    [outcome] = dropped.outcomes
+    assert outcome.credit_code == "91110000600037341L" and outcome.codes_folded == 1
+    assert [r.credit_code for r in outcome.records] == ["91110000600037341L"] * 2  # type: ignore[attr-defined]
+
+
+def test_a_file_that_grows_after_its_size_was_checked_is_refused_as_oversize(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer appends to the file between the size check and the read: what is
+    read is the descriptor that was checked, no further than the bound plus one byte."""
+    import os
+
+    import connectors.files as files
+
+    path = tmp_path / "growing.csv"
+    write_csv(path, ROWS, "utf-8")
+    limit = 4096
+    real_fstat = os.fstat
+    grown = {"done": False}
+
+    def fstat_then_grow(descriptor: int) -> os.stat_result:
+        status = real_fstat(descriptor)
+        if not grown["done"]:  # the writer strikes right after the check
+            grown["done"] = True
+            with path.open("ab") as writer:
+                line = "91110000600037341L,AQ-X,生产安全事故,2026-01-01,0,0\n"
+                writer.write(line.encode() * 2000)
+        return status
+
+    monkeypatch.setattr(files.os, "fstat", fstat_then_grow)
+    read_bytes: list[int] = []
+    real_read = os.read
+
+    def counting_read(descriptor: int, size: int) -> bytes:
+        chunk = real_read(descriptor, size)
+        read_bytes.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(files.os, "read", counting_read)
+    limited = settings(tmp_path).model_copy(update={"max_file_bytes": limit})
+    connector = FilesConnector(limited, folder=tmp_path)
+
+    async def run() -> list[DroppedFile]:
+        return [dropped async for dropped in connector.new_files(set())]
+
+    [dropped] = asyncio.run(run())
+    assert grown["done"]
+    assert dropped.error is not None and f"over the limit of {limit}" in dropped.error
+    assert dropped.outcomes == []
+    assert sum(read_bytes) == limit + 1  # never read whole
+    # reported once: the next sweep finds it over the bound by its size, under the same key
+
+    async def next_sweep() -> list[DroppedFile]:
+        return [d async for d in connector.new_files({dropped.content_hash})]
+
+    assert asyncio.run(next_sweep()) == []
+
+
+def test_a_fifo_in_the_folder_does_not_block_the_sweep(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")
+    write_csv(tmp_path / "real.csv", ROWS, "utf-8")
+    [dropped] = read_all(tmp_path)
+    assert dropped.name == "real.csv" and dropped.error is None
