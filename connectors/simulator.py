@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import threading
 import time
 import unicodedata
@@ -248,7 +249,8 @@ class Simulator:
     def _answered(self, code: str) -> tuple[str, dict[str, Any] | None]:
         """The code the answer carries, and the data it gives (see `answer_as`)."""
         written = self.behaviour.answer_as.get(code, code)
-        return written, self._factory(unicodedata.normalize("NFKC", written).upper())
+        folded = re.sub(r"[^0-9A-Z]", "", unicodedata.normalize("NFKC", written).upper())
+        return written, self._factory(folded)
 
     def _listings(self, code: str, topic: str) -> list[tuple[str, dict[str, Any]]]:
         """(owner's code, listing) for the answer about `code`, with any mixed-in listings."""
