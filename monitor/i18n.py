@@ -699,6 +699,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "已导出 {count} 条标记到 {path}",
         "en": "{count} flags written to {path}",
     },
+    "check.set_aside": {
+        "zh": "{connector}：他企记录 {other_codes_dropped} 条已剔除；全角代码 {codes_folded} 个"
+        "视同所查代码；文件中 {rows_rejected} 行信用代码校验未通过，未归属任何企业",
+        "en": "{connector}: {other_codes_dropped} records about another credit code left out; "
+        "{codes_folded} full-width codes taken as the code asked; {rows_rejected} dropped rows "
+        "whose credit code failed its check, attached to no factory",
+    },
     "check.flags": {
         "zh": "规则核查（{measures}）：新增标记 {flags_opened} 条，仍存在 {flags_seen_again} 条，"
         "消除 {flags_cleared} 条，再次出现 {flags_recurred} 条",

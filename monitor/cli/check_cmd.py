@@ -110,6 +110,18 @@ def _show(result: Any, as_json: bool) -> None:
             str(tally.changed),
         )
     console().print(table)
+    for name, tally in summary.connectors.items():
+        # what an answer or a file held that was not taken as the factory's evidence
+        if tally.other_codes_dropped or tally.codes_folded or tally.rows_rejected:
+            say(
+                Message(
+                    "check.set_aside",
+                    connector=name,
+                    other_codes_dropped=tally.other_codes_dropped,
+                    codes_folded=tally.codes_folded,
+                    rows_rejected=tally.rows_rejected,
+                )
+            )
     if summary.evaluation is not None:
         say(Message("check.flags", **summary.evaluation.as_json()))
     say(

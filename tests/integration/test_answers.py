@@ -384,3 +384,37 @@ def test_a_dropped_row_with_a_bad_check_character_is_reported_and_attached_to_no
     assert consumed.error is not None and consumed.error.startswith("accidents.csv, row 3: ")
     assert "check character" in consumed.error
     assert flags_of(register, DEREGISTERED) == []
+
+
+def test_sfm_check_says_what_it_set_aside(
+    tmp_path: Path, database_url: str, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person running `sfm check` reads which rows were attached to no factory."""
+    from tests.conftest import Cli, write_config
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.csv").write_text(
+        f"统一社会信用代码,编号,类型,日期\n{ACTIVE},AQ-1,生产安全事故,2026-10-01\n"
+        f"{ACTIVE[:-1]}0,AQ-2,生产安全事故,2026-10-01\n",
+        encoding="utf-8",
+    )
+    files = f"""
+[[connectors]]
+name = "bureau-drop"
+kind = "files"
+topic = "safety"
+path = "{drop}"
+[connectors.fields]
+credit_code = "统一社会信用代码"
+record_id = "编号"
+category = "类型"
+occurred_on = "日期"
+"""
+    checking = Cli(cli.capsys, write_config(tmp_path, database_url, files))
+    assert checking("factories", "import", str(DEMO_FACTORIES)).code == 0
+    monkeypatch.setenv("SFM_LANG", "en")
+    done = checking("check")
+    assert done.code == 0, done.err
+    assert "bureau-drop: 0 records about another credit code left out" in done.out
+    assert "1 dropped rows whose credit code failed its check" in done.out
