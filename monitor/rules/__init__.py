@@ -85,6 +85,33 @@ class Finding:
     judged_by: PolicyChoice | None = None  # None: the measures in force today
 
 
+def credit_params(record: CreditRecord) -> dict[str, Any]:
+    """A credit record's words for its finding's summary."""
+    return {
+        "kind": record.kind.value,
+        "authority": record.authority or "—",
+        "decided_on": str(record.decided_on or "—"),
+        "document_no": record.document_no or "—",
+        "fine": f"{record.fine_cny:,.0f}" if record.fine_cny is not None else "—",
+        "reason": record.reason or "—",
+    }
+
+
+def credit_evidence(answer: SourceAnswer, record: CreditRecord) -> dict[str, Any]:
+    """A credit record as a flag's evidence."""
+    return evidence_of(
+        answer,
+        record_id=record.record_id,
+        kind=record.kind.value,
+        decided_on=record.decided_on,
+        removed_on=record.removed_on,
+        authority=record.authority,
+        document_no=record.document_no,
+        fine_cny=record.fine_cny,
+        reason=record.reason,
+    )
+
+
 def found(
     rule_id: str,
     evidence_key: str,

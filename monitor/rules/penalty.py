@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import CreditKind, CreditRecord
-from monitor.rules import Anchor, FactoryFacts, Finding, evidence_of, found
+from monitor.rules import Anchor, FactoryFacts, Finding, credit_evidence, credit_params, found
 from monitor.rules.policy import Measures, PolicyChoice
 
 LISTINGS = {CreditKind.SERIOUS_VIOLATION, CreditKind.DISHONEST_DEBTOR}
@@ -46,24 +46,8 @@ def penalised(facts: FactoryFacts, measures: Measures) -> list[Finding]:
                 "art12.5-penalty",
                 f"{answer.connector}:{record.record_id}",
                 _summary_key(record),
-                {
-                    "kind": record.kind.value,
-                    "authority": record.authority or "—",
-                    "document_no": record.document_no or "—",
-                    "decided_on": str(record.decided_on or "—"),
-                    "fine": f"{record.fine_cny:,.0f}" if record.fine_cny is not None else "—",
-                    "reason": record.reason or "—",
-                },
-                evidence_of(
-                    answer,
-                    record_id=record.record_id,
-                    kind=record.kind.value,
-                    decided_on=record.decided_on,
-                    authority=record.authority,
-                    document_no=record.document_no,
-                    fine_cny=record.fine_cny,
-                    reason=record.reason,
-                ),
+                credit_params(record),
+                credit_evidence(answer, record),
                 anchor=anchor,
                 judged_by=judge,
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 
 from connectors.base import CreditKind, CreditRecord
-from monitor.rules import FactoryFacts, Finding, evidence_of, found
+from monitor.rules import FactoryFacts, Finding, credit_evidence, credit_params, found
 from monitor.rules.accident import years_before
 from monitor.rules.policy import Measures
 
@@ -50,24 +50,8 @@ def prior_violations(facts: FactoryFacts, measures: Measures) -> list[Finding]:
                 "art5.3-prior-violation",
                 f"{answer.connector}:{record.record_id}",
                 "finding.prior_violation",
-                {
-                    "kind": record.kind.value,
-                    "authority": record.authority or "—",
-                    "decided_on": str(record.decided_on),
-                    "document_no": record.document_no or "—",
-                    "reason": record.reason or "—",
-                },
-                evidence_of(
-                    answer,
-                    record_id=record.record_id,
-                    kind=record.kind.value,
-                    decided_on=record.decided_on,
-                    removed_on=record.removed_on,
-                    authority=record.authority,
-                    document_no=record.document_no,
-                    fine_cny=record.fine_cny,
-                    reason=record.reason,
-                ),
+                credit_params(record),
+                credit_evidence(answer, record),
                 anchor="event",
                 judged_by=judge,
             )

@@ -14,7 +14,15 @@ import unicodedata
 from datetime import date
 
 from connectors.base import CreditKind, CreditRecord
-from monitor.rules import FactoryFacts, Finding, evidence_of, found, policy_status
+from monitor.rules import (
+    FactoryFacts,
+    Finding,
+    credit_evidence,
+    credit_params,
+    evidence_of,
+    found,
+    policy_status,
+)
 from monitor.rules.policy import Policy
 from monitor.vocabulary import RegistrationStatus
 
@@ -85,22 +93,8 @@ def not_operating(facts: FactoryFacts, policy: Policy, today: date) -> list[Find
                     "art12.2-not-operating",
                     f"{answer.connector}:{credit.record_id}",
                     "finding.stopped_by_penalty",
-                    {
-                        "authority": credit.authority or "—",
-                        "decided_on": str(credit.decided_on or "—"),
-                        "document_no": credit.document_no or "—",
-                        "reason": credit.reason or "—",
-                    },
-                    evidence_of(
-                        answer,
-                        record_id=credit.record_id,
-                        kind=credit.kind.value,
-                        decided_on=credit.decided_on,
-                        removed_on=credit.removed_on,
-                        authority=credit.authority,
-                        document_no=credit.document_no,
-                        reason=credit.reason,
-                    ),
+                    credit_params(credit),
+                    credit_evidence(answer, credit),
                     anchor="event",  # the decision happened; its lifting ends the flag
                 )
             )
@@ -110,18 +104,8 @@ def not_operating(facts: FactoryFacts, policy: Policy, today: date) -> list[Find
                     "art12.2-not-operating",
                     f"{answer.connector}:{credit.record_id}",
                     "finding.abnormal_operation",
-                    {
-                        "authority": credit.authority or "—",
-                        "decided_on": str(credit.decided_on or "—"),
-                        "reason": credit.reason or "—",
-                    },
-                    evidence_of(
-                        answer,
-                        record_id=credit.record_id,
-                        decided_on=credit.decided_on,
-                        authority=credit.authority,
-                        reason=credit.reason,
-                    ),
+                    credit_params(credit),
+                    credit_evidence(answer, credit),
                     anchor="listing",
                 )
             )
