@@ -462,6 +462,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "{what}须由市经济和信息化局的操作员办理，操作员 {user} 的范围是 {scope}",
         "en": "{what} is for an operator of the municipal bureau; {user} has scope {scope}",
     },
+    "usage.usage": {"zh": "用法：", "en": "Usage: "},
+    "usage.try_help": {
+        "zh": "运行 '{command} {option}' 查看帮助。",
+        "en": "Try '{command} {option}' for help.",
+    },
+    "usage.error": {"zh": "错误：{message}", "en": "Error: {message}"},
+    "usage.did_you_mean": {"zh": "（是否要用 {option}？）", "en": " (did you mean {option}?)"},
+    "error.aborted": {"zh": "已取消", "en": "Aborted!"},
     "reason.required": {"zh": "必须填写 --reason", "en": "--reason is required"},
     # values inside findings
     "category.production_safety": {"zh": "生产安全事故", "en": "production safety accident"},

@@ -104,12 +104,25 @@ def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None)
         command = typer.main.get_command(app)
         if language() == "zh":
             in_chinese(command, help_shown="--help" in _all_args(argv) or not _command_words)
+        # not standalone: sfm shows usage errors itself, in the reader's language
         command.main(
             args=None if argv is None else list(argv),
             prog_name="sfm",
             obj=context,
+            standalone_mode=False,
         )
-    except SystemExit as exit_:  # usage errors (2), --help (0)
+    except typer.Exit as exit_:  # --help and the like
+        return exit_.exit_code
+    except typer.Abort:  # Ctrl-C at a prompt
+        print(t("error.aborted"), file=sys.stderr)
+        return 1
+    except typer.TyperException as error:  # usage errors (2); no words at all: the help
+        if type(error).__name__ == "NoArgsIsHelpError":
+            print(error.format_message())
+            return 0
+        _show_usage_error(error)
+        return error.exit_code
+    except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except SfmError as error:
         print(f"sfm: {error}", file=sys.stderr)
@@ -125,6 +138,36 @@ def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None)
         print(f"sfm: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _show_usage_error(error: typer.TyperException) -> None:
+    """A usage error as click would show it, in the reader's language."""
+    context = getattr(error, "ctx", None)
+    if context is not None:
+        usage = context.get_usage()
+        print(usage.replace("Usage: ", t("usage.usage"), 1), file=sys.stderr)
+        print(
+            t("usage.try_help", command=context.command_path, option="--help"), file=sys.stderr
+        )
+    print(t("usage.error", message=usage_error_text(error.format_message())), file=sys.stderr)
+
+
+def usage_error_text(message: str) -> str:
+    """click's words for a usage error, in Chinese where the reader's language is."""
+    if language() != "zh":
+        return message
+    import re
+
+    from monitor.cli.help_zh import USAGE_ERRORS_ZH
+
+    for pattern, chinese in USAGE_ERRORS_ZH:
+        matched = re.fullmatch(pattern, message.strip(), flags=re.DOTALL)
+        if matched:
+            words = {k: v or "" for k, v in matched.groupdict().items()}
+            if words.get("maybe"):
+                words["maybe"] = t("usage.did_you_mean", option=words["maybe"])
+            return chinese.format(**words)
+    return message
 
 
 def one_line(error: Exception) -> str:

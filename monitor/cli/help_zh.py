@@ -135,3 +135,44 @@ HELP_ZH: dict[str, str] = {
     "One district (code or name).": "一个区（代码或名称）。",
     "Show this message and exit.": "显示本帮助并退出。",
 }
+
+# click's usage errors, as it words them in English, and in Chinese; a message none of these
+# matches is shown as click wrote it. Matched against the whole message, in order.
+USAGE_ERRORS_ZH: tuple[tuple[str, str], ...] = (
+    (
+        r"No such option: (?P<name>\S+)(?:\s+Did you mean (?P<maybe>\S+)\?)?",
+        "没有选项 {name}{maybe}",
+    ),
+    (
+        r"No such option: (?P<name>\S+) \(Possible options: (?P<options>.*)\)",
+        "没有选项 {name}（可用的选项：{options}）",
+    ),
+    (r"No such option '(?P<name>[^']+)'\.", "没有选项 {name}"),
+    (r"No such command '(?P<name>[^']+)'\.", "没有命令 {name}"),
+    (r"Missing argument '(?P<name>[^']+)'\.", "缺少参数 {name}"),
+    (r"Missing option '(?P<name>[^']+)'\.", "缺少选项 {name}"),
+    (r"Missing parameter '(?P<name>[^']+)'\.", "缺少参数 {name}"),
+    (r"Missing command\.", "缺少命令"),
+    (r"Got unexpected extra arguments? \((?P<args>.*)\)", "多余的参数：{args}"),
+    (r"Option '(?P<name>[^']+)' requires an argument\.", "选项 {name} 需要一个值"),
+    (r"Option '(?P<name>[^']+)' requires (?P<n>\d+) arguments\.", "选项 {name} 需要 {n} 个值"),
+    (r"Option '(?P<name>[^']+)' does not take a value\.", "选项 {name} 不接受值"),
+    (
+        r"Invalid value for '(?P<name>[^']+)': '(?P<value>.*)' is not a valid integer\.",
+        "{name} 的值“{value}”不是整数",
+    ),
+    (
+        r"Invalid value for '(?P<name>[^']+)': '(?P<value>.*)' is not a valid float\.",
+        "{name} 的值“{value}”不是数字",
+    ),
+    (
+        r"Invalid value for '(?P<name>[^']+)': (?:File|Path|Directory) '(?P<value>.*)' "
+        r"does not exist\.",
+        "{name}：文件“{value}”不存在",
+    ),
+    (
+        r"Invalid value for '(?P<name>[^']+)': Input should be a valid integer.*",
+        "{name} 应为整数",
+    ),
+    (r"Invalid value for '(?P<name>[^']+)': (?P<detail>.*)", "{name} 的值无效：{detail}"),
+)
