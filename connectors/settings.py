@@ -48,6 +48,8 @@ class ConnectorSettings(BaseModel):
     kind: str = "http"  # http | files | simulator | a plugin's entry-point name
     topic: Topic
     enabled: bool = True
+    # what officials read for this source ("企查查"); the name stays the operators' word
+    display_name: str = Field(default="", max_length=50)
     # http, simulator and plugins
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)

@@ -496,6 +496,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "kind.dishonest_debtor": {"zh": "失信被执行人", "en": "dishonest debtor list"},
     # evidence, as alerts and `flags show` label it
     "evidence.source": {"zh": "数据源", "en": "source"},
+    "evidence.source_name": {"zh": "数据源", "en": "source"},
     "evidence.designated_district": {"zh": "认定时所在区", "en": "district of designation"},
     "evidence.named_district": {"zh": "登记信息所指区", "en": "district the registry names"},
     "evidence.measures": {"zh": "据以认定的办法", "en": "judged under"},

@@ -24,6 +24,8 @@ from monitor.storage.models import Alert, DesignationEvent, Factory, Flag, FlagA
 
 # Messages whose subject and text are written with the row, and the template they go in.
 NOTICE_KINDS = {"ops": "ops", "filing": "notice", "expiry": "notice", "overview": "notice"}
+# what officials do not read: ids of records, connectors and measures ("source" is shown
+# only where a flag recorded no `source_name`, before connectors had display names)
 _HIDDEN_EVIDENCE = {"observation_id", "sources", "measures_key", "new_districts"}
 # evidence keys whose values are words of another key's vocabulary
 _VALUE_WORDS = {
@@ -43,6 +45,8 @@ def evidence_lines(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
     lines = []
     for key, value in evidence.items():
         if key in _HIDDEN_EVIDENCE or value in (None, "", [], {}):
+            continue
+        if key == "source" and evidence.get("source_name"):
             continue
         label = t(f"evidence.{key}") if f"evidence.{key}" in CATALOG else key
         if key == "observed_at":

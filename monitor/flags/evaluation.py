@@ -74,6 +74,7 @@ def _records(topic: Topic, stored: Any) -> tuple[CanonicalRecord, ...]:
 def _answers(
     session: Session, factory_ids: list[int], connectors: list[ConnectorSettings]
 ) -> dict[int, list[SourceAnswer]]:
+    shown = {c.name: c.display_name for c in connectors}
     latest_of = [c.name for c in connectors if c.kind != "files"]
     cumulative = [c.name for c in connectors if c.kind == "files"]
     newest = (
@@ -111,6 +112,7 @@ def _answers(
                 records=_records(kind, records) if outcome == "found" else (),
                 observed_at=fetched_at,
                 observation_id=obs_id,
+                source_name=shown.get(connector, ""),
             )
         )
     return answers

@@ -37,6 +37,7 @@ class SourceAnswer:
     records: tuple[CanonicalRecord, ...]
     observed_at: datetime
     observation_id: int
+    source_name: str = ""  # what officials read for the connector ("企查查"); "" : its name
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def policy_status(record: RegistrationRecord, policy: Policy) -> RegistrationSta
 def evidence_of(answer: SourceAnswer, **more: Any) -> dict[str, Any]:
     return {
         "source": answer.connector,
+        "source_name": answer.source_name or answer.connector,
         "observed_at": answer.observed_at.isoformat(),
         "observation_id": answer.observation_id,
         **{k: (v.isoformat() if isinstance(v, date) else v) for k, v in more.items()},

@@ -31,7 +31,7 @@ def not_found(facts: FactoryFacts, policy: Policy, today: date) -> list[Finding]
             "data-not-found",
             f"not_found:{answer.connector}",
             "finding.not_found",
-            {"source": answer.connector},
+            {"source": answer.source_name or answer.connector},
             evidence_of(answer),
         )
         for answer in facts.answers

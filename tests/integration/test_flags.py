@@ -484,3 +484,16 @@ def test_an_xlsx_that_is_not_a_workbook_is_a_clear_input_error(cli: Cli, tmp_pat
     fake.write_text("统一社会信用代码,企业名称\n", encoding="utf-8")  # a CSV renamed
     result = cli("factories", "import", str(fake))
     assert result.code == 2 and "不是 Excel 工作簿" in result.err
+
+
+def test_officials_read_a_source_by_its_display_name(swept: Engine) -> None:
+    from monitor.alerts.context import evidence_lines
+    from monitor.i18n import flag_summary
+
+    terminated = one(swept, "art12.2-terminated", "华芯")
+    assert terminated.evidence["source_name"] == "企查查（工商登记）"
+    shown = dict(evidence_lines(terminated.evidence))
+    assert shown["数据源"] == "企查查（工商登记）"
+    assert "registry-qcc" not in str(shown)
+    missing = next(f for (rule, _), f in flags(swept).items() if rule == "data-not-found")
+    assert "企查查（工商登记）" in flag_summary(missing.summary_key, missing.summary_params)
