@@ -63,6 +63,11 @@ class AlertsSettings(StrictModel):
     reminder_after_days: int = Field(default=10, ge=1)  # open flags: remind the recipients
     escalate_after_days: int = Field(default=20, ge=1)  # then tell the municipal bureau
     im_max_chars: int = Field(default=3800, ge=200)  # WeCom's 4096-byte markdown limit
+    # One dispatch run stops taking alerts once this long has passed; the next run goes on.
+    dispatch_budget_s: float = Field(default=50.0, gt=0)
+    # How long one URL may take to answer: per connection and per read (SMTP, HTTP).
+    smtp_timeout_s: float = Field(default=15.0, gt=0)
+    http_timeout_s: float = Field(default=10.0, gt=0)
 
 
 class OperatorSettings(StrictModel):

@@ -15,8 +15,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, case, or_, select, update
 from sqlmodel import col
 
 from monitor.clock import now_utc
@@ -37,21 +38,41 @@ def release_expired(engine: Engine, lease: timedelta, now: datetime) -> None:
         )
 
 
-def due(engine: Engine, now: datetime, limit: int) -> list[int]:
+# Revocations leave first, then whatever else is owed now, then the bulk (digests,
+# reminders, the weekly overview, filing reminders): a backlog of the bulk never
+# stands in front of a revocation. Only a revocation flag's alert is due at once
+# (the outbox holds review and action flags' for the digest), so kind "flag" is it.
+FIRST_KINDS = ("flag", "test")
+LAST_KINDS = ("digest", "reminder", "overview", "filing")
+
+
+def _rank() -> Any:
+    return case(
+        (col(Alert.kind).in_(FIRST_KINDS), 0),
+        (col(Alert.kind).in_(LAST_KINDS), 2),
+        else_=1,
+    )
+
+
+def next_due(engine: Engine, now: datetime, run_started: datetime) -> int | None:
+    """The most urgent alert due now that this run has not tried yet, or None.
+
+    An alert this run tried and failed has its next attempt at or after `run_started`, so
+    it waits for a later run; an alert written during the run (never tried) is due at once.
+    """
     with session_scope(engine) as session:
-        return [
-            alert_id
-            for alert_id in session.scalars(
-                select(col(Alert.id))
-                .where(
-                    col(Alert.status) == AlertStatus.PENDING.value,
-                    col(Alert.next_attempt_at) <= now,
-                )
-                .order_by(col(Alert.id))
-                .limit(limit)
+        return session.scalars(
+            select(col(Alert.id))
+            .where(
+                col(Alert.status) == AlertStatus.PENDING.value,
+                or_(
+                    col(Alert.next_attempt_at) < run_started,
+                    and_(col(Alert.attempts) == 0, col(Alert.next_attempt_at) <= now),
+                ),
             )
-            if alert_id is not None
-        ]
+            .order_by(_rank(), col(Alert.id))
+            .limit(1)
+        ).first()
 
 
 def claim(engine: Engine, alert_id: int) -> bool:

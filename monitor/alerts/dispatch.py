@@ -8,6 +8,7 @@ A new concern is a new stage, not a new branch here.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import structlog
@@ -19,7 +20,7 @@ from monitor.alerts.authorities import Authorities
 from monitor.alerts.context import build_context, template_of
 from monitor.alerts.record import DispatchReport, record_attempt
 from monitor.alerts.render import Rendered, Renderer
-from monitor.alerts.send import Delivery, deliver
+from monitor.alerts.send import Delivery, Timeouts, deliver
 from monitor.clock import now_utc
 from monitor.config import AlertsSettings
 from monitor.i18n import using_language
@@ -46,13 +47,23 @@ class Dispatcher:
         self.renderer = renderer
         self.measures = measures
 
-    def dispatch_due(self, now: datetime | None = None, limit: int = 1000) -> DispatchReport:
-        """Send everything due now (once each), then return what happened."""
-        now = now or now_utc()
+    def dispatch_due(self, now: datetime | None = None) -> DispatchReport:
+        """Send what is due, most urgent first, until nothing is or the run's time budget
+        (`dispatch_budget_s`) is spent; the next run goes on from there.
+
+        The next alert is chosen afresh before each send, so a revocation written while a
+        backlog is going out is the very next one sent."""
+        started = now or now_utc()
         report = DispatchReport()
+        budget_ends = time.monotonic() + self.settings.dispatch_budget_s
         claims.release_expired(self.engine, self._lease, now_utc())
-        for alert_id in claims.due(self.engine, now, limit):
-            self.send_one(alert_id, report, now)
+        while time.monotonic() < budget_ends:
+            alert_id = claims.next_due(self.engine, max(started, now_utc()), started)
+            if alert_id is None:
+                return report
+            self.send_one(alert_id, report, started)
+        report.out_of_time = True
+        log.info("dispatch budget spent; the next run goes on", sent=report.sent)
         return report
 
     @property
@@ -71,13 +82,19 @@ class Dispatcher:
         authority = self.authorities.get(authority_key)
         with claims.held(self.engine, alert_id, self._lease):
             delivery = deliver(
-                authority.urls if authority else (), delivered, rendered_alert, attachment
+                authority.urls if authority else (),
+                delivered,
+                rendered_alert,
+                attachment,
+                timeouts=Timeouts(self.settings.smtp_timeout_s, self.settings.http_timeout_s),
             )
         if authority is None:
             detail = f"no authority {authority_key!r} in {self.authorities.path}"
         else:
             detail = delivery.detail or "no URL configured"
-        self._record(alert_id, delivery.status, detail, delivery.delivered, report, now_utc())
+        # on the run's clock (never before it): a retry is due only after this run
+        at = max(now, now_utc())
+        self._record(alert_id, delivery.status, detail, delivery.delivered, report, at)
         return delivery
 
     def render(self, session: Session, alert: Alert, now: datetime) -> Rendered:

@@ -32,6 +32,7 @@ class DispatchReport:
     retrying: int = 0
     failed: int = 0
     config_errors: list[str] = field(default_factory=list)
+    out_of_time: bool = False  # the run's budget ran out with alerts still due
 
     @property
     def all_went_out(self) -> bool:
@@ -43,6 +44,7 @@ class DispatchReport:
             "retrying": self.retrying,
             "failed": self.failed,
             "config_errors": self.config_errors,
+            "out_of_time": self.out_of_time,
         }
 
 

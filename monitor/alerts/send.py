@@ -18,12 +18,16 @@ from typing import Any
 import apprise
 import structlog
 from apprise.decorators import notify
+from apprise.manager_plugins import NotificationManager
 
+from monitor.alerts import receivers
 from monitor.alerts.authorities import shown_url
 from monitor.alerts.render import Rendered
 from monitor.config import mask_secrets
 
 EMAIL_SCHEMES = {"mailto", "mailtos"}
+
+receivers.register(NotificationManager())
 
 
 @notify(on="outbox", name="sfm local outbox")
@@ -44,6 +48,14 @@ def _write_to_outbox(
     partial.replace(target)
     structlog.get_logger("sfm.alerts").info("alert written to the local outbox", path=str(target))
     return True
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long one URL may take, per connection and per read: SMTP, and HTTP (IM, webhooks)."""
+
+    smtp_s: float
+    http_s: float
 
 
 @dataclass
@@ -87,10 +99,16 @@ def _log_lines(result: Any) -> str:
 
 
 def deliver(
-    urls: Iterable[str], skip: set[int], rendered: Rendered, attachment: str | None = None
+    urls: Iterable[str],
+    skip: set[int],
+    rendered: Rendered,
+    attachment: str | None = None,
+    *,
+    timeouts: Timeouts | None = None,
 ) -> Delivery:
     """Send to every URL not in `skip`: email gets the full text (and the attachment, if
-    any), IM the compact one."""
+    any), IM the compact one. Each URL waits at most `timeouts` for each connection and
+    each read."""
     delivery = Delivery()
     for index, url in enumerate(urls):
         if index in skip:
@@ -100,6 +118,10 @@ def deliver(
             delivery.outcomes.append(UrlOutcome(index, "nomatch", "apprise cannot parse this URL"))
             continue
         email = url.split(":", 1)[0].lower() in EMAIL_SCHEMES
+        if timeouts is not None:
+            for plugin in service:
+                limit = timeouts.smtp_s if email else timeouts.http_s
+                plugin.socket_connect_timeout = plugin.socket_read_timeout = limit
         result = service.notify(
             body=rendered.full if email else rendered.compact,
             title=rendered.subject,

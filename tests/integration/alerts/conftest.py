@@ -132,3 +132,61 @@ def write_alert_config(
         encoding="utf-8",
     )
     return config
+
+
+@dataclass
+class ImReceiver:
+    """A loopback stand-in for the WeCom, DingTalk and Feishu bot endpoints: it records each
+    request and answers with the next scripted (HTTP status, JSON body), then the last one."""
+
+    port: int
+    answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    by_path: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        self.answers = [(status, body)]
+
+    def next_answer(self, path: str) -> tuple[int, dict[str, Any]]:
+        for prefix, answer in self.by_path.items():
+            if path.startswith(prefix):
+                return answer
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+@pytest.fixture
+def im_receiver() -> Iterator[ImReceiver]:
+    from urllib.parse import parse_qs, urlsplit
+
+    receiver = ImReceiver(free_port(), answers=[(200, {"errcode": 0, "errmsg": "ok"})])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            where = urlsplit(self.path)
+            receiver.received.append(
+                {"path": where.path, "query": parse_qs(where.query), "json": json.loads(body)}
+            )
+            status, answer = receiver.next_answer(where.path)
+            time.sleep(receiver.delay_s)
+            text = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()

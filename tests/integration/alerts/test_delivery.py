@@ -418,3 +418,37 @@ def test_webhook_tokens_never_show_in_attempts_listings_status_or_the_debug_log(
         assert token not in text, where  # ... and none carries a token
         assert "a1b2c3d4e5f6a7b8c9d0" not in text, where
     assert "9...0" in "\n".join(details)  # apprise's privacy form, cut to its ends
+
+
+def test_a_mail_server_that_never_answers_is_given_up_on_after_the_configured_smtp_timeout(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """A server that takes the connection and never greets: the send gives up after
+    `smtp_timeout_s` (0.5 s here; apprise's own default would wait 15 s), a failure retried
+    later, and the dispatch run goes on."""
+    import socket
+    import threading
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        url = f"mailto://127.0.0.1:{port}?user=sfm&from=sfm@jxj.beijing.gov.cn&to={BUREAU}"
+        path = write_alert_config(
+            tmp_path,
+            database_url,
+            {"ops": [url + "&mode=insecure"]},
+            extra="smtp_timeout_s = 0.5\n",
+        )
+        alerting = alerting_for(engine, load_config(path, environ={}))
+        with session_scope(engine) as session:
+            alerting.outbox.tell_ops(session, "silent:1", "无应答", "x", now_utc())
+        reports = []
+        run = threading.Thread(target=lambda: reports.append(alerting.dispatcher.dispatch_due()))
+        run.start()
+        run.join(timeout=10)
+        assert not run.is_alive(), "the send did not give up"
+    [report] = reports
+    assert report.retrying == 1 and report.sent == 0
+    [alert] = alerts(engine)
+    assert alert.status == "pending" and alert.attempts == 1
