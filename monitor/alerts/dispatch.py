@@ -8,6 +8,7 @@ A new concern is a new stage, not a new branch here.
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -47,9 +48,11 @@ class Dispatcher:
         self.renderer = renderer
         self.measures = measures
 
-    def dispatch_due(self, now: datetime | None = None) -> DispatchReport:
-        """Send what is due, most urgent first, until nothing is or the run's time budget
-        (`dispatch_budget_s`) is spent; the next run goes on from there.
+    def dispatch_due(
+        self, now: datetime | None = None, stop: threading.Event | None = None
+    ) -> DispatchReport:
+        """Send what is due, most urgent first, until nothing is, the run's time budget
+        (`dispatch_budget_s`) is spent or `stop` is set; the next run goes on from there.
 
         The next alert is chosen afresh before each send, so a revocation written while a
         backlog is going out is the very next one sent."""
@@ -58,6 +61,8 @@ class Dispatcher:
         budget_ends = time.monotonic() + self.settings.dispatch_budget_s
         claims.release_expired(self.engine, self._lease, now_utc())
         while time.monotonic() < budget_ends:
+            if stop is not None and stop.is_set():
+                return report
             alert_id = claims.next_due(self.engine, max(started, now_utc()), started)
             if alert_id is None:
                 return report

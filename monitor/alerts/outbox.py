@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+import structlog
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -94,6 +96,24 @@ class Outbox:
     def __init__(self, authorities: Authorities, settings: AlertsSettings) -> None:
         self.authorities = authorities
         self.settings = settings
+        # Called once a transaction that wrote alerts due now has committed: the daemon
+        # wakes its dispatch job with it, so a revocation leaves within seconds.
+        self.on_due: Callable[[], None] | None = None
+
+    def _owe(self, session: Session, rows: list[dict[str, Any]]) -> int:
+        written = _insert_new(session, rows)
+        if written and self.on_due is not None and any(
+            row["status"] == AlertStatus.PENDING.value for row in rows
+        ):
+            event.listen(session, "after_commit", self._committed, once=True)
+        return written
+
+    def _committed(self, _session: Session) -> None:
+        if self.on_due is not None:
+            try:
+                self.on_due()
+            except Exception:  # the dispatch job's own schedule still finds these alerts
+                structlog.get_logger("sfm.alerts").exception("could not wake the dispatch job")
 
     # ------------------------------------------------------------ caused by flags
 
@@ -150,7 +170,7 @@ class Outbox:
                         flag_id,
                     )
                 )
-        return _insert_new(session, rows)
+        return self._owe(session, rows)
 
     def flags_closed(self, session: Session, flag_ids: list[int], now: datetime) -> int:
         """A short notice to everyone who was (or is being) told of these flags."""
@@ -180,7 +200,7 @@ class Outbox:
             .where(col(Alert.flag_id).in_(flag_ids), col(Alert.status) == AlertStatus.HELD.value)
             .values(status=AlertStatus.BUNDLED.value, last_error="flag closed before the digest")
         )
-        return _insert_new(session, rows)
+        return self._owe(session, rows)
 
     # ------------------------------------------------------------ scheduled
 
@@ -272,7 +292,7 @@ class Outbox:
                         flag_id,
                     )
                 )
-        return _insert_new(session, rows)
+        return self._owe(session, rows)
 
     # ------------------------------------------------------------ by hand
 
@@ -309,4 +329,4 @@ class Outbox:
         row["subject"] = title
         row["body_text"] = message
         row["attachment"] = attachment
-        return _insert_new(session, [row])
+        return self._owe(session, [row])

@@ -102,7 +102,8 @@ def digest(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Bundle held review/action alerts into one digest per authority and send them."""
     from monitor.daemon import jobs
 
-    _report(jobs.digest(state(ctx)), as_json)
+    jobs.digest(state(ctx))
+    _report(jobs.dispatch(state(ctx)), as_json)
 
 
 @app.command("remind")
@@ -110,7 +111,8 @@ def remind(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Remind about open flags past their deadline; escalate the oldest; send."""
     from monitor.daemon import jobs
 
-    _report(jobs.remind(state(ctx)), as_json)
+    jobs.remind(state(ctx))
+    _report(jobs.dispatch(state(ctx)), as_json)
 
 
 @notify_app.command("test")

@@ -51,8 +51,10 @@ def sweeping_alone(app_state: AppContext) -> Iterator[None]:
 def _sweep(app_state: AppContext, factory: str | None, topic: str | None, *, progress: bool) -> Any:
     from monitor.daemon import jobs
 
+    # alone, `sfm check` sends what is due before it exits; in the daemon, its dispatch job does
+    deliver = app_state.caller is None
     if not progress:
-        return jobs.sweep(app_state, topic=topic, factory_code=factory, wait=False)
+        return jobs.check(app_state, deliver=deliver, topic=topic, factory_code=factory, wait=False)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -69,8 +71,9 @@ def _sweep(app_state: AppContext, factory: str | None, topic: str | None, *, pro
             def started(total: int, _connectors: int) -> None:
                 bar.update(task, total=total or None)
 
-            return jobs.sweep(
+            return jobs.check(
                 app_state,
+                deliver=deliver,
                 topic=topic,
                 factory_code=factory,
                 progress=lambda _name: bar.advance(task),
@@ -124,14 +127,15 @@ def _show(result: Any, as_json: bool) -> None:
             )
     if summary.evaluation is not None:
         say(Message("check.flags", **summary.evaluation.as_json()))
-    say(
-        Message(
-            "alerts.dispatched",
-            sent=delivery.sent,
-            retrying=delivery.retrying,
-            failed=delivery.failed,
+    if delivery is not None:
+        say(
+            Message(
+                "alerts.dispatched",
+                sent=delivery.sent,
+                retrying=delivery.retrying,
+                failed=delivery.failed,
+            )
         )
-    )
 
 
 def simulator(

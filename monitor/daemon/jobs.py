@@ -2,8 +2,10 @@
 
 Each takes the running context (`Runtime`: engine, config, alerting) and, where
 the calendar matters, `today` or `now`, so it can be run on a frozen clock.
-Notices the calendar owes are written to the outbox under a key that makes
-each one owed once, then sent by the dispatcher like every other alert.
+Notices the calendar owes, and the alerts a sweep raises, are written to the
+outbox under a key that makes each one owed once; only the dispatch job (and the
+commands that send) hands them to the receivers, so no other job waits on a
+receiver or fails because of one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from monitor.i18n import Message, language, t, using_language
 from monitor.rules.policy import PolicyChoice, measures_in_force
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
+from monitor.vocabulary import AlertStatus
 
 if TYPE_CHECKING:
     from monitor.alerts.service import Alerting
@@ -59,28 +62,31 @@ class Runtime(Protocol):
 
 @dataclass
 class SweepResult:
+    """A sweep's own outcome. `delivery` and `undelivered` only for `sfm check` run without a
+    daemon, which sends what is due before it exits (see `check`)."""
+
     summary: SweepSummary
-    delivery: DispatchReport
     connector_notes: list[str]
+    delivery: DispatchReport | None = None
+    undelivered: int = 0  # alerts this check raised that did not go out
 
     def as_json(self) -> dict[str, Any]:
         return self.summary.as_json() | {
-            "alerts": self.delivery.as_json(),
+            "alerts": self.delivery.as_json() if self.delivery else None,
             "connector_notes": self.connector_notes,
             "problems": self.problems(),
         }
 
     def problems(self) -> list[str]:
-        """What makes this sweep incomplete: a source that answered for no factory at
-        all, and alerts (revocations go out at once) that could not be handed over."""
+        """What makes this sweep incomplete: a source that answered for no factory at all,
+        and (`sfm check` alone) alerts it raised that could not be handed over."""
         found = [
             t("sweep.source_failed", connector=name, errors=tally.errors)
             for name, tally in self.summary.connectors.items()
             if tally.errors and not (tally.found or tally.not_found)
         ]
-        stuck = self.delivery.retrying + self.delivery.failed + len(self.delivery.config_errors)
-        if stuck:
-            found.append(t("sweep.alerts_stuck", count=stuck))
+        if self.undelivered:
+            found.append(t("sweep.alerts_stuck", count=self.undelivered))
         return found
 
     def raise_if_incomplete(self) -> None:
@@ -100,7 +106,9 @@ def sweep(
     on_start: Callable[[int, int], None] | None = None,
     wait: bool = True,
 ) -> SweepResult:
-    """Ask the connectors, run the rules, send revocation alerts at once, watch the sources.
+    """Ask the connectors, run the rules, watch the sources. The alerts it raises are
+    written to the outbox (the queue) and sent by the dispatch job, never here: a slow or
+    refusing receiver never holds up a sweep, nor makes it fail.
 
     A scheduled sweep waits for one in progress; staff's (`wait=False`) is refused."""
     from monitor.sweep.run import SWEEPING, run_sweep
@@ -124,28 +132,57 @@ def sweep(
     finally:
         SWEEPING.release()
     notes = watch_connectors(runtime) if factory_code is None else []
-    # Revocation alerts (and what ops was just told) go out now; what cannot go out
-    # stays in the outbox for the dispatch job (or `sfm alerts dispatch`) to retry.
-    delivery = runtime.alerting.dispatcher.dispatch_due()
-    return SweepResult(summary, delivery, notes)
+    return SweepResult(summary, notes)
 
 
-def dispatch(runtime: Runtime) -> DispatchReport:
-    return runtime.alerting.dispatcher.dispatch_due()
-
-
-def digest(runtime: Runtime) -> DispatchReport:
-    """Bundle the held review/action alerts into one digest per authority, then send."""
+def check(runtime: Runtime, *, deliver: bool, **sweep_args: Any) -> SweepResult:
+    """`sfm check`: a sweep now. Run without a daemon (`deliver`), it then sends what is due
+    (revocations first, within the dispatch budget), so that it exits with its revocation
+    alerts handed over, and counts those it raised that were not; in the daemon, the
+    dispatch job sends them."""
+    if not deliver:
+        return sweep(runtime, **sweep_args)
     with session_scope(runtime.engine) as session:
-        runtime.alerting.outbox.make_digests(session, now_utc())
-    return dispatch(runtime)
-
-
-def remind(runtime: Runtime) -> DispatchReport:
-    """Remind about open flags past their deadline, escalate the oldest, then send."""
+        newest_before = session.scalar(select(func.max(col(Alert.id)))) or 0
+    result = sweep(runtime, **sweep_args)
     with session_scope(runtime.engine) as session:
-        runtime.alerting.outbox.make_reminders(session, now_utc())
-    return dispatch(runtime)
+        newest_swept = session.scalar(select(func.max(col(Alert.id)))) or 0
+    result.delivery = dispatch(runtime)
+    with session_scope(runtime.engine) as session:  # the sweep's own, not notes dispatch wrote
+        result.undelivered = (
+            session.scalar(
+                select(func.count()).where(
+                    col(Alert.id) > newest_before,
+                    col(Alert.id) <= newest_swept,
+                    col(Alert.status).in_(OWED_NOW),
+                )
+            )
+            or 0
+        )
+    return result
+
+
+# owed now and not (yet) handed over; `held` alerts wait for the digest by design
+OWED_NOW = (AlertStatus.PENDING.value, AlertStatus.SENDING.value, AlertStatus.FAILED.value)
+
+
+def dispatch(runtime: Runtime, stop: threading.Event | None = None) -> DispatchReport:
+    """Send what is due: the dispatch job, and the commands that send (`sfm alerts ...`).
+    A stop (the daemon's SIGTERM) ends the run after the send under way."""
+    return runtime.alerting.dispatcher.dispatch_due(stop=stop)
+
+
+def digest(runtime: Runtime) -> int:
+    """Bundle the held review/action alerts into one digest per authority (sent by dispatch)."""
+    with session_scope(runtime.engine) as session:
+        return len(runtime.alerting.outbox.make_digests(session, now_utc()))
+
+
+def remind(runtime: Runtime) -> int:
+    """Remind about open flags past their deadline and escalate the oldest (sent by
+    dispatch). How many alerts that wrote."""
+    with session_scope(runtime.engine) as session:
+        return runtime.alerting.outbox.make_reminders(session, now_utc())
 
 
 # ---------------------------------------------------------------- monitoring the monitor
@@ -238,9 +275,7 @@ def _last_connector_note(session: Any, connector: str) -> str | None:
 
 
 def connector_watch(runtime: Runtime) -> list[str]:
-    notes = watch_connectors(runtime)
-    dispatch(runtime)
-    return notes
+    return watch_connectors(runtime)
 
 
 # ---------------------------------------------------------------- the regulatory calendar
@@ -301,7 +336,6 @@ def filing_reminders(runtime: Runtime, today: date | None = None) -> list[str]:
                 session, "filing", key, code, title, message, now, attachment=str(report)
             ):
                 reminded.append(code)
-    dispatch(runtime)
     log.info("filing reminders", quarter=str(due.quarter), districts=len(reminded))
     return reminded
 
@@ -331,7 +365,6 @@ def expiry_warning(runtime: Runtime, today: date | None = None) -> int | None:
         written = runtime.alerting.outbox.notice(
             session, "expiry", key, MUNICIPAL, title, message, now_utc()
         )
-    dispatch(runtime)
     return due.days_left if written else None
 
 
@@ -380,7 +413,6 @@ def expired_note(runtime: Runtime, today: date | None = None) -> bool:
         written = runtime.alerting.outbox.tell_ops(
             session, f"expired:{choice.key}:{iso_week(today)}", title, message, now_utc()
         )
-    dispatch(runtime)
     return bool(written)
 
 
@@ -436,5 +468,4 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
             "\n".join(lines),
             now_utc(),
         )
-    dispatch(runtime)
     return len(rows)

@@ -2,8 +2,11 @@
 
 Each job calls the service function its CLI command calls (monitor/daemon/jobs.py);
 the scheduler holds no business logic. Sweeps and the rules run one at a time
-in their own executor; delivery and the calendar run beside them, so a long
-sweep never holds up a revocation alert. Every run is recorded in `job_run`:
+in their own executor; the calendar runs beside them; delivery (the dispatch job)
+has an executor thread of its own and is the only job that talks to receivers:
+the others write to the outbox and return, so a slow mail server never holds up
+a sweep, and a long sweep never holds up a revocation alert (writing one wakes
+the dispatch job). Every run is recorded in `job_run`:
 `sfm status` shows it, and start-up makes up a run missed while the daemon was
 down, once, if it is within `[schedule] misfire_grace_s`.
 """
@@ -25,11 +28,13 @@ from sqlalchemy import select
 from monitor.clock import BEIJING, now_utc
 from monitor.config import ScheduleSettings, cron_trigger
 from monitor.daemon import jobs
-from monitor.errors import SfmError
+from monitor.errors import DeliveryIncomplete, SfmError
+from monitor.i18n import Message
 from monitor.storage.db import session_scope
 from monitor.storage.models import JobRun
 
 if TYPE_CHECKING:
+    from monitor.alerts.record import DispatchReport
     from monitor.daemon.jobs import Runtime
     from monitor.daemon.metrics import Metrics
 
@@ -43,7 +48,16 @@ class Job:
     id: str
     schedule: str  # the key of its cron expression in [schedule]
     call: JobCall
-    pipeline: bool = False  # sweeps and rules: one at a time
+    # "pipeline": sweeps and rules, one at a time; "delivery": dispatch, on its own thread;
+    # "default": the rest
+    executor: str = "default"
+
+    @property
+    def pipeline(self) -> bool:
+        return self.executor == "pipeline"
+
+
+DISPATCH = "dispatch"
 
 
 def _sweep(topic: str) -> JobCall:
@@ -55,19 +69,28 @@ def _sweep(topic: str) -> JobCall:
     return sweep
 
 
-# In pipeline order: `sfm run --once` runs the due ones in this order.
+def _dispatch(runtime: Runtime, stop: threading.Event) -> DispatchReport:
+    report = jobs.dispatch(runtime, stop)
+    stuck = report.retrying + report.failed + len(report.config_errors)
+    if stuck:  # the dispatch job's failure, with the count; the alerts are listed and retried
+        raise DeliveryIncomplete(Message("sweep.alerts_stuck", count=stuck))
+    return report
+
+
+# In pipeline order: `sfm run --once` runs the due ones in this order, dispatch last so
+# that it sends what the others wrote.
 JOBS: tuple[Job, ...] = (
-    Job("registration-sweep", "registration_sweep", _sweep("registration"), pipeline=True),
-    Job("credit-sweep", "credit_sweep", _sweep("credit"), pipeline=True),
-    Job("safety-sweep", "safety_sweep", _sweep("safety"), pipeline=True),
+    Job("registration-sweep", "registration_sweep", _sweep("registration"), "pipeline"),
+    Job("credit-sweep", "credit_sweep", _sweep("credit"), "pipeline"),
+    Job("safety-sweep", "safety_sweep", _sweep("safety"), "pipeline"),
     Job("connector-watch", "connector_watch", lambda runtime, _: jobs.connector_watch(runtime)),
-    Job("dispatch", "dispatch", lambda runtime, _: jobs.dispatch(runtime)),
     Job("digest", "digest", lambda runtime, _: jobs.digest(runtime)),
     Job("remind", "remind", lambda runtime, _: jobs.remind(runtime)),
     Job("overview", "overview", lambda runtime, _: jobs.overview(runtime)),
     Job("filing-reminder", "filing_reminder", lambda runtime, _: jobs.filing_reminders(runtime)),
     Job("expiry-warning", "expiry_warning", lambda runtime, _: jobs.expiry_warning(runtime)),
     Job("expired-note", "expired_note", lambda runtime, _: jobs.expired_note(runtime)),
+    Job(DISPATCH, "dispatch", _dispatch, "delivery"),
 )
 JOBS_BY_ID = {job.id: job for job in JOBS}
 
@@ -133,6 +156,10 @@ class Daemon:
         self.stop = stop or threading.Event()
         self.scheduler: Any = None
         self.failures: list[str] = []  # of `run_due_once`: job and why, a line each
+        # a dispatch run is queued behind the running one (or about to start): a wake-up
+        # needs no second one, since that run looks at the outbox after it was written
+        self._dispatch_queued = False
+        self._wake_lock = threading.Lock()
 
     # ------------------------------------------------------------ one job
 
@@ -140,6 +167,32 @@ class Daemon:
         """Run `job` now, record how it went; a failure is logged, never raised."""
         if self.stop.is_set():
             return False  # queued before the stop: it does not start
+        if job.id == DISPATCH:
+            with self._wake_lock:
+                self._dispatch_queued = False
+        try:
+            return self._run(job)
+        finally:
+            if job.id != DISPATCH:
+                self.wake_dispatch()  # whatever the job wrote to the outbox goes out now
+
+    def wake_dispatch(self) -> None:
+        """Run the dispatch job now (after the run under way, if one is): called when alerts
+        due now were written. Outside the running daemon (`--once`), nothing to do."""
+        if self.scheduler is None or not self.running():
+            return
+        with self._wake_lock:
+            if self._dispatch_queued:
+                return
+            self._dispatch_queued = True
+        try:
+            self.scheduler.modify_job(DISPATCH, next_run_time=datetime.now(BEIJING))
+        except Exception:  # the job's own schedule still runs it
+            with self._wake_lock:
+                self._dispatch_queued = False
+            log.exception("could not wake the dispatch job")
+
+    def _run(self, job: Job) -> bool:
         started, clock = now_utc(), time.monotonic()
         self._record(job.id, started=started, outcome="running")
         with structlog.contextvars.bound_contextvars(job=job.id):
@@ -220,6 +273,7 @@ class Daemon:
             executors={
                 "default": ThreadPoolExecutor(4),
                 "pipeline": ThreadPoolExecutor(1),
+                "delivery": ThreadPoolExecutor(1),
             },
             job_defaults={
                 "coalesce": True,
@@ -235,10 +289,13 @@ class Daemon:
                 args=[job],
                 id=job.id,
                 name=job.id,
-                executor="pipeline" if job.pipeline else "default",
+                executor=job.executor,
                 replace_existing=True,
+                # a dispatch run woken while one runs waits for it on the delivery thread
+                max_instances=2 if job.id == DISPATCH else 1,
                 **extra,
             )
+        self.runtime.alerting.outbox.on_due = self.wake_dispatch
         self.scheduler.start()
         log.info("daemon started", catch_up=sorted(catch_up))
 

@@ -452,3 +452,37 @@ def test_a_mail_server_that_never_answers_is_given_up_on_after_the_configured_sm
     assert report.retrying == 1 and report.sent == 0
     [alert] = alerts(engine)
     assert alert.status == "pending" and alert.attempts == 1
+
+
+def test_sfm_check_is_not_failed_by_an_alert_it_did_not_raise(
+    register: Engine,
+    database_url: str,
+    tmp_path: Path,
+    smtp: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A notice owed to a district with no destination, written before: `sfm check` sends it too
+    (and it fails, listed), but the check's outcome is its own sweep's and its own alerts'."""
+    path = write_alert_config(
+        tmp_path,
+        database_url,
+        {
+            "municipal": [smtp.url(BUREAU)],
+            "ops": [smtp.url("ops@x.cn")],
+            "110108": [smtp.url(HAIDIAN)],
+        },
+        extra=shipped_connectors(),
+    )
+    alerting = alerting_for(register, load_config(path, environ={}))
+    with session_scope(register) as session:  # to Dongcheng, which is not configured here
+        alerting.outbox.notice(session, "filing", "filing:x", "110101", "备案", "x", now_utc())
+    monkeypatch.chdir(tmp_path)
+    result = Cli(capsys, path)("check", "--factory", "911101081235534499", "--json")
+    assert result.code == 0, result.err
+    shown = __import__("json").loads(result.out)
+    assert shown["problems"] == []
+    assert shown["alerts"]["config_errors"]  # the old one was tried, and failed
+    assert [m for m in smtp.mails if BUREAU in m.rcpt_tos]  # its own went out
+    [filing] = [a for a in alerts(register) if a.kind == "filing"]
+    assert filing.status == "failed"

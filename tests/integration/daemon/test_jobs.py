@@ -95,6 +95,7 @@ def test_districts_are_reminded_before_the_15th_with_their_filings_attached(
         reminded = jobs.filing_reminders(runtime)
         assert reminded == ["110105", "110108"]  # the districts configured here
         assert jobs.filing_reminders(runtime) == []  # owed once
+        jobs.dispatch(runtime)  # the job wrote them to the outbox; dispatch sends them
     [to_haidian] = [mail for mail in smtp.mails if HAIDIAN in mail.rcpt_tos]
     assert "2026年第四季度" in to_haidian.subject and "2026-12-15" in to_haidian.subject
     body = to_haidian.part("text/plain") or to_haidian.part("text/html")
@@ -115,6 +116,7 @@ def test_districts_are_reminded_before_the_15th_with_their_filings_attached(
 
     with time_machine.travel(_beijing(2026, 12, 13), tick=False):
         assert jobs.filing_reminders(runtime) == ["110105", "110108"]  # the 3-day reminder
+        jobs.dispatch(runtime)
     assert len([m for m in smtp.mails if HAIDIAN in m.rcpt_tos]) == 2
 
 
@@ -133,10 +135,13 @@ def test_the_bureau_is_warned_as_the_measures_expire_and_ops_once_they_have(
         assert jobs.expiry_warning(runtime) == 36  # on this project's clock: due
         assert jobs.expiry_warning(runtime) is None  # once
         assert jobs.expired_note(runtime) is False
+        jobs.dispatch(runtime)
     with time_machine.travel(_beijing(2026, 12, 2), tick=False):
         assert jobs.expiry_warning(runtime) == 29
+        jobs.dispatch(runtime)
     with time_machine.travel(_beijing(2026, 12, 24), tick=False):
         assert jobs.expiry_warning(runtime) == 7
+        jobs.dispatch(runtime)
     warnings = [mail for mail in smtp.mails if BUREAU in mail.rcpt_tos]
     assert [("36" in m.subject, "29" in m.subject, "7" in m.subject) for m in warnings] == [
         (True, False, False),
@@ -148,8 +153,10 @@ def test_the_bureau_is_warned_as_the_measures_expire_and_ops_once_they_have(
         assert jobs.expiry_warning(runtime) is None
         assert jobs.expired_note(runtime) is True
         assert jobs.expired_note(runtime) is False  # weekly
+        jobs.dispatch(runtime)
     with time_machine.travel(_beijing(2027, 1, 11), tick=False):
         assert jobs.expired_note(runtime) is True
+        jobs.dispatch(runtime)
     notes = [hook for hook in webhook.received if "到期" in hook.get("title", "")]
     assert len(notes) == 2
 
@@ -171,6 +178,7 @@ def test_the_bureau_gets_a_weekly_overview_of_every_open_flag(
     with time_machine.travel(_beijing(2026, 11, 30), tick=False):
         assert jobs.overview(runtime) == 2
         assert jobs.overview(runtime) == 2
+        jobs.dispatch(runtime)
     overviews = [m for m in smtp.mails if "周报" in m.subject]
     assert len(overviews) == 1 and "2026W49" in overviews[0].subject
     text = overviews[0].part("text/plain")
@@ -202,6 +210,7 @@ def test_ops_is_told_once_when_a_source_is_down_and_once_when_it_is_back(
     runtime = runtime_for(broken)
 
     def told() -> list[str]:
+        jobs.dispatch(runtime)  # a sweep writes ops's note to the outbox; dispatch sends it
         return [hook["title"] for hook in webhook.received if "registry-qcc" in hook["title"]]
 
     jobs.sweep(runtime, topic="registration")
