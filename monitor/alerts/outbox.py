@@ -102,8 +102,10 @@ class Outbox:
 
     def _owe(self, session: Session, rows: list[dict[str, Any]]) -> int:
         written = _insert_new(session, rows)
-        if written and self.on_due is not None and any(
-            row["status"] == AlertStatus.PENDING.value for row in rows
+        if (
+            written
+            and self.on_due is not None
+            and any(row["status"] == AlertStatus.PENDING.value for row in rows)
         ):
             event.listen(session, "after_commit", self._committed, once=True)
         return written

@@ -101,9 +101,7 @@ def test_sweeps_keep_their_schedule_while_a_slow_mail_server_works_through_a_bac
         def sweeps_done() -> int:
             with session_scope(register) as session:
                 return int(
-                    session.scalar(
-                        select(func.count()).where(col(SweepRun.status) == "completed")
-                    )
+                    session.scalar(select(func.count()).where(col(SweepRun.status) == "completed"))
                     or 0
                 )
 
