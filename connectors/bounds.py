@@ -24,14 +24,16 @@ def parse_json(body: bytes, *, max_depth: int, max_chars: int) -> Any:
     return payload
 
 
-def _constant_as_text(name: str) -> str:
-    return name
+# made once: json.loads with an option builds a decoder per call
+_DECODER = json.JSONDecoder(parse_constant=lambda name: name)
 
 
 def loads(text: str | bytes) -> Any:
     """JSON as a provider or a file sends it; NaN and Infinity, which are not JSON and
     which PostgreSQL would refuse to store, stay the text they were."""
-    return json.loads(text, parse_constant=_constant_as_text)
+    if isinstance(text, bytes):  # as json.loads reads bytes
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    return _DECODER.decode(text)
 
 
 def check_within(payload: Any, *, max_depth: int, max_chars: int) -> None:

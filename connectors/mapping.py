@@ -29,7 +29,7 @@ from connectors.base import (
     parse_grade,
 )
 from connectors.errors import MappingError
-from connectors.text import storable_value
+from connectors.text import storable, storable_value
 
 # Enumerated fields: a text none of their forms knows keeps its record, as `unknown`
 # (which every enumeration of the records has).
@@ -168,7 +168,7 @@ class RecordMapper:
             if value is _MISSING or value is None:
                 continue
             # made storable here, before any lookup: one poisoned name must not fail a batch
-            value = storable_value(value)
+            value = storable(value) if isinstance(value, str) else storable_value(value)
             if value == "":
                 continue
             table = self.values.get(name)

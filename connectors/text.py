@@ -23,6 +23,7 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # bidi controls (ALM, LRM/RLM, LRE…RLO, LRI…PDI), zero-width characters, word joiners, BOM
 _INVISIBLE_CLASS = "\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
 _REMOVED = re.compile(f"[{_INVISIBLE_CLASS}\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CLEAN_UNLESS = re.compile(f"[{_INVISIBLE_CLASS}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # what the evidence shows escaped; NUL already is `\u0000` in JSON text
 _ESCAPED = re.compile(f"[\x00\ud800-\udfff{_INVISIBLE_CLASS}]")
 _ESCAPED_IN_JSON = re.compile(f"[\ud800-\udfff{_INVISIBLE_CLASS}]|\\\\u0000")
@@ -30,9 +31,9 @@ _ESCAPED_IN_JSON = re.compile(f"[\ud800-\udfff{_INVISIBLE_CLASS}]|\\\\u0000")
 
 def storable(text: str) -> str:
     """A provider's text as a canonical record keeps it (see the module docstring)."""
-    if _UNSTORABLE.search(text):
-        text = _UNSTORABLE.sub(REPLACEMENT, text)
-    return _REMOVED.sub("", text)
+    if _CLEAN_UNLESS.search(text) is None:  # nearly every text: one scan, no copy
+        return text
+    return _REMOVED.sub("", _UNSTORABLE.sub(REPLACEMENT, text))
 
 
 def storable_value(value: Any) -> Any:
