@@ -143,6 +143,27 @@ def test_a_mismatch_after_a_good_answer_changes_nothing_the_rules_read(
     assert flags_of(register, ACTIVE) == before == []
 
 
+def test_another_companys_healthy_record_never_clears_a_factorys_case(
+    register: Engine, simulator: RunningSimulator
+) -> None:
+    """The mirror case: our 注销 factory answered with an active company's record stays
+    a termination case; nothing about it is taken from the other company."""
+    connectors = [shipped_connector("registry-qcc", simulator.base_url)]
+    sweep(register, connectors)
+    simulator.simulator.behaviour.answer_as = {DEREGISTERED: ACTIVE}
+    sweep(register, connectors)
+    assert latest(register, "registry-qcc", DEREGISTERED).error_kind == "mismatch"
+    with Session(register) as session:
+        states = dict(
+            session.execute(
+                select(col(Flag.rule_id), col(Flag.state)).where(
+                    col(Flag.factory_id) == factory_id(register, DEREGISTERED)
+                )
+            ).all()
+        )
+    assert states["art12.2-terminated"] == "open"
+
+
 def test_a_full_width_look_alike_of_the_code_asked_is_the_same_code_and_noted(
     register: Engine, simulator: RunningSimulator
 ) -> None:
