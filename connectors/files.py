@@ -132,6 +132,8 @@ class FilesConnector:
             rows = self._rows(path, data)
         except (TableError, ValueError) as exc:
             return DroppedFile(name, content_hash, error=f"{name}: {exc}")
+        except Exception as exc:  # a reader's own failure on a hostile file: that file only
+            return DroppedFile(name, content_hash, error=f"{name}: {type(exc).__name__}: {exc}")
         by_code: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
         folded: Counter[str] = Counter()
         rejected: list[str] = []
@@ -147,9 +149,10 @@ class FilesConnector:
                 continue
             try:
                 record = self.mapper.map_record(row, fetched_at)
-            except MappingError as exc:
+            except Exception as exc:  # MappingError, or anything else one row makes happen
+                why = str(exc) if isinstance(exc, MappingError) else f"{type(exc).__name__}: {exc}"
                 return DroppedFile(
-                    name, content_hash, error=f"{name}, {label}: {exc}", rows=len(rows)
+                    name, content_hash, error=visible(f"{name}, {label}: {why}"), rows=len(rows)
                 )
             if getattr(record, "credit_code", None) != code:
                 if fold_code(written_text) == code:  # full-width look-alikes: the same code

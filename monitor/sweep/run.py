@@ -180,7 +180,8 @@ async def _store_dropped(
     progress: ProgressCallback | None,
 ) -> None:
     if dropped.error is not None:
-        log.warning("file rejected", connector=connector, file=dropped.name, detail=dropped.error)
+        error = visible(dropped.error)  # a reader's message may quote a hostile cell
+        log.warning("file rejected", connector=connector, file=dropped.name, detail=error)
         tally.files_rejected += 1
         tally.errors += 1
         tally.error_kinds["bad_file"] += 1
@@ -189,10 +190,10 @@ async def _store_dropped(
             content_hash=dropped.content_hash,
             file_name=dropped.name,
             status="rejected",
-            error=dropped.error,
+            error=error,
             rows=dropped.rows,
         )
-        await asyncio.to_thread(store.record_error, "bad_file", dropped.error, rejected)
+        await asyncio.to_thread(store.record_error, "bad_file", error, rejected)
         return
     matched = [(ids[o.credit_code], o) for o in dropped.outcomes if o.credit_code in ids]
     tally.unmatched_codes += len(dropped.outcomes) - len(matched)

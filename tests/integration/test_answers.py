@@ -439,3 +439,39 @@ occurred_on = "日期"
     assert done.code == 0, done.err
     assert "bureau-drop: 0 records about another credit code left out" in done.out
     assert "1 dropped rows whose credit code failed its check" in done.out
+
+
+def test_a_poisoned_json_drop_file_is_stored_cleaned_with_its_evidence_visible(
+    register: Engine, tmp_path: Path
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    items = [
+        {"code": f"\u200b{ACTIVE}\u202e", "id": f"AQ{POISON}1", "summary": f"爆炸{POISON}"},
+        {"code": DEREGISTERED, "id": "AQ-2", "summary": "泄漏"},
+    ]
+    (drop / "accidents.json").write_text(
+        json.dumps({"items": items}), encoding="utf-8"
+    )  # ASCII escapes: "\\ud800" as a provider's JSON carries it
+    files = ConnectorSettings.model_validate(
+        {
+            "name": "bureau-json",
+            "kind": "files",
+            "topic": "safety",
+            "path": str(drop),
+            "record_path": "items",
+            "constants": {"category": "production_safety", "occurred_on": "2026-10-01"},
+            "fields": {"credit_code": "code", "record_id": "id", "summary": "summary"},
+        }
+    )
+    summary = sweep(register, [files])
+    assert run_status(register, summary.run_id).status == "completed"
+    tally = summary.connectors["bureau-json"]
+    assert (tally.files_read, tally.found, tally.errors, tally.rows_rejected) == (1, 2, 0, 0)
+    poisoned = latest(register, "bureau-json", ACTIVE)
+    [record] = poisoned.records
+    assert (record["record_id"], record["summary"]) == ("AQ\ufffd\ufffd1", "爆炸\ufffd\ufffd")
+    assert record["credit_code"] == ACTIVE
+    evidence = json.dumps(poisoned.payload, ensure_ascii=False)
+    assert "\\\\u200b" + ACTIVE in evidence and "\\\\ud800\\\\u202e" in evidence
+    assert latest(register, "bureau-json", DEREGISTERED).records[0]["summary"] == "泄漏"
