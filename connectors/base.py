@@ -13,9 +13,10 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -31,23 +32,78 @@ class Topic(StrEnum):
 _DATE_TEXT = re.compile(
     r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?\S*)?"
 )
+_COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
+# Providers' dates are Beijing's: an instant (epoch seconds or milliseconds) is read as the
+# Beijing calendar day it falls on, so Beijing midnight is that day, not the one before.
+BEIJING = ZoneInfo("Asia/Shanghai")
+# Words that mean "none" in an optional field: null without a flag.
+PLACEHOLDERS = frozenset({"-", "--", "—", "——", "/", "无", "暂无", "null", "NULL", "None", ""})
 
 
 def parse_date(value: Any) -> date:
-    """Dates as Chinese providers write them: ISO, 2025/6/30, 2025年6月30日, epoch ms."""
+    """Dates as Chinese providers write them: ISO, 2025/6/30, 2025年6月30日, 20250630, and
+    epoch seconds or milliseconds (as numbers or digits), read as the Beijing day."""
     if isinstance(value, datetime):
-        return value.date()
+        return value.astimezone(BEIJING).date() if value.tzinfo else value.date()
     if isinstance(value, date):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 10**11 else value  # epoch milliseconds are common
-        return datetime.fromtimestamp(seconds, UTC).date()
     if isinstance(value, str):
-        match = _DATE_TEXT.fullmatch(unicodedata.normalize("NFKC", value).strip())
+        text = unicodedata.normalize("NFKC", value).strip()
+        match = _DATE_TEXT.fullmatch(text)
+        if match is None:
+            match = _COMPACT_DATE.fullmatch(text)
         if match:
             year, month, day = (int(part) for part in match.groups())
             return date(year, month, day)
+        if text.isdigit() and len(text) in (10, 13):
+            value = int(text)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 10**11 else value  # epoch milliseconds are common
+        try:
+            return datetime.fromtimestamp(seconds, BEIJING).date()
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"not a date: {value!r}") from None
     raise ValueError(f"not a date: {value!r}")
+
+
+_FINE = re.compile(r"罚款(?:金额)?[^\d;；,，。]*?(\d+(?:\.\d+)?)\s*(万|亿)?\s*元")
+
+
+def parse_fine(value: Any) -> float:
+    """A fine as feeds write it: a number, "5,000元", "50万", or a penalty's own words
+    ("罚款人民币5万元", "罚款金额5.0万元;没收金额0.0万元") where one fine is clear."""
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).replace(",", "")
+        fines = _FINE.findall(text)
+        if len(fines) == 1:
+            number, unit = fines[0]
+            return float(number) * {"万": 10_000.0, "亿": 100_000_000.0}.get(unit, 1.0)
+        if len(fines) > 1:
+            raise ValueError(f"more than one fine in {value!r}")
+    return parse_amount(value)
+
+
+def parse_count(value: Any) -> int:
+    """A number of people: 12, "12", "12人"."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a number of people: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip().removesuffix("人").strip()
+        if text.isdigit():
+            return int(text)
+    raise ValueError(f"not a number of people: {value!r}")
+
+
+def parse_division(value: Any) -> str:
+    """A division code: 6 digits, or 9 or 12 (township, village) read by their first six."""
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if re.fullmatch(r"\d{6}|\d{9}|\d{12}", text):
+        return text[:6]
+    raise ValueError(f"not a division code: {value!r}")
 
 
 def parse_amount(value: Any) -> float:
@@ -94,12 +150,7 @@ class RegistrationRecord(CanonicalRecord):
     @field_validator("division_code", mode="before")
     @classmethod
     def _six_digits(cls, value: Any) -> Any:
-        if value is None or value == "":
-            return None
-        text = str(value).strip()
-        if not re.fullmatch(r"\d{6}", text):
-            raise ValueError(f"division code must have 6 digits, got {text!r}")
-        return text
+        return None if value is None or value == "" else parse_division(value)
 
 
 class CreditKind(StrEnum):
@@ -131,7 +182,7 @@ class CreditRecord(CanonicalRecord):
     @field_validator("fine_cny", mode="before")
     @classmethod
     def _amounts(cls, value: Any) -> Any:
-        return None if value in (None, "") else parse_amount(value)
+        return None if value in (None, "") else parse_fine(value)
 
 
 class SafetyCategory(StrEnum):
@@ -193,7 +244,7 @@ class SafetyRecord(CanonicalRecord):
     record_id: str
     category: SafetyCategory
     credit_code: str | None = None
-    occurred_on: date
+    occurred_on: date | None = None  # None: the source's date could not be read (unmapped)
     grade: AccidentGrade | None = None
     deaths: int | None = None
     serious_injuries: int | None = None
@@ -204,7 +255,7 @@ class SafetyRecord(CanonicalRecord):
     @field_validator("occurred_on", mode="before")
     @classmethod
     def _dates(cls, value: Any) -> Any:
-        return parse_date(value)
+        return None if value in (None, "") else parse_date(value)
 
     @field_validator("direct_loss_cny", mode="before")
     @classmethod

@@ -21,11 +21,17 @@ if TYPE_CHECKING:
     from connectors.settings import ConnectorSettings
 
 from connectors.base import (
+    PLACEHOLDERS,
     RECORD_TYPES,
     CanonicalRecord,
     CreditKind,
     SafetyCategory,
     Topic,
+    parse_amount,
+    parse_count,
+    parse_date,
+    parse_division,
+    parse_fine,
     parse_grade,
 )
 from connectors.errors import MappingError
@@ -39,6 +45,22 @@ _ENUMERATED: dict[str, Callable[[str], StrEnum | None]] = {
     "category": lambda text: _member(SafetyCategory, text),
     "grade": parse_grade,
 }
+
+
+# Fields read from the provider's text: one that cannot be read is null on its record and
+# named (field and text) for a person, and the rest of the record and the answer are kept.
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "decided_on": parse_date,
+    "removed_on": parse_date,
+    "occurred_on": parse_date,
+    "fine_cny": parse_fine,
+    "direct_loss_cny": parse_amount,
+    "division_code": parse_division,
+    "deaths": parse_count,
+    "serious_injuries": parse_count,
+    "evacuated": parse_count,
+}
+_UNMAPPED_CHARS = 200  # the provider's text, as much of it as a person needs to see
 
 
 def _member(enum: type[StrEnum], text: str) -> StrEnum | None:
@@ -147,6 +169,7 @@ class RecordMapper:
         self.constants = dict(constants or {})
         self.model = RECORD_TYPES[topic]
         self.required = required_fields(topic)
+        self._readers = {n: r for n, r in _READERS.items() if n in self.model.model_fields}
 
     @classmethod
     def for_connector(cls, settings: ConnectorSettings) -> RecordMapper:
@@ -180,6 +203,21 @@ class RecordMapper:
                 )
             data[name] = value
         unmapped: dict[str, str] = {}
+        for name in list(data):
+            value = data[name]
+            if name in self.required or not isinstance(value, str):
+                continue
+            if value.strip() in PLACEHOLDERS:  # "-", "无", "暂无"…: none, without a flag
+                del data[name]
+        for name, read in self._readers.items():
+            if name not in data:
+                continue
+            try:
+                data[name] = read(data[name])
+            except (ValueError, TypeError, OverflowError):
+                unmapped[name] = str(data.pop(name))[:_UNMAPPED_CHARS]
+        if self.topic is Topic.SAFETY and "occurred_on" not in data:
+            unmapped.setdefault("occurred_on", "")  # an accident no one can place in time
         for name, canonical in _ENUMERATED.items():
             if name in data and name in self.model.model_fields:
                 value = canonical(str(data[name]).strip())

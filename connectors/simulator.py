@@ -24,11 +24,13 @@ import time
 import unicodedata
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from connectors.base import BEIJING
 
 
 @dataclass
@@ -95,10 +97,13 @@ def load_upstream(path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-def _epoch_ms(text: str | None) -> int | None:
+def _epoch_ms(text: str | int | None) -> int | None:
+    """A date as Tianyancha-style feeds give it: epoch milliseconds of Beijing midnight."""
     if not text:
         return None
-    moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+    if isinstance(text, int):
+        return text
+    moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), BEIJING)
     return int(moment.timestamp() * 1000)
 
 

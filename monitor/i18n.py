@@ -323,6 +323,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "field.category": {"zh": "事故类别", "en": "accident category"},
     "field.grade": {"zh": "事故等级", "en": "accident grade"},
     "field.occurred_on": {"zh": "事故发生日期", "en": "date of the accident"},
+    "field.removed_on": {"zh": "移出（解除）日期", "en": "date of removal"},
+    "field.fine_cny": {"zh": "罚款金额", "en": "fine"},
+    "field.direct_loss_cny": {"zh": "直接经济损失", "en": "direct loss"},
+    "field.division_code": {"zh": "行政区划代码", "en": "division code"},
+    "field.deaths": {"zh": "死亡人数", "en": "deaths"},
+    "field.serious_injuries": {"zh": "重伤人数", "en": "serious injuries"},
+    "field.evacuated": {"zh": "疏散人数", "en": "evacuated"},
     "field.decided_on": {"zh": "决定（列入）日期", "en": "date of decision (or listing)"},
     "finding.relocated": {
         "zh": "登记信息显示在京外（{destination}），疑似注册地变更至京外",

@@ -182,6 +182,8 @@ def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
     Each accident is judged by the measures in force on the day it occurred."""
     findings = []
     for answer, record in facts.safety():
+        if record.occurred_on is None:
+            continue  # its date could not be read: a data-unknown-value review says so
         judge = measures.on(record.occurred_on)
         policy = judge.policy
         window_start = years_before(facts.designated_on, policy.prior_window_years)

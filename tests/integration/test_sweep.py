@@ -154,7 +154,9 @@ def test_files_are_consumed_once_and_bad_files_rejected_once(
         encoding="gb18030",
     )
     (drop / "b.csv").write_text(
-        f"统一社会信用代码,编号,类型,日期\n{code},AQ-9,生产安全事故,昨天\n", encoding="utf-8"
+        # a row with no record id: not the configured shape at all
+        f"统一社会信用代码,编号,类型,日期\n{code},,生产安全事故,2026-10-03\n",
+        encoding="utf-8",
     )
     files = ConnectorSettings.model_validate(
         {

@@ -84,7 +84,7 @@ def test_xlsx_and_json(tmp_path: Path) -> None:
 
 
 def test_a_bad_file_is_reported_by_row_and_does_not_block_the_others(tmp_path: Path) -> None:
-    bad_rows = [ROWS[0], ["91110000600037341L", "AQ-9", "生产安全事故", "去年", "1", "0"]]
+    bad_rows = [ROWS[0], ["91110000600037341L", "", "生产安全事故", "2026-01-01", "1", "0"]]
     write_csv(tmp_path / "a-bad.csv", bad_rows, "utf-8")
     write_csv(tmp_path / "b-good.csv", ROWS, "utf-8")
     (tmp_path / "c-broken.json").write_text("{not json", encoding="utf-8")
@@ -265,3 +265,15 @@ def test_a_fifo_in_the_folder_does_not_block_the_sweep(tmp_path: Path) -> None:
     write_csv(tmp_path / "real.csv", ROWS, "utf-8")
     [dropped] = read_all(tmp_path)
     assert dropped.name == "real.csv" and dropped.error is None
+
+
+def test_a_date_no_one_can_read_keeps_its_row_and_is_named(tmp_path: Path) -> None:
+    rows = [ROWS[0], ["91110000600037341L", "AQ-9", "生产安全事故", "去年", "1", "-"]]
+    write_csv(tmp_path / "a.csv", rows, "utf-8")
+    [dropped] = read_all(tmp_path)
+    assert dropped.error is None
+    records = [record for outcome in dropped.outcomes for record in outcome.records]
+    [undated] = [r for r in records if r.model_dump()["record_id"] == "AQ-9"]
+    assert undated.model_dump()["occurred_on"] is None
+    assert undated.unmapped == {"occurred_on": "去年"}
+    assert undated.model_dump()["direct_loss_cny"] is None  # "-": none, without a flag

@@ -53,7 +53,6 @@ def test_values_map_and_numbers_become_text() -> None:
 @pytest.mark.parametrize(
     "payload",
     [
-        {"Data": [{"Id": 1, "Type": "行政处罚", "Amount": "很多"}]},  # not an amount
         {"Other": []},  # nothing at record_path
         {"Data": ["not an object"]},
     ],
@@ -166,3 +165,78 @@ def test_settings_reject_unknown_fields_and_missing_required_ones() -> None:
             fields={"record_id": "a", "kind": "b"},
             not_found={},
         )
+
+
+def test_one_field_that_cannot_be_read_is_null_and_named_and_the_answer_is_kept() -> None:
+    records = credit_mapper().map_payload(
+        {
+            "Data": [
+                {"Id": 1, "Type": "行政处罚", "Amount": "很多"},
+                {"Id": 2, "Type": "行政处罚", "Amount": "罚款人民币5万元"},
+                {"Id": 3, "Type": "行政处罚", "Amount": "-"},
+            ]
+        },
+        "Data",
+        NOW,
+    )
+    unreadable, in_words, placeholder = records
+    assert unreadable.model_dump()["fine_cny"] is None
+    assert unreadable.unmapped == {"fine_cny": "很多"}
+    assert in_words.model_dump()["fine_cny"] == 50_000 and not in_words.unmapped
+    assert placeholder.model_dump()["fine_cny"] is None and not placeholder.unmapped
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        (1759161600000, "2025-09-30"),  # Beijing midnight in epoch ms: that day, not the one before
+        ("1759161600000", "2025-09-30"),
+        (1759161600, "2025-09-30"),
+        ("2025-09-30 00:00:00", "2025-09-30"),
+        ("2025/9/30", "2025-09-30"),
+        ("2025年9月30日", "2025-09-30"),
+        ("20250930", "2025-09-30"),
+    ],
+)
+def test_dates_as_sources_write_them(text: object, day: str) -> None:
+    from connectors.base import parse_date
+
+    assert str(parse_date(text)) == day
+
+
+@pytest.mark.parametrize(
+    ("text", "fine"),
+    [
+        ("罚款人民币5万元", 50_000),
+        ("罚款金额5.0万元;没收金额0.0万元", 50_000),
+        ("5,000元", 5_000),
+        ("50万", 500_000),
+        (1200.5, 1200.5),
+    ],
+)
+def test_fines_as_feeds_write_them(text: object, fine: float) -> None:
+    from connectors.base import parse_fine
+
+    assert parse_fine(text) == fine
+
+
+def test_a_fine_that_is_not_clear_is_not_guessed() -> None:
+    from connectors.base import parse_fine
+
+    for text in ("警告", "罚款1万元，罚款2万元", "没收违法所得"):
+        with pytest.raises(ValueError):
+            parse_fine(text)
+
+
+def test_division_codes_of_nine_or_twelve_digits_are_read_by_their_first_six() -> None:
+    mapper = RecordMapper(
+        Topic.REGISTRATION,
+        "registry",
+        {"credit_code": "Code", "name": "Name", "raw_status": "Status", "division_code": "Area"},
+    )
+    for area, expected in (("110108001001", "110108"), ("110108001", "110108"), ("abc", None)):
+        [record] = mapper.map_payload(
+            {"Code": "91110000600037341L", "Name": "x", "Status": "注销", "Area": area}, "", NOW
+        )
+        assert record.model_dump()["division_code"] == expected
+        assert record.model_dump()["raw_status"] == "注销"  # the answer is kept either way
