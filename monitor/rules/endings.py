@@ -85,10 +85,9 @@ def _state(rule_id: str, evidence_key: str, facts: FactoryFacts, policy: Policy)
     if rule_id == "data-not-found":
         return Ending("ended.found") if registrations else None
     if not registrations:
-        # Only a credit or safety answer bears on this (an unknown value in one).
-        return Ending("ended.value_changed") if kind not in ("status", "name") else None
+        return None  # the registry reports nothing now (not found): nothing it showed ended
     record = registrations[0][1]
-    if kind == "status":
+    if kind in ("status", "reorganised"):
         statuses = {policy_status(r, policy).value for _, r in registrations}
         raw = {r.raw_status for _, r in registrations}
         if value in statuses or value in raw:
@@ -100,7 +99,7 @@ def _state(rule_id: str, evidence_key: str, facts: FactoryFacts, policy: Policy)
         return Ending("ended.name_now", {"name": record.name or "—"})
     if kind == "entity_type":
         return Ending("ended.entity_type_now", {"entity_type": record.entity_type or "—"})
-    if kind in ("relocated", "unconfirmed"):
+    if kind in ("relocated", "unconfirmed", "district"):
         return Ending(
             "ended.seat_now",
             {

@@ -243,3 +243,23 @@ def test_a_penalty_today_s_threshold_would_not_review_is_shown_beside_its_flag(
         after = flag_evidence(flag, measures_in_force(configured, date(2027, 1, 2)))
     assert "graded_today" not in before
     assert "100,000 元以上才需复核" in after["graded_today"]
+
+
+def test_a_registry_that_now_finds_nothing_ends_no_state() -> None:
+    nothing = FactoryFacts(
+        "91110000600037341L",
+        "x",
+        date(2025, 6, 30),
+        None,
+        (SourceAnswer("src0", Topic.REGISTRATION, "not_found", (), NOW, 1),),
+    )
+    for rule, key in (
+        ("art12.4-relocated", "relocated:河北省廊坊市市场监督管理局"),
+        ("art12.2-terminated", "status:deregistered"),
+        ("register-district-changed", "district:110114"),
+    ):
+        assert ending(rule, "state", "registration", key, nothing) is None
+    moved_back = facts(registration())
+    assert ending(
+        "register-district-changed", "state", "registration", "district:110114", moved_back
+    ).key == "ended.seat_now"
