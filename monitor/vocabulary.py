@@ -84,7 +84,8 @@ class RegistrationStatus(StrEnum):
 @dataclass(frozen=True)
 class RuleSpec:
     """A rule, declared once: what the rules, `flags raise`, the flag tables and the texts
-    read of it."""
+    read of it. The database refuses a flag under any other id (migration 0010_rule_ids,
+    whose list a test holds to this table: a new rule comes with a migration)."""
 
     id: str
     clause: str  # the grounds it rests on, in the 2025 numbering ("5(3), 12(1)"; "—": data)

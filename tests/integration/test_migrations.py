@@ -1,7 +1,10 @@
 """The migrations produce exactly the tables the models describe, on both databases."""
 
+import importlib
 import json
+from datetime import UTC, date, datetime
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -100,3 +103,50 @@ def test_each_factory_registered_before_designations_became_one_designation(
         "revoked",
         "2026-04-01",
     ]
+
+
+def test_the_database_refuses_a_flag_under_a_rule_the_catalogue_lacks(engine: Engine) -> None:
+    from sqlalchemy import insert, update
+    from sqlalchemy.exc import IntegrityError
+
+    from monitor.storage.models import Factory, Flag
+    from monitor.vocabulary import RULE_IDS
+
+    migration = importlib.import_module("monitor.storage.migrations.versions.0010_rule_ids")
+    assert migration.RULE_IDS == RULE_IDS  # a new rule comes with its migration
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    with engine.begin() as connection:
+        factory_id = connection.execute(
+            insert(Factory).returning(Factory.id),
+            {
+                "credit_code": "91110108600037341L",
+                "name": "x",
+                "level": "basic",
+                "district_code": "110108",
+                "designated_on": date(2025, 6, 30),
+                "status": "active",
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+    row = {
+        "fingerprint": "f",
+        "clause": "—",
+        "severity": "review",
+        "factory_id": factory_id,
+        "evidence_key": "k",
+        "state": "open",
+        "summary_key": "finding.unknown_value",
+        "summary_params": {},
+        "evidence": {},
+        "anchor": "state",
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "state_changed_at": now,
+    }
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(insert(Flag), {**row, "rule_id": "art12.9-invented"})
+    with engine.begin() as connection:
+        connection.execute(insert(Flag), {**row, "rule_id": "data-unknown-value"})
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(update(Flag).values(rule_id="art12.9-invented"))
