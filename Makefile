@@ -3,19 +3,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Every install (make, CI, the Dockerfile, deploy/README.md) takes these exact versions.
+CONSTRAINTS := constraints.txt
 export SFM_CONFIG ?= config/sfm.toml
 
-.PHONY: install demo test lint bench stress clean
+.PHONY: install constraints demo test lint bench stress clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
 install: $(STAMP)
+
+# After a change to pyproject.toml's dependencies: the newest versions they allow, pinned
+# by uv (from PyPI) for Python 3.11, the suite's and the image's.
+constraints: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra simulator --python-version 3.11 \
+		--custom-compile-command "make constraints" --annotation-style line -o $(CONSTRAINTS)
 
 # The daemon on the demo config: SQLite in var/, the built-in simulator, the demo
 # factories, a fast schedule, alerts to var/outbox/. Ctrl-C stops it cleanly.

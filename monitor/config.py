@@ -196,6 +196,9 @@ class DaemonSettings(StrictModel):
 
 
 class Settings(StrictModel):
+    # NAME=value lines every command and the daemon read before `${NAME}` is substituted
+    # (relative to this file); the process environment wins over it. "": none.
+    env_file: str = ""
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
     codes: CodesSettings = CodesSettings()
@@ -227,6 +230,11 @@ class LoadedConfig:
     settings: Settings
     path: Path | None  # None when no file exists and the built-in defaults apply
     masked: dict[str, Any] = field(default_factory=dict)
+    # `${NAME}`s whose value is shorter than SHORT_SECRET: masked all the same, but weak
+    short_secrets: tuple[str, ...] = ()
+    # the environment `${NAME}` was read from (the process's over env_file's), for the
+    # files the config names (authorities.toml)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def directory(self) -> Path:
@@ -310,7 +318,8 @@ def mask_secrets(text: str) -> str:
     from the environment."""
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _URL.sub(_mask_url, text)
-    for secret in _KNOWN_SECRETS:
+    # the longest first: a short secret inside a longer one never leaves the rest showing
+    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     return text
@@ -343,9 +352,45 @@ def _shorten(token: str, *, keep_codes: bool = False) -> str:
 
 
 def remember_secret(value: str) -> None:
-    """A value from the environment that a config used: never shown again."""
-    if len(value) >= 6:
+    """A value from the environment that a config used: never shown again, whatever
+    its length (`config check` warns about short ones)."""
+    if value:
         _KNOWN_SECRETS.add(value)
+
+
+SHORT_SECRET = 12
+
+
+def read_env_file(path: Path, key: str = "env_file") -> dict[str, str]:
+    """The NAME=value lines of the secrets file (systemd's EnvironmentFile syntax: comments,
+    quotes, `export`), read by python-dotenv; a missing or unreadable file names itself."""
+    from dotenv import dotenv_values
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            values = dotenv_values(stream=handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(Message("config.env_file_missing", key=key, path=str(path))) from exc
+    except PermissionError as exc:
+        raise ConfigError(
+            Message("config.env_file_denied", key=key, path=str(path), owner=_owner(path))
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(Message("config.unreadable", path=str(path), detail=str(exc))) from exc
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _owner(path: Path) -> str:
+    import pwd
+
+    try:
+        uid = path.stat().st_uid
+    except OSError:
+        return "?"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 # pydantic's error types, said in the reader's language (the rest keep pydantic's words)
@@ -438,8 +483,17 @@ def load_config(
     elif named:
         raise ConfigError(Message("config.not_found", path=str(path)))
 
+    env_file = raw.get("env_file")
+    if isinstance(env_file, str) and env_file:
+        folder = path.parent
+        named_file = Path(env_file) if Path(env_file).is_absolute() else folder / env_file
+        environ = {**read_env_file(named_file), **environ}
     effective, masked = substitute_env(raw, environ, source=str(path))
+    short = tuple(
+        name for name in sorted(_references(raw)) if len(environ.get(name, "")) < SHORT_SECRET
+    )
     if environ.get("SFM_DATABASE_URL"):
+        _remember_url_password(environ["SFM_DATABASE_URL"])
         effective.setdefault("database", {})["url"] = environ["SFM_DATABASE_URL"]
         masked.setdefault("database", {})["url"] = mask_secrets(environ["SFM_DATABASE_URL"])
     try:
@@ -456,4 +510,26 @@ def load_config(
         shown = Settings.model_validate(masked).model_dump(mode="json")
     except ValidationError:
         shown = masked
-    return LoadedConfig(settings=settings, path=path if path.exists() else None, masked=shown)
+    return LoadedConfig(
+        settings=settings,
+        path=path if path.exists() else None,
+        masked=shown,
+        short_secrets=short,
+        environ=environ,
+    )
+
+
+def _references(value: Any) -> set[str]:
+    """The `${NAME}`s a config tree uses (comments are not values, so not counted)."""
+    if isinstance(value, dict):
+        return set().union(*(_references(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_references(item) for item in value))
+    return set(_ENV_REFERENCE.findall(value)) if isinstance(value, str) else set()
+
+
+def _remember_url_password(url: str) -> None:
+    found = _URL_PASSWORD.search(url)
+    if found:
+        password = url[found.end("user") + 1 : found.end() - 1]
+        remember_secret(password)

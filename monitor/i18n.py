@@ -109,6 +109,21 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "{path}: cannot read: {detail}",
     },
     "config.not_found": {"zh": "{path}：文件不存在", "en": "{path}: file not found"},
+    "config.env_file_missing": {
+        "zh": "{key}：密钥文件 {path} 不存在（sfm init 会写一个空的，权限 0600）",
+        "en": "{key}: the secrets file {path} does not exist (sfm init writes an empty one, 0600)",
+    },
+    "config.env_file_denied": {
+        "zh": "{key}：无权读取密钥文件 {path}：它属于 {owner}，请以该用户身份运行"
+        "（runuser -u {owner} -- sfm …）",
+        "en": "{key}: not allowed to read the secrets file {path}: it is {owner}'s; run as that "
+        "user (runuser -u {owner} -- sfm …)",
+    },
+    "config.short_secret": {
+        "zh": "警告：${name} 的值短于 {length} 个字符，容易被猜中（仍会在各处隐藏）",
+        "en": "warning: ${name} is shorter than {length} characters and easy to guess "
+        "(it is masked all the same)",
+    },
     "config.unknown_key": {"zh": "未知的配置项", "en": "unknown key"},
     "config.missing_key": {"zh": "缺少必填项", "en": "required key is missing"},
     "config.not_integer": {"zh": "应为整数", "en": "should be an integer"},
@@ -385,6 +400,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "file.too_large": {
         "zh": "文件 {name} 超过 {limit_mb} MB，未处理",
         "en": "file {name} is over {limit_mb} MB; not processed",
+    },
+    "door.folder_denied": {
+        "zh": "[daemon] socket {socket}：无法创建目录 {folder}（{detail}）。请以 root 身份创建："
+        "{command}（systemd 服务的 RuntimeDirectory=sfm 会自动创建）",
+        "en": "[daemon] socket {socket}: cannot create the folder {folder} ({detail}). As root, "
+        "create it: {command} (the systemd unit's RuntimeDirectory=sfm does this)",
     },
     "door.denied": {
         "zh": "无权连接守护进程（{socket}）：只有已配置操作员所在的用户组可以连接",
@@ -859,10 +880,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "will not overwrite: {paths}",
     },
     "init.done": {
-        "zh": "已写入 {directory}/sfm.toml 和 authorities.toml。请填写接收单位和操作人员，"
+        "zh": "已写入 {directory}/sfm.toml 和 authorities.toml（密钥写入 {directory}/env），"
+        "状态目录 {state}（0700）。请填写接收单位和操作人员，"
         "再运行 sfm --config {directory}/sfm.toml config check",
-        "en": "wrote {directory}/sfm.toml and authorities.toml. Fill in the authorities and "
+        "en": "wrote {directory}/sfm.toml and authorities.toml (secrets go in {directory}/env), "
+        "state folder {state} (0700). Fill in the authorities and "
         "operators, then run sfm --config {directory}/sfm.toml config check",
+    },
+    "init.state_denied": {
+        "zh": "无法创建状态目录 {path}（{detail}）：请以 root 身份运行 sfm init 并加 --user",
+        "en": "cannot make the state folder {path} ({detail}): run sfm init as root, with --user",
     },
     # the regulatory calendar and the bureau's overview
     "designation.active": {"zh": "有效", "en": "active"},

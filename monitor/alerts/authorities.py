@@ -79,7 +79,7 @@ def load_authorities(config: LoadedConfig, environ: Mapping[str, str] | None = N
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     effective, masked = substitute_env(
-        raw, os.environ if environ is None else environ, source=str(path)
+        raw, (config.environ or os.environ) if environ is None else environ, source=str(path)
     )
     try:
         parsed = AuthoritiesFile.model_validate(effective)

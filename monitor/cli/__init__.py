@@ -250,4 +250,9 @@ def _words(argv: Sequence[str]) -> tuple[str, ...]:
 
 
 def main() -> None:
+    import os
+
+    # Whatever sfm writes (the database, its WAL, logs, reports, the outbox) is its
+    # user's alone, however it is started; systemd's UMask=0077 says the same.
+    os.umask(0o077)
     sys.exit(run())

@@ -22,9 +22,13 @@ def check(
 ) -> None:
     """Validate the config and print it with secrets masked."""
     from monitor.alerts.authorities import load_authorities, unparseable_urls
+    from monitor.config import SHORT_SECRET
     from monitor.errors import ConfigError
+    from monitor.i18n import Message
 
     loaded = state(ctx).config
+    for name in loaded.short_secrets:  # on stderr: --json stays machine-readable
+        typer.echo(str(Message("config.short_secret", name=name, length=SHORT_SECRET)), err=True)
     authorities = load_authorities(loaded)
     broken = unparseable_urls(authorities)
     if broken:

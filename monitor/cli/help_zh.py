@@ -40,6 +40,13 @@ HELP_ZH: dict[str, str] = {
     ),
     "The folder to write.": "写入的目录。",
     "Where the database and reports live.": "数据库和报表所在目录。",
+    "The service's OS user: owns the state folder and secrets.": (
+        "服务的操作系统用户：状态目录和密钥文件归其所有。"
+    ),
+    "The OS group whose members may decide.": "其成员可作出决定的操作系统用户组。",
+    "For an image: /healthz on, secrets from its env.": (
+        "用于容器镜像：开启 /healthz，密钥取自容器环境变量。"
+    ),
     "Database schema.": "数据库结构。",
     "Create or upgrade the database schema to this version of sfm.": (
         "创建数据库结构，或升级到本版本 sfm 所需的结构。"

@@ -51,8 +51,11 @@ def forward(argv: Sequence[str], words: Sequence[str]) -> int | None:
 
     kept, config = _without_config(argv)
     path = door_socket_of(config)
-    if path is None or not path.is_socket():
-        return None
+    try:
+        if path is None or not path.is_socket():
+            return None
+    except PermissionError as exc:  # the socket's folder is the operators' group's
+        raise Refused(Message("door.denied", socket=str(path))) from exc
     return ask_daemon(path, kept)
 
 

@@ -162,6 +162,41 @@ def _output_to(conversation: Conversation) -> Iterator[None]:
 Handler = Callable[[Conversation, dict[str, Any]], int]
 
 
+def make_socket_folder(path: Path, group: str, gid: int | None) -> None:
+    """The socket's folder: made 0750 and the operators' group's when the daemon may make
+    it; otherwise the refusal says exactly what root must create (systemd's
+    RuntimeDirectory= does it for the service)."""
+    import pwd
+
+    from monitor.i18n import Message
+
+    folder = path.parent
+    if folder.is_dir():
+        mode = folder.stat()
+        if gid is not None and not (mode.st_mode & 0o001 or (
+            mode.st_gid == gid and mode.st_mode & 0o010
+        )):
+            log.warning("the operators' group cannot reach the socket's folder", folder=str(folder))
+        return
+    user = pwd.getpwuid(os.getuid()).pw_name
+    command = f"install -d -o {user} -g {group or user} -m 0750 {folder}"
+    try:
+        folder.mkdir(mode=0o750, parents=True)
+        if gid is not None:
+            os.chown(folder, -1, gid)
+        os.chmod(folder, 0o750)  # the umask may have taken the group's bits
+    except OSError as exc:
+        raise ConfigError(
+            Message(
+                "door.folder_denied",
+                socket=str(path),
+                folder=str(folder),
+                detail=exc.strerror or str(exc),
+                command=command,
+            )
+        ) from exc
+
+
 class Door:
     """The socket and the thread that serves it; `close()` removes both."""
 
@@ -183,10 +218,7 @@ class Door:
             gid = grp.getgrnam(group).gr_gid if group else None
         except KeyError:
             raise ConfigError(f"[daemon] socket_group: there is no OS group {group!r}") from None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"[daemon] socket {path}: {exc.strerror or exc}") from exc
+        make_socket_folder(path, group, gid)
         umask = os.umask(0o177)  # no moment at which the socket is open to others
         try:
             if path.is_socket():

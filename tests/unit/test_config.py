@@ -85,3 +85,29 @@ def test_mask_secrets_hides_url_passwords_only() -> None:
         == "mailtos://u:***@mail.example?to=a@b"
     )
     assert mask_secrets("https://example.com/x") == "https://example.com/x"
+
+
+def test_the_env_file_the_config_names_supplies_its_secrets(tmp_path: Path) -> None:
+    (tmp_path / "env").write_text(
+        "# secrets\nSFM_DATABASE_URL=postgresql://sfm:s3cret-pw@db/sfm\nSMTP_PASS='abc'\n",
+        encoding="utf-8",
+    )
+    path = write(
+        tmp_path,
+        'env_file = "env"\n[operators.li]\nname = "${SMTP_PASS}"\nscope = "municipal"\n',
+    )
+    loaded = load_config(path, environ={})
+    assert loaded.settings.database.url == "postgresql://sfm:s3cret-pw@db/sfm"
+    assert loaded.settings.operators["li"].name == "abc"
+    assert loaded.short_secrets == ("SMTP_PASS",)  # config check warns: shorter than 12
+    # a three-character secret is masked all the same, and so is the URL's password
+    assert mask_secrets("said abc and s3cret-pw") == "said *** and ***"
+    # the process environment wins over the file
+    overridden = load_config(path, environ={"SFM_DATABASE_URL": "sqlite:///x.db"})
+    assert overridden.settings.database.url == "sqlite:///x.db"
+
+
+def test_a_missing_or_unreadable_env_file_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, 'env_file = "/nonexistent/sfm/env"\n')
+    with using_language("en"), pytest.raises(ConfigError, match="/nonexistent/sfm/env"):
+        load_config(path, environ={})
