@@ -401,6 +401,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "文件 {name} 超过 {limit_mb} MB，未处理",
         "en": "file {name} is over {limit_mb} MB; not processed",
     },
+    "run.preflight": {
+        "zh": "配置有 {count} 处问题，守护进程未启动：",
+        "en": "the daemon did not start: {count} problem(s) in its configuration:",
+    },
     "door.folder_denied": {
         "zh": "[daemon] socket {socket}：无法创建目录 {folder}（{detail}）。请以 root 身份创建："
         "{command}（systemd 服务的 RuntimeDirectory=sfm 会自动创建）",
@@ -774,6 +778,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "status.job": {
         "zh": "任务 {id}：下次 {next_run}，上次 {last_run}（{last_outcome}）",
         "en": "job {id}: next {next_run}, last {last_run} ({last_outcome})",
+    },
+    "status.job_failing": {
+        "zh": "  失败中：自 {failing_since} 起连续失败 {failures_in_row} 次，"
+        "最近一次：{last_error}",
+        "en": "  failing: {failures_in_row} runs in a row since {failing_since}, "
+        "last: {last_error}",
     },
     "status.expired": {
         "zh": "注意：{title}已于 {expires_on} 到期，尚未配置后续办法，sfm 仍按原办法核查",

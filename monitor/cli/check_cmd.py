@@ -209,6 +209,8 @@ def status(
     say(Message("status.leader", **holder) if holder else Message("status.no_leader"))
     for job in report["jobs"]:
         say(Message("status.job", **shown(job)))
+        if job["failures_in_row"]:
+            say(Message("status.job_failing", **shown(job)))
     if measures["expired"] and measures["successor"]:
         say(Message("status.gap", **shown(measures)))
     elif measures["expired"]:

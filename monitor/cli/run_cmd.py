@@ -29,8 +29,10 @@ def run(
     import structlog
 
     from monitor.daemon.leader import LeaderLock, leader, refusal
-    from monitor.daemon.metrics import Metrics, database_answers, serve_http
+    from monitor.daemon.metrics import Metrics, serve_http
+    from monitor.daemon.preflight import require_startable
     from monitor.daemon.scheduler import Daemon, stop_on_signals
+    from monitor.daemon.status import healthy
     from monitor.logs import configure_logging
 
     app_state = state(ctx)
@@ -38,6 +40,8 @@ def run(
     # journald and docker read stdout; JSON lines there unless it is a terminal
     configure_logging(settings.logging, stream=sys.stdout)
     log = structlog.get_logger("sfm.daemon")
+    # before the lead: a standby with a bad config must not take over only to fail
+    require_startable(app_state.config)
     engine = app_state.engine
     stop = threading.Event()
     stop_on_signals(stop)
@@ -67,7 +71,7 @@ def run(
                 settings.daemon.http_host,
                 settings.daemon.http_port,
                 metrics,
-                lambda: daemon.running() and database_answers(engine),
+                lambda: daemon.running() and healthy(engine),
             )
         door = open_door(app_state)
         daemon.start()

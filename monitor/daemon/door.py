@@ -173,9 +173,9 @@ def make_socket_folder(path: Path, group: str, gid: int | None) -> None:
     folder = path.parent
     if folder.is_dir():
         mode = folder.stat()
-        if gid is not None and not (mode.st_mode & 0o001 or (
-            mode.st_gid == gid and mode.st_mode & 0o010
-        )):
+        if gid is not None and not (
+            mode.st_mode & 0o001 or (mode.st_gid == gid and mode.st_mode & 0o010)
+        ):
             log.warning("the operators' group cannot reach the socket's folder", folder=str(folder))
         return
     user = pwd.getpwuid(os.getuid()).pw_name

@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy import select
 
 from monitor.clock import BEIJING, now_utc
-from monitor.config import ScheduleSettings, cron_trigger
+from monitor.config import ScheduleSettings, cron_trigger, mask_secrets
 from monitor.daemon import jobs
 from monitor.errors import DeliveryIncomplete, SfmError
 from monitor.i18n import Message
@@ -201,8 +201,9 @@ class Daemon:
                 result = job.call(self.runtime, self.stop)
             except Exception as exc:
                 duration = time.monotonic() - clock
-                log.exception("job failed", duration_s=round(duration, 3))
-                detail = "".join(traceback.format_exception_only(exc)).strip()
+                detail = mask_secrets("".join(traceback.format_exception_only(exc)).strip())
+                # the reason on stdout/journald too, where the traceback is not written
+                log.exception("job failed", duration_s=round(duration, 3), error=detail)
                 self.failures.append(
                     f"{job.id}: {exc}" if isinstance(exc, SfmError) else f"{job.id}: {detail}"
                 )
@@ -232,16 +233,17 @@ class Daemon:
             run = session.get(JobRun, job_id) or JobRun(
                 job_id=job_id, started_at=started, outcome=outcome
             )
-            run.started_at, run.outcome, run.duration_s, run.detail = (
-                started,
-                outcome,
-                duration,
-                detail,
-            )
+            run.started_at, run.outcome, run.duration_s = started, outcome, duration
+            if outcome != "running":  # a failing job's error stays shown while it retries
+                run.detail = detail
             if outcome != "running":
                 run.finished_at = now_utc()
             if outcome == "ok":
                 run.last_success_at = run.finished_at
+                run.failures_in_row, run.failing_since = 0, None
+            elif outcome == "failed":
+                run.failures_in_row = (run.failures_in_row or 0) + 1
+                run.failing_since = run.failing_since or started
             session.add(run)
 
     # ------------------------------------------------------------ --once

@@ -8,12 +8,49 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
 from monitor.clock import beijing_text, today_beijing
-from monitor.config import LoadedConfig
+from monitor.config import LoadedConfig, mask_secrets
 from monitor.daemon.leader import leader
 from monitor.daemon.scheduler import next_runs
 from monitor.rules.policy import measures_in_force
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, Flag, JobRun, SweepRun
+
+# Jobs whose failure stops what sfm is for: no sweep, no rules; no dispatch, no alert.
+ESSENTIAL_JOBS = ("registration-sweep", "credit-sweep", "safety-sweep", "dispatch")
+UNHEALTHY_AFTER_FAILURES = 3
+
+
+def failing_essentials(engine: Engine) -> list[str]:
+    """Essential jobs that failed their last `UNHEALTHY_AFTER_FAILURES` runs: `/healthz`
+    answers 503 while there is one."""
+    with session_scope(engine) as session:
+        return list(
+            session.scalars(
+                select(col(JobRun.job_id)).where(
+                    col(JobRun.job_id).in_(ESSENTIAL_JOBS),
+                    col(JobRun.failures_in_row) >= UNHEALTHY_AFTER_FAILURES,
+                )
+            )
+        )
+
+
+def healthy(engine: Engine) -> bool:
+    """The database answers and no essential job has failed its last 3 runs."""
+    try:
+        return not failing_essentials(engine)
+    except Exception:  # the database does not answer
+        return False
+
+
+def _failing(run: JobRun | None) -> dict[str, Any]:
+    """A failing job is shown as failing: how many runs in a row, since when, and why."""
+    if run is None or not run.failures_in_row:
+        return {"failing_since": None, "failures_in_row": 0, "last_error": None}
+    return {
+        "failing_since": beijing_text(run.failing_since) if run.failing_since else None,
+        "failures_in_row": run.failures_in_row,
+        "last_error": mask_secrets(run.detail or ""),
+    }
 
 
 def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
@@ -57,6 +94,7 @@ def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
                     if job_id in job_runs
                     else None,
                     "last_outcome": job_runs[job_id].outcome if job_id in job_runs else None,
+                    **_failing(job_runs.get(job_id)),
                 }
                 for job_id, moment in upcoming.items()
             ],

@@ -319,6 +319,11 @@ class JobRun(SQLModel, table=True):
     duration_s: float | None = None
     detail: str | None = Field(default=None, sa_column=Column(Text))
     last_success_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # runs failed in a row, and when the first of them started: `status`, `/healthz`
+    failures_in_row: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+    failing_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
 
 class DaemonLeader(SQLModel, table=True):
