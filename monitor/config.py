@@ -489,9 +489,7 @@ def load_config(
         named_file = Path(env_file) if Path(env_file).is_absolute() else folder / env_file
         environ = {**read_env_file(named_file), **environ}
     effective, masked = substitute_env(raw, environ, source=str(path))
-    short = tuple(
-        name for name in sorted(_references(raw)) if len(environ.get(name, "")) < SHORT_SECRET
-    )
+    short = short_secrets(raw, environ)
     if environ.get("SFM_DATABASE_URL"):
         _remember_url_password(environ["SFM_DATABASE_URL"])
         effective.setdefault("database", {})["url"] = environ["SFM_DATABASE_URL"]
@@ -516,6 +514,13 @@ def load_config(
         masked=shown,
         short_secrets=short,
         environ=environ,
+    )
+
+
+def short_secrets(raw: Any, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The `${NAME}`s a config tree uses whose values are shorter than SHORT_SECRET."""
+    return tuple(
+        name for name in sorted(_references(raw)) if len(environ.get(name, "")) < SHORT_SECRET
     )
 
 

@@ -10,7 +10,7 @@ import logging
 import logging.handlers
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,32 @@ _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|c
 
 
 def redact_secrets(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """Mask values under secret-looking keys and passwords inside URLs."""
+    """Mask values under secret-looking keys, passwords inside URLs and every value the
+    config took from the environment, at any depth (dicts, lists, an exception's text)."""
     for key, value in list(event_dict.items()):
-        if _SECRET_KEYS.search(key):
-            event_dict[key] = MASK
-        elif isinstance(value, str):
-            event_dict[key] = mask_secrets(value)
+        if key not in _UNTOUCHED and not key.startswith("_"):  # structlog's own machinery
+            event_dict[key] = _redacted(key, value)
     return event_dict
+
+
+# the exception itself (made text, and masked, by format_exc_info's turn) and stack info
+_UNTOUCHED = frozenset({"exc_info", "stack_info"})
+
+
+def _redacted(key: Any, value: Any, depth: int = 0) -> Any:
+    if isinstance(key, str) and _SECRET_KEYS.search(key):
+        return MASK
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if depth > 20:  # deeper than any value sfm logs: shown as masked text, not walked
+        return mask_secrets(repr(value))
+    if isinstance(value, Mapping):
+        return {k: _redacted(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted(None, item, depth + 1) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return mask_secrets(str(value))  # an object's text may hold a secret too
 
 
 def _drop_traceback(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
@@ -91,6 +110,9 @@ def configure_logging(settings: LoggingSettings, *, stream: Any = None) -> None:
                 processors=[
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
+                    # once more, after the traceback became text: its messages and
+                    # locals are masked like every other value
+                    redact_secrets,
                     structlog.processors.JSONRenderer(ensure_ascii=False),
                 ],
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tomllib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,14 +24,16 @@ def check(
 ) -> None:
     """Validate the config and print it with secrets masked."""
     from monitor.alerts.authorities import load_authorities, unparseable_urls
-    from monitor.config import SHORT_SECRET
+    from monitor.config import SHORT_SECRET, short_secrets
     from monitor.errors import ConfigError
     from monitor.i18n import Message
 
     loaded = state(ctx).config
-    for name in loaded.short_secrets:  # on stderr: --json stays machine-readable
-        typer.echo(str(Message("config.short_secret", name=name, length=SHORT_SECRET)), err=True)
     authorities = load_authorities(loaded)
+    raw = tomllib.loads(authorities.path.read_text(encoding="utf-8"))
+    weak = sorted({*loaded.short_secrets, *short_secrets(raw, loaded.environ or os.environ)})
+    for name in weak:  # on stderr: --json stays machine-readable
+        typer.echo(str(Message("config.short_secret", name=name, length=SHORT_SECRET)), err=True)
     broken = unparseable_urls(authorities)
     if broken:
         raise ConfigError(f"{authorities.path}: apprise cannot use these URLs", details=broken)

@@ -7,6 +7,14 @@ from monitor.errors import ConfigError
 from monitor.i18n import using_language
 
 
+@pytest.fixture(autouse=True)
+def _forget_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets these tests make up stay theirs: the rest of the run does not mask them."""
+    import monitor.config
+
+    monkeypatch.setattr(monitor.config, "_KNOWN_SECRETS", set())
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "sfm.toml"
     path.write_text(text, encoding="utf-8")
