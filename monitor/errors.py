@@ -70,3 +70,9 @@ class SweepIncomplete(SfmError):
     raised could not be handed over. Nothing was mistaken for a fact; it is incomplete."""
 
     exit_code = 5
+
+
+class AuditBroken(SfmError):
+    """The audit's hash chain does not hold: an entry was changed, removed or moved."""
+
+    exit_code = 1

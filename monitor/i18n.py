@@ -401,6 +401,19 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "文件 {name} 超过 {limit_mb} MB，未处理",
         "en": "file {name} is over {limit_mb} MB; not processed",
     },
+    "audit.intact": {
+        "zh": "审计链完整：{length} 条记录，链头 {head}",
+        "en": "the audit chain holds: {length} entries, head {head}",
+    },
+    "audit.unsealed": {
+        "zh": "另有 {count} 条记录尚未封存进链（刚写入，或绕过触发器写入）",
+        "en": "{count} more entries are not sealed into the chain yet (just written, or "
+        "written behind the triggers' back)",
+    },
+    "audit.broken": {
+        "zh": "审计链在第 {length} 条之后断开：{problem}",
+        "en": "the audit chain breaks after {length} entries: {problem}",
+    },
     "run.preflight": {
         "zh": "配置有 {count} 处问题，守护进程未启动：",
         "en": "the daemon did not start: {count} problem(s) in its configuration:",

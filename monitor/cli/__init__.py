@@ -10,6 +10,7 @@ import typer
 
 from monitor.cli import (
     alerts_cmd,
+    audit_cmd,
     check_cmd,
     config_cmd,
     db_cmd,
@@ -39,7 +40,7 @@ app.add_typer(flags_cmd.app, name="flags")
 app.add_typer(alerts_cmd.app, name="alerts")
 app.add_typer(alerts_cmd.notify_app, name="notify")
 app.add_typer(flags_cmd.export_app, name="export")
-app.command("audit")(flags_cmd.audit)
+app.add_typer(audit_cmd.app, name="audit")
 app.command("check")(check_cmd.check)
 app.command("simulator")(check_cmd.simulator)
 app.command("status")(check_cmd.status)

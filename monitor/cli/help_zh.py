@@ -40,6 +40,9 @@ HELP_ZH: dict[str, str] = {
     ),
     "The folder to write.": "写入的目录。",
     "Where the database and reports live.": "数据库和报表所在目录。",
+    "Walk the audit's hash chain; name the first entry changed, removed or out of place.": (
+        "逐条核验审计哈希链，指出第一条被改动、删除或错位的记录。"
+    ),
     "The service's OS user: owns the state folder and secrets.": (
         "服务的操作系统用户：状态目录和密钥文件归其所有。"
     ),

@@ -88,8 +88,11 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; return (before, after)."""
     from alembic import command
 
+    from monitor.storage.audit_chain import seal
+
     before = current_revision(engine)
     command.upgrade(_alembic_config(engine), "head")
+    seal(engine)  # the audit entries written before the chain existed
     return before, head_revision()
 
 
@@ -110,6 +113,8 @@ def require_current_schema(engine: Engine) -> None:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back if it raises."""
     from sqlmodel import Session  # imported here: read-only commands go without the ORM
+
+    from monitor.storage import audit_chain  # noqa: F401 (seals audit entries after commit)
 
     with Session(engine, expire_on_commit=False) as session:
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
 
@@ -254,6 +255,21 @@ class FlagAudit(SQLModel, table=True):
     from_state: str | None = Field(default=None, sa_column=Column(String(16)))
     to_state: str = Field(sa_column=Column(String(16), nullable=False))
     reason: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AuditSeal(SQLModel, table=True):
+    """One link of the audit's hash chain (monitor/storage/audit_chain.py): an entry of
+    `flag_audit` or `designation_event`, its content's hash and the chain's hash so far.
+    Append-only, like the entries it seals."""
+
+    __tablename__ = "audit_seal"
+    __table_args__ = (UniqueConstraint("audit_table", "row_id", name="uq_audit_seal_entry"),)
+
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    audit_table: str = Field(sa_column=Column(String(32), nullable=False))
+    row_id: int = Field(sa_column=Column(Integer, nullable=False))
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    entry_hash: str = Field(sa_column=Column(String(64), nullable=False))
 
 
 class Alert(SQLModel, table=True):

@@ -1,0 +1,74 @@
+"""The audit's hash chain: tampering under the triggers' back is found by `sfm audit verify`."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Engine, text
+
+from monitor.storage.audit_chain import GENESIS, verify
+from tests.conftest import Cli
+
+
+def _a_decision(cli: Cli) -> int:
+    """A flag raised and confirmed by the bureau's operator: two flag_audit entries."""
+    listed = json.loads(cli("factories", "list", "--json").out)
+    code = listed[0]["credit_code"]
+    raised = cli("flags", "raise", code, "--rule", "art12.1-false-information", "--reason", "核查")
+    assert raised.code == 0, raised.err
+    [flag] = json.loads(cli("flags", "list", "--json").out)
+    assert cli("flags", "confirm", str(flag["id"]), "--reason", "现场核实").code == 0
+    return int(flag["id"])
+
+
+def _behind_the_triggers_back(engine: Engine, statement: str) -> None:
+    """What a database superuser can do: the append-only triggers do not stop it."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            connection.execute(text("DROP TRIGGER IF EXISTS flag_audit_no_update"))
+            connection.execute(text("DROP TRIGGER IF EXISTS flag_audit_no_delete"))
+        connection.execute(text(statement))
+
+
+def test_every_audit_entry_is_sealed_and_the_chain_verifies(register: Engine, cli: Cli) -> None:
+    _a_decision(cli)
+    found = verify(register)
+    with register.connect() as connection:
+        entries = connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM flag_audit)"
+                " + (SELECT count(*) FROM designation_event)"
+            )
+        ).scalar_one()
+    assert found.intact and found.unsealed == 0
+    assert found.length == entries >= 36 and found.head != GENESIS
+    said = cli("audit", "verify")
+    assert said.code == 0 and f"{entries}" in said.out and found.head in said.out
+    # `sfm audit` itself still lists the trail
+    assert cli("audit", "--json").code == 0
+
+
+def test_a_changed_entry_is_found_and_named(register: Engine, cli: Cli) -> None:
+    flag_id = _a_decision(cli)
+    _behind_the_triggers_back(
+        register,
+        f"UPDATE flag_audit SET reason = '无需处理' WHERE flag_id = {flag_id}"
+        " AND to_state = 'confirmed'",
+    )
+    found = verify(register)
+    assert not found.intact and "flag_audit" in (found.first_break or "")
+    assert "changed" in (found.first_break or "")
+    said = cli("audit", "verify", "--json")
+    assert said.code == 1
+    assert json.loads(said.out)["intact"] is False
+
+
+def test_a_removed_entry_is_found(register: Engine, cli: Cli) -> None:
+    flag_id = _a_decision(cli)
+    _behind_the_triggers_back(
+        register, f"DELETE FROM flag_audit WHERE flag_id = {flag_id} AND to_state = 'open'"
+    )
+    found = verify(register)
+    assert not found.intact and "removed" in (found.first_break or "")
