@@ -144,3 +144,19 @@ def test_a_failing_job_says_why_and_since_when_and_fails_healthz_after_three_run
     everything = stdout + daemon.err.read_text(encoding="utf-8")
     everything += (tmp_path / "sfm.log").read_text(encoding="utf-8") + json.dumps(report)
     assert SECRET not in everything
+
+
+def test_the_daemon_makes_its_sockets_folder_for_the_staff_group(tmp_path: Path) -> None:
+    import grp
+
+    from monitor.daemon.door import make_socket_folder
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    socket_path = tmp_path / "run" / "sfm" / "sfm.sock"
+    old = os.umask(0o077)  # as sfm runs: the folder's group bits are set on purpose
+    try:
+        make_socket_folder(socket_path, group, os.getgid())
+    finally:
+        os.umask(old)
+    folder = socket_path.parent.stat()
+    assert folder.st_mode & 0o777 == 0o750 and folder.st_gid == os.getgid()
