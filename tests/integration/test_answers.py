@@ -92,17 +92,6 @@ def register(engine: Engine) -> Engine:
     return engine
 
 
-def credit_with_codes(base_url: str) -> ConnectorSettings:
-    """The shipped credit connector, mapping the code each listing carries."""
-    shipped = shipped_connector("credit-qcc", base_url)
-    return shipped.model_copy(update={"fields": {**shipped.fields, "credit_code": "CreditCode"}})
-
-
-def safety_with_codes(base_url: str) -> ConnectorSettings:
-    shipped = shipped_connector("safety-tyc", base_url)
-    return shipped.model_copy(update={"fields": {**shipped.fields, "credit_code": "creditCode"}})
-
-
 # ---------------------------------------------------------------- bound to the code asked
 
 
@@ -193,8 +182,8 @@ def test_a_code_differing_in_more_than_width_is_a_mismatch(
 @pytest.mark.parametrize(
     ("connector", "listed", "record_path"),
     [
-        (credit_with_codes, CREDIT_LISTED, ("Result", "Data", "Id")),
-        (safety_with_codes, SAFETY_LISTED, ("result", "items", "id")),
+        ("credit-qcc", CREDIT_LISTED, ("Result", "Data", "Id")),
+        ("safety-tyc", SAFETY_LISTED, ("result", "items", "id")),
     ],
     ids=["credit", "safety"],
 )
@@ -202,14 +191,14 @@ def test_a_list_answer_mixing_codes_keeps_the_factorys_own_records_only(
     register: Engine,
     simulator: RunningSimulator,
     upstream: dict[str, Any],
-    connector: Any,
+    connector: str,
     listed: tuple[str, str],
     record_path: tuple[str, str, str],
 ) -> None:
     ours, theirs = listed
     topic = "credit" if "Result" in record_path else "safety"
     simulator.simulator.behaviour.mix_lists = {ours: theirs, ACTIVE: theirs}
-    settings = connector(simulator.base_url)
+    settings = shipped_connector(connector, simulator.base_url)  # maps each listing's code
     summary = sweep(register, [settings])
     tally = summary.connectors[settings.name]
     assert tally.other_codes_dropped == 1  # `ours` lost the one listing of `theirs`
