@@ -3,6 +3,7 @@
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
@@ -277,3 +278,31 @@ def test_a_date_no_one_can_read_keeps_its_row_and_is_named(tmp_path: Path) -> No
     assert undated.model_dump()["occurred_on"] is None
     assert undated.unmapped == {"occurred_on": "去年"}
     assert undated.model_dump()["direct_loss_cny"] is None  # "-": none, without a flag
+
+
+def test_a_file_swapped_for_a_link_after_its_check_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the check that the file lies in the folder and its opening, someone puts a
+    link to a file outside in its place: the open does not follow it."""
+    import os
+
+    import connectors.files as files
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    secret = tmp_path / "secret.csv"
+    write_csv(secret, ROWS, "utf-8")
+    write_csv(folder / "a.csv", ROWS, "utf-8")
+    real_open = os.open
+
+    def swap_then_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path).name == "a.csv":  # the attacker's move, right before the open
+            Path(path).unlink()
+            Path(path).symlink_to(secret)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", swap_then_open)
+    [dropped] = read_all(folder)
+    assert dropped.error is not None and "replaced by a link" in dropped.error
+    assert dropped.outcomes == [] and dropped.rows == 0
