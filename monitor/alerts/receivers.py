@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -71,14 +72,14 @@ class _ReadsTheAnswer:
     # in the answer decides, and its code must be 0
     answer_fields: tuple[tuple[str, str], ...] = (("errcode", "errmsg"),)
 
-    # the apprise plugin this one is mixed into provides these
+    # the apprise plugin this one is mixed into provides these (annotations only: nothing
+    # here may shadow them)
     logger: Any
     app_id: str
     verify_certificate: bool
     socket_connect_timeout: float
     socket_read_timeout: float
-
-    def throttle(self) -> None: ...
+    throttle: Callable[[], None]
 
     def _set_base(self, base: str | None) -> None:
         self.base = base or None

@@ -4,7 +4,8 @@ Each promise is tried as the issue asks and judged by what the database, the mai
 server and the audit say afterwards; the run ends with one table (promise, what
 was tried, outcome) and exits 1 if any promise failed. SFM_STRESS_SCALE scales
 the counts (1: 1,000 faults, 50 crashes, 1,000 race rounds per database, 2,000
-fuzz examples); `make test` runs it at a small scale (test_stress_runs.py).
+fuzz examples, 5,000 due alerts to a mail server taking 0.25 s each, about 21
+minutes of it); `make test` runs it at a small scale (test_stress_runs.py).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from monitor.errors import Refused  # noqa: E402
 from monitor.operators import Operator  # noqa: E402
 from monitor.register.store import import_factories  # noqa: E402
 from monitor.storage import db  # noqa: E402
-from monitor.storage.models import Alert, Factory, Flag, FlagAudit  # noqa: E402
+from monitor.storage.models import Alert, Factory, Flag, FlagAudit, SweepRun  # noqa: E402
 from monitor.sweep.run import run_sweep  # noqa: E402
 from monitor.vocabulary import FlagState  # noqa: E402
 from tests.conftest import (  # noqa: E402
@@ -494,6 +495,149 @@ def fuzzing(_folder: Path) -> Row:
     )
 
 
+# ---------------------------------------------------------------- 6. a slow mail server
+
+
+SLOW_SINK_S = 0.25
+# each topic every 10 s, staggered: what the pipeline sustains on its own on this machine
+STAGGERED_SCHEDULE = """
+[schedule]
+registration_sweep = "0/10 * * * * *"
+credit_sweep = "3/10 * * * * *"
+safety_sweep = "6/10 * * * * *"
+dispatch = "* * * * * *"
+connector_watch = "*/30 * * * * *"
+"""
+SKIPPED = ("skipped: maximum number of running instances", "was missed by")
+BACKLOG_TITLE = "stress-backlog-"
+REVOCATION_BOUND_S = 5.0
+
+
+class SlowSmtp(SmtpServer):
+    """A mail server that takes SLOW_SINK_S over each message, noting when each arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[tuple[float, str]] = []
+        self.copies: Counter[tuple[str, str]] = Counter()  # (recipient, subject)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(SLOW_SINK_S)
+        answer = await super().handle_DATA(server, session, envelope)
+        subject = " ".join(self.mails[-1].subject.split())
+        self.arrivals.append((time.time(), subject))
+        self.copies.update((recipient, subject) for recipient in self.mails[-1].rcpt_tos)
+        return answer
+
+
+def slow_sink(folder: Path) -> Row:
+    """A backlog of due alerts to a mail server taking 0.25 s each, while sweeps run."""
+    from monitor.alerts.service import alerting_for
+    from monitor.clock import now_utc
+    from monitor.config import load_config
+    from monitor.storage.db import session_scope
+
+    backlog = scaled(5000, least=60)
+    smtp = SlowSmtp()
+    smtp.start()
+    try:
+        authorities = {
+            "municipal": [smtp.url("bureau@jxj.gov.cn")],
+            "ops": [smtp.url("ops@jxj.gov.cn")],
+            **{code: [smtp.url(f"{code}@gov.cn")] for code in [*DISTRICTS, "110302"]},
+        }
+        config = write_alert_config(
+            folder,
+            f"sqlite:///{folder / 'sfm.db'}",
+            authorities,
+            extra=STAGGERED_SCHEDULE + shipped_connectors(),
+        )
+        engine = db.make_engine(f"sqlite:///{folder / 'sfm.db'}")
+        db.upgrade(engine)
+        import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
+        outbox = alerting_for(engine, load_config(config, environ={})).outbox
+        with session_scope(engine) as session:
+            for n in range(backlog):
+                title = f"{BACKLOG_TITLE}{n:05d}"
+                outbox.notice(session, "overview", f"stress:{n}", "ops", title, "x", now_utc())
+        started = time.monotonic()
+        daemon = Daemon(config, folder)
+        deadline = started + backlog * SLOW_SINK_S * 1.5 + 120  # never waits for ever
+        while time.monotonic() < deadline and not all_delivered(engine):
+            time.sleep(1)
+        took = time.monotonic() - started
+        daemon.stop()
+        log = daemon.log() + (folder / "sfm.log").read_text(encoding="utf-8")
+        with Session(engine) as session:
+            owed = [
+                a.status
+                for a in session.scalars(select(Alert))
+                if a.status not in ("bundled", "held")
+            ]
+            flags = list(
+                session.execute(
+                    select(col(Factory.name), col(Flag.first_seen_at))
+                    .join(Factory, col(Factory.id) == col(Flag.factory_id))
+                    .where(col(Flag.severity) == "revocation")
+                )
+            )
+            sweeps = Counter(session.scalars(select(col(SweepRun.status))))
+    finally:
+        smtp.stop()
+    skipped = [
+        line for line in log.splitlines() if "-sweep" in line and any(s in line for s in SKIPPED)
+    ]
+    copies = smtp.copies
+    backlog_copies = Counter(
+        subject.rsplit(BACKLOG_TITLE, 1)[1][:5]
+        for _, subject in copies.elements()
+        if BACKLOG_TITLE in subject
+    )
+    delivered_once = sum(1 for n in range(backlog) if backlog_copies[f"{n:05d}"] == 1)
+    duplicates = sum(count - 1 for count in copies.values() if count > 1)
+    unsent = sum(1 for status in owed if status != "sent")
+    # revocations first: each flag's first alert within the bound, while the backlog was
+    # still going out, with the backlog mails that arrived in between counted
+    last_backlog = max((at for at, s in smtp.arrivals if BACKLOG_TITLE in s), default=0.0)
+    latencies, between, ahead_of_backlog = [], 0, True
+    for name, seen in flags:
+        arrived = [at for at, s in smtp.arrivals if name in s and BACKLOG_TITLE not in s]
+        if not arrived:
+            latencies.append(float("inf"))
+            continue
+        first = min(arrived)
+        latencies.append(first - seen.timestamp())
+        ahead_of_backlog &= first < last_backlog
+        between = max(
+            between,
+            sum(
+                1 for at, s in smtp.arrivals if BACKLOG_TITLE in s and seen.timestamp() < at < first
+            ),
+        )
+    worst = max(latencies, default=float("inf"))
+    held = (
+        not skipped
+        and delivered_once == backlog
+        and unsent == 0
+        and duplicates == 0
+        and worst <= REVOCATION_BOUND_S
+        and ahead_of_backlog
+    )
+    return Row(
+        "A slow mail server holds up no sweep, and revocations go first",
+        f"{backlog:,} due alerts to an SMTP server taking {SLOW_SINK_S} s each, each topic "
+        f"swept every 10 s meanwhile ({took:.0f} s)",
+        f"{sum(sweeps.values())} sweeps ({', '.join(f'{k} {v}' for k, v in sweeps.items())}), "
+        f"{len(skipped)} sweep runs skipped; {delivered_once:,}/{backlog:,} backlog alerts "
+        f"delivered once, {len(owed) - unsent}/{len(owed)} alerts sent, {duplicates} duplicates; "
+        f"{len(flags)} revocation flags told within {worst:.2f} s (bound "
+        f"{REVOCATION_BOUND_S:.0f} s) "
+        + ("ahead of" if ahead_of_backlog else "NOT ahead of")
+        + f" the backlog, at most {between} backlog mails between a flag and its alert",
+        held,
+    )
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -505,6 +649,7 @@ CHECKS: list[tuple[str, Callable[[Path], Row]]] = [
     ("races on PostgreSQL", lambda folder: races("postgres", folder)),
     ("identity", identity),
     ("fuzzing", fuzzing),
+    ("slow mail server", slow_sink),
 ]
 
 
