@@ -147,9 +147,7 @@ def _show_usage_error(error: typer.TyperException) -> None:
     if context is not None:
         usage = context.get_usage()
         print(usage.replace("Usage: ", t("usage.usage"), 1), file=sys.stderr)
-        print(
-            t("usage.try_help", command=context.command_path, option="--help"), file=sys.stderr
-        )
+        print(t("usage.try_help", command=context.command_path, option="--help"), file=sys.stderr)
     print(t("usage.error", message=usage_error_text(error.format_message())), file=sys.stderr)
 
 

@@ -200,9 +200,7 @@ def accidents(facts: FactoryFacts, measures: Measures) -> list[Finding]:
             by_analogy_only = graded.by_analogy and graded.provider not in SEVERE
             severity = Severity.REVIEW if by_analogy_only else Severity.REVOCATION
             findings.append(
-                _finding(
-                    "art12.3-major-accident", answer, record, graded, judge, severity=severity
-                )
+                _finding("art12.3-major-accident", answer, record, graded, judge, severity=severity)
             )
         elif designated and graded.effective is AccidentGrade.LARGE:
             findings.append(

@@ -224,9 +224,7 @@ def effective_grading(policy: Policy) -> dict[str, dict[str, dict[str, float | N
     """What a block's grading means once merged with the statute: category → grade →
     the lower bound of each figure (None: that figure does not grade)."""
     return {
-        category: {
-            grade: getattr(policy.grading(category), grade).model_dump() for grade in GRADES
-        }
+        category: {grade: getattr(policy.grading(category), grade).model_dump() for grade in GRADES}
         for category in STATUTE
     }
 

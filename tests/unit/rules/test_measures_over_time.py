@@ -260,6 +260,9 @@ def test_a_registry_that_now_finds_nothing_ends_no_state() -> None:
     ):
         assert ending(rule, "state", "registration", key, nothing) is None
     moved_back = facts(registration())
-    assert ending(
-        "register-district-changed", "state", "registration", "district:110114", moved_back
-    ).key == "ended.seat_now"
+    assert (
+        ending(
+            "register-district-changed", "state", "registration", "district:110114", moved_back
+        ).key
+        == "ended.seat_now"
+    )
