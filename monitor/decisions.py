@@ -41,6 +41,7 @@ def raise_flag(
     actor: str,
     reason: str,
     outbox: Outbox | None,
+    actor_name: str | None = None,
 ) -> Flag:
     """A flag staff raise under any clause, for evidence that reached them outside the
     connectors (12(1), false information, can only be raised this way)."""
@@ -58,13 +59,29 @@ def raise_flag(
         {"reason": reason},
         {"raised_by": actor, "reason": reason},
     )
-    return open_flag(session, factory, finding, actor=actor, reason=reason, now=now, outbox=outbox)
+    return open_flag(
+        session,
+        factory,
+        finding,
+        actor=actor,
+        actor_name=actor_name,
+        reason=reason,
+        now=now,
+        outbox=outbox,
+    )
 
 
 def decide(
-    engine: Any, flag_id: int, to_state: FlagState, *, operator: Operator, reason: str
+    engine: Any,
+    flag_id: int,
+    to_state: FlagState,
+    *,
+    operator: Operator,
+    reason: str,
+    outbox: Outbox | None = None,
 ) -> tuple[Flag, FlagAudit]:
-    """Staff confirm, dismiss or reopen a flag of a factory within their scope."""
+    """Staff confirm, dismiss or reopen a flag of a factory within their scope; every office
+    that was told of the flag is told of the decision."""
     if not reason or not reason.strip():
         raise BadInput(Message("reason.required"))
     with session_scope(engine) as session:
@@ -72,7 +89,17 @@ def decide(
         factory = session.get(Factory, flag.factory_id)
         assert factory is not None
         operator.require_decision_power(factory, flag.severity, districts_of(session, factory))
-        audit = transition(session, flag, to_state, actor=operator.user, reason=reason.strip())
+        audit = transition(
+            session,
+            flag,
+            to_state,
+            actor=operator.user,
+            actor_name=operator.name,
+            reason=reason.strip(),
+        )
+        session.flush()
+        if outbox is not None:
+            outbox.flag_decided(session, flag.id or 0, audit.id or 0, to_state.value, audit.at)
         return flag, audit
 
 
@@ -90,6 +117,7 @@ def add_note(engine: Any, flag_id: int, *, operator: Operator, text: str) -> Fla
                 flag_id=flag.id or 0,
                 at=now_utc(),
                 actor=operator.user,
+                actor_name=operator.name,
                 from_state=flag.state,
                 to_state=flag.state,
                 reason=text,
@@ -114,7 +142,13 @@ def raise_for(
         factory = find_factory(session, credit_code, accept_codes=accept_codes)
         operator.require_district(factory, districts_of(session, factory))
         return raise_flag(
-            session, factory, rule_id, actor=operator.user, reason=reason.strip(), outbox=outbox
+            session,
+            factory,
+            rule_id,
+            actor=operator.user,
+            actor_name=operator.name,
+            reason=reason.strip(),
+            outbox=outbox,
         )
 
 
@@ -168,12 +202,13 @@ def rename_factory(
         former = factory.name
         factory.name = new_name
         factory.updated_at = now_utc()
-        record_event(
+        event = record_event(
             session,
             factory,
             EventKind.RENAMED,
             occurred_on=approved_on,
             actor=operator.user,
+            actor_name=operator.name,
             reference=reference,
             details={"from": former, "to": new_name},
         )
@@ -183,6 +218,8 @@ def rename_factory(
             factory,
             outbox=outbox,
             actor=operator.user,
+            actor_name=operator.name,
+            event=event,
             reason=t(
                 "audit.reason.renamed", former=former, new=new_name, reference=reference or "—"
             ),
@@ -230,12 +267,13 @@ def revoke_factory(
         )
         summarise(session, factory)
         factory.updated_at = now_utc()
-        record_event(
+        event = record_event(
             session,
             factory,
             EventKind.REVOKED,
             occurred_on=decided_on,
             actor=operator.user,
+            actor_name=operator.name,
             reference=reference,
             reason=reason,
         )
@@ -244,6 +282,8 @@ def revoke_factory(
             factory,
             outbox=outbox,
             actor=operator.user,
+            actor_name=operator.name,
+            event=event,
             reason=t(
                 "audit.reason.revoked", on=str(decided_on), reference=reference, reason=reason
             ),
@@ -301,12 +341,13 @@ def move_factory(
         session.flush()
         summarise(session, factory)
         factory.updated_at = now_utc()
-        record_event(
+        event = record_event(
             session,
             factory,
             EventKind.UPDATED,
             occurred_on=decided_on,
             actor=operator.user,
+            actor_name=operator.name,
             reference=reference,
             reason=t(
                 "audit.reason.moved",
@@ -322,6 +363,8 @@ def move_factory(
             factory,
             outbox=outbox,
             actor=operator.user,
+            actor_name=operator.name,
+            event=event,
             reason=t(
                 "audit.reason.moved_flag",
                 district=target.name,

@@ -16,7 +16,7 @@ from monitor.alerts.authorities import Authorities
 from monitor.clauses import clauses_of, reference
 from monitor.clock import BEIJING, beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
-from monitor.i18n import CATALOG, flag_summary, language, t
+from monitor.i18n import CATALOG, audit_reason, flag_summary, language, t
 from monitor.rules.accident import today_grade
 from monitor.rules.penalty import today_threshold
 from monitor.rules.policy import PolicyChoice
@@ -137,33 +137,42 @@ def flag_context(
     }
 
 
-def _decision(session: Session, flag: Flag, factory: Factory) -> dict[str, Any]:
-    """What closed the flag: who moved it, when, why, and the decision's document number."""
-    last = session.scalars(
-        select(FlagAudit)
-        .where(col(FlagAudit.flag_id) == flag.id)
-        .order_by(col(FlagAudit.id).desc())
-    ).first()
-    event = session.scalars(
-        select(DesignationEvent)
-        .where(
-            col(DesignationEvent.factory_id) == factory.id,
-            col(DesignationEvent.kind).in_(["revoked", "renamed"]),
-        )
-        .order_by(col(DesignationEvent.id).desc())
-    ).first()
-    decided_by_event = flag.state == "resolved" and event is not None
+def _decision(session: Session, alert: Alert) -> dict[str, Any]:
+    """The decision or ending the notice announces, read from the entry it stores: what was
+    decided (`kind`), by whom (the operator's configured name), when, under which document,
+    and why. Never re-derived from whatever happened to the enterprise last."""
+    audit = session.get(FlagAudit, alert.audit_id) if alert.audit_id is not None else None
+    event = session.get(DesignationEvent, alert.event_id) if alert.event_id is not None else None
+    if audit is None:  # a notice written before notices kept their entry: its flag's last
+        audit = session.scalars(
+            select(FlagAudit)
+            .where(col(FlagAudit.flag_id) == alert.flag_id)
+            .order_by(col(FlagAudit.id).desc())
+        ).first()
+    # the sweep's own transitions are audited as "sfm" (monitor/flags/book.py, SYSTEM_ACTOR)
+    by_system = audit is not None and audit.actor == "sfm" and event is None
+    actor = event or audit
+    kind = (
+        ("moved" if event.kind == "updated" else event.kind)
+        if event is not None
+        else ("reopened" if audit and audit.to_state == "open" else audit.to_state if audit else "")
+    )
     return {
-        "state_text": t(f"state.{flag.state}"),
-        "by": t("decision.system") if last is None or last.actor == "sfm" else last.actor,
-        "at": (beijing_text(last.at) + t("beijing_time")) if last else "—",
-        "what": t(f"event.{event.kind}")
-        if decided_by_event and event
-        else t(f"state.{flag.state}"),
-        "on": str(event.occurred_on) if decided_by_event and event else "—",
-        "reference": (event.reference or "—") if decided_by_event and event else "—",
-        "reason": (event.reason if decided_by_event and event and event.reason else None)
-        or (last.reason if last else "—"),
+        "kind": kind,
+        "by_system": by_system,
+        "by": (actor.actor_name or actor.actor) if actor is not None and not by_system else "",
+        "at": (beijing_text(audit.at) + t("beijing_time")) if audit else "",
+        "on": str(event.occurred_on) if event is not None else "",
+        "reference": (event.reference or "") if event is not None else "",
+        "reason": (
+            (event.reason or "")
+            if event is not None and event.kind != "renamed"
+            else audit_reason(audit.reason)
+            if audit is not None
+            else ""
+        ),
+        "former_name": str(event.details.get("from", "")) if event is not None else "",
+        "new_name": str(event.details.get("to", "")) if event is not None else "",
     }
 
 
@@ -208,8 +217,8 @@ def build_context(
             )
         ).all()
         context["recipients"] = "、".join(authorities.name_of(key) for key in sorted(set(told)))
-        if alert.kind == "closing":
-            context["decision"] = _decision(session, flag, factory)
+        if alert.kind in ("closing", "decision"):
+            context["decision"] = _decision(session, alert)
     if alert.kind == "digest":
         bundled = session.scalars(
             select(Alert).where(col(Alert.digest_id) == alert.id).order_by(col(Alert.id))

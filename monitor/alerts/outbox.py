@@ -1,8 +1,9 @@
 """The outbox: alert rows written in the same transaction as the flags that cause them.
 
 Revocation flags' alerts are due at once; review and action flags' alerts are
-held for the daily digest. Each (flag, recipient) gets one alert; a closing
-notice goes to whoever was alerted when the flag is cleared or resolved;
+held for the daily digest. Each (flag, recipient) gets one alert; a decision
+(confirmed, dismissed, reopened) or an ending (resolved, cleared) is announced to
+whoever was alerted, each notice keeping the audit entry it announces;
 reminders repeat every `reminder_after_days`, and an open flag past
 `escalate_after_days` is escalated to the municipal bureau once.
 """
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -27,13 +28,9 @@ from monitor.config import AlertsSettings
 from monitor.storage.models import Alert, Designation, Factory, Flag
 from monitor.vocabulary import AlertStatus, DesignationStatus, FlagState
 
-SENT_OR_OWED = (
-    AlertStatus.PENDING,
-    AlertStatus.SENDING,
-    AlertStatus.SENT,
-    AlertStatus.FAILED,
-    AlertStatus.BUNDLED,
-)
+# a flag alert in these states told (or owes telling) its recipient; a bundled one only
+# if a digest carried it
+HANDED_OR_OWED = (AlertStatus.PENDING, AlertStatus.SENDING, AlertStatus.SENT, AlertStatus.FAILED)
 
 
 class _NothingToBundle(Exception):
@@ -174,35 +171,83 @@ class Outbox:
                 )
         return self._owe(session, rows)
 
-    def flags_closed(self, session: Session, flag_ids: list[int], now: datetime) -> int:
-        """A short notice to everyone who was (or is being) told of these flags."""
-        told = session.execute(
-            select(col(Alert.flag_id), col(Alert.authority)).where(
-                col(Alert.flag_id).in_(flag_ids),
-                col(Alert.kind) == "flag",
-                col(Alert.status).in_([s.value for s in SENT_OR_OWED]),
+    def _told(self, session: Session, flag_ids: list[int]) -> list[tuple[int, str]]:
+        """Who was (or is being) told of these flags: a held item not yet in a digest, or
+        one put away because its flag closed first, told nobody."""
+        return sorted(
+            set(
+                session.execute(
+                    select(col(Alert.flag_id), col(Alert.authority)).where(
+                        col(Alert.flag_id).in_(flag_ids),
+                        col(Alert.kind) == "flag",
+                        or_(
+                            col(Alert.status).in_([s.value for s in HANDED_OR_OWED]),
+                            (col(Alert.status) == AlertStatus.BUNDLED.value)
+                            & col(Alert.digest_id).is_not(None),
+                        ),
+                    )
+                ).all()
             )
-        ).all()
-        # A flag can close more than once (cleared, then recurred and cleared again):
-        # each closing is its own notice.
-        rows = [
-            _row(
-                "closing",
-                f"closing:{flag_id}:{authority}:{now.isoformat()}",
+        )
+
+    def _announcements(
+        self,
+        kind: str,
+        told: list[tuple[int, str]],
+        audits: dict[int, int],
+        now: datetime,
+        event_id: int | None,
+    ) -> list[dict[str, Any]]:
+        rows = []
+        for flag_id, authority in told:
+            # one notice per decision and recipient: the audit entry names the decision
+            row = _row(
+                kind,
+                f"{kind}:{flag_id}:{authority}:audit:{audits[flag_id]}",
                 authority,
                 AlertStatus.PENDING,
                 now,
                 flag_id,
             )
-            for flag_id, authority in sorted(set(told))
-        ]
+            row["audit_id"], row["event_id"] = audits[flag_id], event_id
+            rows.append(row)
+        return rows
+
+    def flags_closed(
+        self,
+        session: Session,
+        audits: dict[int, int],
+        now: datetime,
+        *,
+        event_id: int | None = None,
+    ) -> int:
+        """A closing notice to everyone who was (or is being) told of these flags, each
+        announcing the flag's audit entry `audits[flag_id]` and, for a recorded decision
+        (a revocation, a rename, a move), its designation event."""
+        flag_ids = list(audits)
+        rows = self._announcements("closing", self._told(session, flag_ids), audits, now, event_id)
         # Held items of a flag closed before its digest went out need no notice at all.
+        self._put_away_held(session, flag_ids)
+        return self._owe(session, rows)
+
+    def flag_decided(
+        self, session: Session, flag_id: int, audit_id: int, to_state: str, now: datetime
+    ) -> int:
+        """Staff confirmed, dismissed or reopened a flag: a notice of that decision to everyone
+        who was told of it. A dismissed flag's items still held for a digest are put away."""
+        rows = self._announcements(
+            "decision", self._told(session, [flag_id]), {flag_id: audit_id}, now, None
+        )
+        if to_state == FlagState.DISMISSED.value:
+            self._put_away_held(session, [flag_id])
+        return self._owe(session, rows)
+
+    def _put_away_held(self, session: Session, flag_ids: list[int]) -> None:
         session.execute(
             update(Alert)
             .where(col(Alert.flag_id).in_(flag_ids), col(Alert.status) == AlertStatus.HELD.value)
             .values(status=AlertStatus.BUNDLED.value, last_error="flag closed before the digest")
         )
-        return self._owe(session, rows)
 
     # ------------------------------------------------------------ scheduled
 

@@ -139,7 +139,12 @@ def _decide(ctx: typer.Context, flag_id: int, to_state: str, reason: str) -> Non
 
     app_state = state(ctx)
     flag, audit = decide(
-        app_state.engine, flag_id, FlagState(to_state), operator=app_state.operator, reason=reason
+        app_state.engine,
+        flag_id,
+        FlagState(to_state),
+        operator=app_state.operator,
+        reason=reason,
+        outbox=app_state.alerting.outbox,
     )
     say(
         Message(

@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from monitor.clock import beijing_day, now_utc
 from monitor.errors import NotFound, Refused
 from monitor.i18n import Message, flag_summary
-from monitor.storage.models import Factory, Flag, FlagAudit
+from monitor.storage.models import DesignationEvent, Factory, Flag, FlagAudit
 from monitor.vocabulary import FlagState
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ def transition(
     reason: str,
     by: str = "staff",
     now: datetime | None = None,
+    actor_name: str | None = None,
 ) -> FlagAudit:
     """Move a flag, or refuse (exit 3) with the reason the lifecycle forbids it."""
     allowed = TRANSITIONS.get((flag.state, to_state.value))
@@ -111,6 +112,7 @@ def transition(
         flag_id=flag.id or 0,
         at=moment,
         actor=actor,
+        actor_name=actor_name,
         from_state=flag.state,
         to_state=to_state.value,
         reason=reason,
@@ -150,6 +152,7 @@ def open_flag(
     reason: str,
     now: datetime,
     outbox: Outbox | None,
+    actor_name: str | None = None,
 ) -> Flag:
     """Open one flag now (staff raising one); sweeps open theirs in bulk through FlagBook."""
     flag = Flag(**flag_row(factory, finding, now))
@@ -160,6 +163,7 @@ def open_flag(
             flag_id=flag.id or 0,
             at=now,
             actor=actor,
+            actor_name=actor_name,
             from_state=None,
             to_state=FlagState.OPEN.value,
             reason=reason,
@@ -233,9 +237,10 @@ class FlagBook:
         to_state: FlagState,
         reason: str | dict[int, str],
         now: datetime,
-    ) -> list[int]:
+    ) -> dict[int, int]:
         """The sweep's own transitions, in bulk, each audited. Only flags still in
-        `from_state` move: a decision taken while the sweep evaluated stands."""
+        `from_state` move: a decision taken while the sweep evaluated stands. Returns the
+        flags moved, each with the id of its audit entry."""
         moved = list(
             self.session.execute(
                 update(Flag)
@@ -251,11 +256,15 @@ class FlagBook:
                 kept=len(flag_ids) - len(moved),
                 to_state=to_state.value,
             )
-        if moved:
-            self.session.execute(
-                insert(FlagAudit), _audit_rows(moved, from_state, to_state, reason, now)
-            )
-        return moved
+        if not moved:
+            return {}
+        audited = self.session.execute(
+            insert(FlagAudit).returning(
+                col(FlagAudit.flag_id), col(FlagAudit.id), sort_by_parameter_order=True
+            ),
+            _audit_rows(moved, from_state, to_state, reason, now),
+        ).all()
+        return {flag_id: audit_id for flag_id, audit_id in audited}
 
     def write(self, now: datetime) -> None:
         session = self.session
@@ -298,7 +307,7 @@ class FlagBook:
                 self.recurred_ids, FlagState.CLEARED, FlagState.OPEN, RECURRED, now
             )
             if self.outbox is not None and recurred:
-                self.outbox.flags_opened(session, recurred, now, recurred=True)
+                self.outbox.flags_opened(session, list(recurred), now, recurred=True)
         self.new_rows, self.seen_ids, self.cleared, self.recurred_ids = [], [], {}, []
         self.unlisted_ids, self.relisted_ids = [], []
 
@@ -401,8 +410,11 @@ def resolve_answered(
     outbox: Outbox | None,
     rule_id: str | None = None,
     evidence_key: str | None = None,
+    actor_name: str | None = None,
+    event: DesignationEvent | None = None,
 ) -> list[Flag]:
-    """Resolve the open or confirmed flags a recorded decision answers."""
+    """Resolve the open or confirmed flags a recorded decision answers; the closing notices
+    announce that decision (`event`)."""
     query = select(Flag).where(
         Flag.factory_id == factory.id,
         col(Flag.state).in_([FlagState.OPEN.value, FlagState.CONFIRMED.value]),
@@ -413,12 +425,27 @@ def resolve_answered(
         query = query.where(Flag.evidence_key == evidence_key)
     flags = list(session.exec(query))
     now = now_utc()
-    for flag in flags:
-        transition(
-            session, flag, FlagState.RESOLVED, actor=actor, reason=reason, by="system", now=now
+    audits = {
+        flag.id or 0: transition(
+            session,
+            flag,
+            FlagState.RESOLVED,
+            actor=actor,
+            actor_name=actor_name,
+            reason=reason,
+            by="system",
+            now=now,
         )
+        for flag in flags
+    }
     if outbox is not None and flags:
-        outbox.flags_closed(session, [flag.id or 0 for flag in flags], now)
+        session.flush()
+        outbox.flags_closed(
+            session,
+            {flag_id: audit.id or 0 for flag_id, audit in audits.items()},
+            now,
+            event_id=event.id if event is not None else None,
+        )
     return flags
 
 

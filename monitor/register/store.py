@@ -64,6 +64,7 @@ def record_event(
     reason: str | None = None,
     source: str | None = None,
     details: dict[str, Any] | None = None,
+    actor_name: str | None = None,
 ) -> DesignationEvent:
     assert factory.id is not None
     event = DesignationEvent(
@@ -71,6 +72,7 @@ def record_event(
         kind=kind.value,
         occurred_on=occurred_on,
         actor=actor,
+        actor_name=actor_name,
         reference=reference,
         reason=reason,
         source=source,

@@ -51,8 +51,14 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"no canonical form for {type(value).__name__}")
 
 
+# Columns added after entries were first sealed: left out of the content while empty, so an
+# entry sealed before the column existed still verifies.
+ADDED_LATER = frozenset({"actor_name"})
+
+
 def content_hash(table: str, row: dict[str, Any]) -> str:
     """SHA-256 of an entry's every column, as sorted compact JSON (UTC ISO times)."""
+    row = {key: value for key, value in row.items() if key not in ADDED_LATER or value is not None}
     canonical = json.dumps(
         {"table": table, **row},
         sort_keys=True,

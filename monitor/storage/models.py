@@ -116,6 +116,8 @@ class DesignationEvent(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
     actor: str = Field(sa_column=Column(String(100), nullable=False))
+    # the operator's configured name ("市经信局 张三"), beside the OS user in `actor`
+    actor_name: str | None = Field(default=None, sa_column=Column(String(200)))
     reference: str | None = Field(default=None, sa_column=Column(String(200)))
     reason: str | None = Field(default=None, sa_column=Column(Text))
     source: str | None = Field(default=None, sa_column=Column(String(500)))
@@ -252,6 +254,8 @@ class FlagAudit(SQLModel, table=True):
     )
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     actor: str = Field(sa_column=Column(String(100), nullable=False))
+    # the operator's configured name ("市经信局 张三"), beside the OS user in `actor`
+    actor_name: str | None = Field(default=None, sa_column=Column(String(200)))
     from_state: str | None = Field(default=None, sa_column=Column(String(16)))
     to_state: str = Field(sa_column=Column(String(16), nullable=False))
     reason: str = Field(sa_column=Column(Text, nullable=False))
@@ -283,7 +287,7 @@ class Alert(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    # flag | digest | reminder | escalation | closing | test | ops
+    # flag | digest | reminder | escalation | decision | closing | test | ops | filing | ...
     kind: str = Field(sa_column=Column(String(16), nullable=False))
     # What makes it unique: one alert per flag and recipient, except reminders.
     dedup_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
@@ -304,6 +308,11 @@ class Alert(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     # A file sent with the message (the quarter's filing report), where email can carry one.
     attachment: str | None = Field(default=None, sa_column=Column(Text))
+    # What a decision or closing notice announces (a flag_audit and a designation_event
+    # id): its text is rendered from that entry. No foreign key, so that the audit tables'
+    # own append-only trigger is what refuses a TRUNCATE of them.
+    audit_id: int | None = Field(default=None, sa_column=Column(Integer))
+    event_id: int | None = Field(default=None, sa_column=Column(Integer))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )

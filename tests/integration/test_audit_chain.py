@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import Engine, text
 
-from monitor.storage.audit_chain import GENESIS, verify
+from monitor.storage.audit_chain import GENESIS, content_hash, verify
 from tests.conftest import Cli
 
 
@@ -72,3 +72,21 @@ def test_a_removed_entry_is_found(register: Engine, cli: Cli) -> None:
     )
     found = verify(register)
     assert not found.intact and "removed" in (found.first_break or "")
+
+
+def test_the_operators_name_is_sealed_and_entries_sealed_before_it_existed_still_verify(
+    register: Engine, cli: Cli
+) -> None:
+    flag_id = _a_decision(cli)
+    # an entry sealed before the column existed had no actor_name: its content is unchanged
+    sealed_before = {"id": 1, "actor": "li", "reason": "核查"}
+    assert content_hash("flag_audit", sealed_before) == content_hash(
+        "flag_audit", {**sealed_before, "actor_name": None}
+    )
+    assert verify(register).intact
+    _behind_the_triggers_back(
+        register,
+        f"UPDATE flag_audit SET actor_name = '市经信局 他人' WHERE flag_id = {flag_id} "
+        "AND to_state = 'confirmed'",
+    )
+    assert not verify(register).intact

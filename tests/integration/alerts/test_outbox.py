@@ -185,7 +185,7 @@ def test_a_cleared_flag_sends_a_closing_notice_to_whoever_was_told(setup: dict[s
     assert {a.authority for a in closing} == told and told
     before = len(setup["webhook"].received)
     assert alerting.dispatcher.dispatch_due().sent == len(closing)
-    assert all("已消除" in h["title"] for h in setup["webhook"].received[before:])
+    assert all(h["title"].startswith("情况已不存在：") for h in setup["webhook"].received[before:])
 
 
 def _flags(engine: Engine) -> list[Flag]:
@@ -219,7 +219,7 @@ def test_a_recorded_revocation_sends_closing_notices(setup: dict[str, Any]) -> N
     assert {a.authority for a in closing} == {"municipal", "110106"}
     before = len(setup["webhook"].received)
     assert alerting.dispatcher.dispatch_due().sent == 2
-    assert all("已办结" in h["title"] for h in setup["webhook"].received[before:])
+    assert all(h["title"].startswith("已撤销称号：") for h in setup["webhook"].received[before:])
 
 
 def test_alerts_in_english(setup: dict[str, Any]) -> None:

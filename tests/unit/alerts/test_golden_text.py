@@ -115,26 +115,65 @@ def test_the_im_message_keeps_clause_fact_action_and_deadline() -> None:
         assert part in words.compact
 
 
-def test_a_closing_notice_says_what_was_decided_by_whom_when_and_under_which_document() -> None:
+def decision(kind: str, **more: Any) -> dict[str, Any]:
+    """A decision as the context reads it from its stored audit entry or event."""
+    return {
+        "kind": kind,
+        "by_system": kind == "cleared",
+        "by": "" if kind == "cleared" else "市经信局 李明",
+        "at": "2026-11-30 10:00（北京时间）",
+        "on": "",
+        "reference": "",
+        "reason": "经现场核实，事故等级为重大",
+        "former_name": "",
+        "new_name": "",
+        **more,
+    }
+
+
+ENDINGS = {
+    "revoked": decision(
+        "revoked", on="2026-11-28", reference="京经信发〔2026〕88号", reason="发生重大生产安全事故"
+    ),
+    "renamed": decision(
+        "renamed",
+        on="2026-11-10",
+        reference="京经信函〔2026〕7号",
+        reason="",
+        former_name="北京华芯微电子装备有限公司",
+        new_name="北京华芯智能装备有限公司",
+    ),
+    "moved": decision("moved", on="2026-11-15", reference="", reason="由海淀区迁至昌平区"),
+    "cleared": decision("cleared", reason="事故记录经数据源更正为一般事故"),
+}
+DECISIONS = {kind: decision(kind) for kind in ("confirmed", "dismissed", "reopened")}
+
+
+@pytest.mark.parametrize("kind", sorted(ENDINGS))
+def test_a_closing_notice_says_what_was_decided_by_whom_when_and_under_which_document(
+    kind: str,
+) -> None:
     flag, factory = revocation_flag()
-    flag.state = "resolved"
+    flag.state = "cleared" if kind == "cleared" else "resolved"
     with using_language("zh"):
-        ctx = {
-            **context(),
-            **flag_context(flag, factory),
-            "decision": {
-                "state_text": "已办结",
-                "by": "li",
-                "at": "2026-11-30 10:00（北京时间）",
-                "what": "撤销认定",
-                "on": "2026-11-28",
-                "reference": "京经信发〔2026〕88号",
-                "reason": "发生重大生产安全事故",
-            },
-        }
+        ctx = {**context(), **flag_context(flag, factory), "decision": ENDINGS[kind]}
         words = rendered("closing", ctx)
-    check("closing-email.md", f"{words.subject}\n\n{words.full}")
-    assert "已已" not in words.subject + words.full
+    check(f"closing-{kind}-email.md", f"{words.subject}\n\n{words.full}")
+    check(f"closing-{kind}-im.md", words.compact)
+    assert words.subject.endswith("：第十二条第（三）项｜北京华芯微电子装备有限公司")
+    for key, value in ENDINGS[kind].items():
+        if isinstance(value, str) and value and key != "kind":
+            assert value in words.full
+
+
+@pytest.mark.parametrize("kind", sorted(DECISIONS))
+def test_a_decision_notice_says_what_was_found_by_whom_and_what_remains(kind: str) -> None:
+    flag, factory = revocation_flag()
+    with using_language("zh"):
+        ctx = {**context(), **flag_context(flag, factory), "decision": DECISIONS[kind]}
+        words = rendered("decision", ctx)
+    check(f"decision-{kind}-email.md", f"{words.subject}\n\n{words.full}")
+    assert "市经信局 李明" in words.full and "经现场核实，事故等级为重大" in words.full
 
 
 def test_once_the_measures_expire_the_subject_asks_to_check_the_basis() -> None:
@@ -169,19 +208,9 @@ def test_in_a_gap_before_a_successor_the_alert_says_when_it_starts() -> None:
     assert "尚无后续办法" not in words.full
 
 
-@pytest.mark.parametrize("kind", ["flag", "closing"])
+@pytest.mark.parametrize("kind", ["flag", "closing", "decision"])
 def test_no_catalogue_key_or_english_state_reaches_a_chinese_reader(kind: str) -> None:
-    ctx = context(
-        decision={
-            "state_text": "已消除",
-            "by": "sfm",
-            "at": "—",
-            "what": "已消除",
-            "on": "—",
-            "reference": "—",
-            "reason": "—",
-        }
-    )
+    ctx = context(decision=decision("cleared" if kind == "closing" else "dismissed"))
     words = rendered(kind, ctx)
     text = words.subject + words.full + words.compact
     leaked = [key for key in CATALOG if key in text and "." in key]
