@@ -184,6 +184,9 @@ class DaemonSettings(StrictModel):
 
     standby_poll_s: float = Field(default=5.0, gt=0)  # how often a standby tries to lead
     stop_timeout_s: float = Field(default=25.0, gt=0)  # SIGTERM: the running job's allowance
+    # A leader whose database stops answering pauses its jobs and waits this long for it (and
+    # its lock session) to come back before it exits 1 so that a standby can lead.
+    db_outage_s: float = Field(default=60.0, gt=0)
     # Loopback port for /healthz and /metrics; 0 turns the endpoint off.
     http_port: int = Field(default=0, ge=0, le=65535)
     http_host: Literal["127.0.0.1", "::1", "localhost"] = "127.0.0.1"

@@ -898,6 +898,17 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "守护进程失去了数据库锁，已停止",
         "en": "the daemon lost its database lock and stopped",
     },
+    "daemon.deposed": {
+        "zh": "守护进程已失去主控地位（第 {epoch} 任）：另一个进程已接管或其锁会话已断开；"
+        "本进程不再写入数据库，已停止",
+        "en": "the daemon lost the lead (leadership {epoch}): another took over or its lock "
+        "session ended; it writes nothing more and stopped",
+    },
+    "daemon.db_outage": {
+        "zh": "数据库在 {seconds} 秒内未恢复，守护进程已停止，由备用进程接管",
+        "en": "the database did not come back within {seconds} s; the daemon stopped so that a "
+        "standby can lead",
+    },
     "init.exists": {
         "zh": "不覆盖已有文件：{paths}",
         "en": "will not overwrite: {paths}",

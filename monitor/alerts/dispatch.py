@@ -26,7 +26,7 @@ from monitor.clock import now_utc
 from monitor.config import AlertsSettings
 from monitor.i18n import using_language
 from monitor.rules.policy import PolicyChoice
-from monitor.storage.db import session_scope
+from monitor.storage.db import check_guard, session_scope
 from monitor.storage.models import Alert
 from monitor.vocabulary import AlertStatus
 
@@ -85,6 +85,7 @@ class Dispatcher:
             return None
         rendered_alert, authority_key, delivered, attachment = rendered
         authority = self.authorities.get(authority_key)
+        check_guard(self.engine)  # a daemon that lost the lead since the claim sends nothing
         with claims.held(self.engine, alert_id, self._lease):
             delivery = deliver(
                 authority.urls if authority else (),

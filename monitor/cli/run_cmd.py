@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +15,8 @@ from monitor.i18n import Message
 
 if TYPE_CHECKING:
     from monitor.daemon.door import Door
+    from monitor.daemon.leader import LeaderLock
+    from monitor.daemon.scheduler import Daemon
 
 
 def run(
@@ -28,7 +31,7 @@ def run(
     """The daemon: sweeps, alerts, digests, reminders and the regulatory calendar on schedule."""
     import structlog
 
-    from monitor.daemon.leader import LeaderLock, leader, refusal
+    from monitor.daemon.leader import Deposed, LeaderLock, leader, refusal
     from monitor.daemon.metrics import Metrics, serve_http
     from monitor.daemon.preflight import require_startable
     from monitor.daemon.scheduler import Daemon, stop_on_signals
@@ -51,16 +54,25 @@ def run(
         if not standby:
             raise refusal(engine)
         log.info("standing by", leader=leader(engine))
-        while not lock.try_acquire():
-            if stop.wait(settings.daemon.standby_poll_s):
-                return
+        if not stand_by(lock, stop, settings.daemon.standby_poll_s):
+            return
         log.info("taking over as leader")
     server = door = None
     try:
         metrics = Metrics(engine)
         daemon = Daemon(app_state, metrics, stop)
+        fence = lock.fence
+        if fence is not None:  # a refused write stops every job at once
+
+            def deposed() -> None:
+                daemon.lost_lead.set()
+                stop.set()
+
+            fence.on_deposed(deposed)
         if once:
             failed = daemon.run_due_once()
+            if daemon.lost_lead.is_set():
+                raise Deposed(Message("daemon.deposed", epoch=fence.epoch if fence else 0))
             if failed:
                 raise JobsFailed(
                     Message("daemon.jobs_failed", count=len(failed), what="; ".join(failed))
@@ -75,17 +87,14 @@ def run(
             )
         door = open_door(app_state)
         daemon.start()
-        lost = False
-        while not stop.wait(min(5.0, settings.daemon.standby_poll_s)):
-            if not lock.still_held():
-                log.error("lost the leader lock; stopping so that a standby can lead")
-                lost = True
-                break
+        lost = keep_the_lead(lock, daemon, stop, settings.daemon.db_outage_s)
         if not daemon.shutdown(settings.daemon.stop_timeout_s):
             log.error("a job did not finish in time; exiting anyway")
         log.info("daemon stopped")
-        if lost:
-            raise LeadershipLost(Message("daemon.lost_lock"))
+        if daemon.lost_lead.is_set():
+            raise Deposed(Message("daemon.deposed", epoch=fence.epoch if fence else 0))
+        if lost is not None:
+            raise LeadershipLost(lost)
     finally:
         if door is not None:
             door.close()
@@ -93,6 +102,68 @@ def run(
             server.shutdown()
             server.server_close()
         lock.release()
+
+
+def stand_by(lock: LeaderLock, stop: threading.Event, poll_s: float) -> bool:
+    """Wait for the lead; True once this process has it, False if stopped first. A database
+    that does not answer is waited for, more patiently each time (up to a minute)."""
+    import structlog
+    from sqlalchemy.exc import DBAPIError
+
+    log = structlog.get_logger("sfm.daemon")
+    delay = poll_s
+    while True:
+        try:
+            if lock.try_acquire():
+                return True
+            delay = poll_s
+        except DBAPIError as exc:
+            delay = min(delay * 2, max(poll_s, 60.0))
+            log.warning(
+                "the database does not answer; standing by",
+                retry_in_s=delay,
+                error=type(exc.orig).__name__ if exc.orig else type(exc).__name__,
+            )
+        if stop.wait(delay):
+            return False
+
+
+def keep_the_lead(
+    lock: LeaderLock, daemon: Daemon, stop: threading.Event, outage_s: float
+) -> Message | None:
+    """Watch the lead until stopped. A database that stops answering pauses the jobs for up
+    to `outage_s`: back with the lock session alive, they resume; a session gone, or no
+    answer in time, ends the lead. None when stopped, else why the lead was lost."""
+    import structlog
+
+    from monitor.daemon.leader import Lead
+
+    log = structlog.get_logger("sfm.daemon")
+    away_since: float | None = None
+    tick = min(5.0, lock_poll_s(daemon))
+    while not stop.wait(tick):
+        lead = lock.check(timeout_s=tick)
+        if lead is Lead.HELD:
+            if away_since is not None:
+                log.info("the database answers again; the lead is kept and jobs resume")
+                daemon.resume()
+                away_since = None
+            continue
+        if lead is Lead.LOST:
+            log.error("lost the leader lock; stopping so that a standby can lead")
+            return Message("daemon.lost_lock")
+        if away_since is None:
+            away_since = time.monotonic()
+            daemon.pause()
+            log.error("the database does not answer; jobs paused", wait_s=outage_s)
+        elif time.monotonic() - away_since > outage_s:
+            log.error("the database stayed away; stopping so that a standby can lead")
+            return Message("daemon.db_outage", seconds=round(outage_s))
+    return None
+
+
+def lock_poll_s(daemon: Daemon) -> float:
+    return float(daemon.runtime.config.settings.daemon.standby_poll_s)
 
 
 def open_door(app_state: AppContext) -> Door | None:

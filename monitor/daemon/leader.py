@@ -6,25 +6,39 @@ belongs to the process, so the kernel (or the server, when the connection drops)
 lets it go the moment the leader dies, SIGKILL included, and a standby can take
 over. Who holds it (host, pid, since when) is written to `daemon_leader` for
 `sfm status` and for the refusal a second daemon prints.
+
+Fencing: a lock says who may lead, not that the one who led has stopped. Each
+leadership raises the epoch in `daemon_epoch` and the leader's every transaction
+that writes checks, before it commits and in the same transaction, that the epoch
+is still its own (and, on PostgreSQL, that its lock session still holds the
+lock). The check reads the epoch row `FOR SHARE`, so a standby's raise waits for
+the transactions under way and every later one fails: a deposed leader's sweep,
+dispatch or door writes nothing once it lost the lock, and it stops.
 """
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import os
 import socket
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+import structlog
 from sqlalchemy import Connection, Engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from monitor.clock import beijing_text, now_utc
-from monitor.errors import Refused
+from monitor.errors import LeadershipLost, Refused
 from monitor.i18n import Message
-from monitor.storage.db import session_scope
+from monitor.storage.db import guard_commits, session_scope
 from monitor.storage.models import DaemonLeader
+
+log = structlog.get_logger("sfm.daemon")
 
 # One lock per sfm database and schema: two sfm on one PostgreSQL server (or two test
 # schemas in one database) neither share nor block each other's lead.
@@ -35,11 +49,68 @@ class AlreadyLed(Refused):
     """Another daemon holds the lock on this database (exit 3)."""
 
 
+class Deposed(LeadershipLost):
+    """This process's leadership ended (another took over, or its lock session is gone): the
+    write that found out did not commit, and none after it will (exit 1)."""
+
+
+class Lead(enum.Enum):
+    HELD = "held"
+    LOST = "lost"  # the lock session is gone, or another leads: never comes back
+    UNREACHABLE = "unreachable"  # the database does not answer (yet): the session may live
+
+
+_EPOCH_PG = (
+    "SELECT epoch, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = :lock_pid) FROM daemon_epoch WHERE id = 1 FOR SHARE OF daemon_epoch"
+)
+
+
+class Fence:
+    """This leadership's epoch; called in each transaction that writes, before it commits."""
+
+    def __init__(self, backend: str, epoch: int, lock_pid: int | None) -> None:
+        self.backend, self.epoch, self.lock_pid = backend, epoch, lock_pid
+        self.deposed = threading.Event()
+        self._on_deposed: list[Callable[[], None]] = []
+
+    def on_deposed(self, callback: Callable[[], None]) -> None:
+        self._on_deposed.append(callback)
+
+    def __call__(self, connection: Connection) -> None:
+        if self.deposed.is_set():
+            raise self._error()
+        if self.backend == "postgresql":
+            row = connection.execute(text(_EPOCH_PG), {"lock_pid": self.lock_pid}).one_or_none()
+            current, locked = (row[0], bool(row[1])) if row else (None, False)
+        else:
+            current = connection.execute(text("SELECT epoch FROM daemon_epoch WHERE id = 1"))
+            current, locked = current.scalar(), True
+        if current == self.epoch and locked:
+            return
+        self.deposed.set()
+        log.error(
+            "lost the lead: this write and every later one are refused",
+            epoch=self.epoch,
+            current_epoch=current,
+            lock_session_alive=locked,
+        )
+        for callback in self._on_deposed:
+            callback()
+        raise self._error()
+
+    def _error(self) -> Deposed:
+        return Deposed(Message("daemon.deposed", epoch=self.epoch))
+
+
 class LeaderLock:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Connection | None = None
         self._file: IO[str] | None = None
+        self.fence: Fence | None = None
+        self._probe: threading.Thread | None = None
+        self._probe_answer: Lead | None = None
         url = make_url(engine.url)
         self.backend = url.get_backend_name()
         database = url.database or ""
@@ -52,17 +123,23 @@ class LeaderLock:
         )
 
     def try_acquire(self) -> bool:
-        """Take the lock if it is free; never waits."""
+        """Take the lock if it is free; never waits. A database that does not answer raises
+        (sqlalchemy's OperationalError): the caller decides whether to wait for it."""
+        lock_pid = None
         if self.backend == "postgresql":
             connection = self.engine.connect()
-            held = connection.execute(
-                text(f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})")
-            ).scalar()
-            connection.commit()
-            if not held:
+            try:
+                held = connection.execute(
+                    text(f"SELECT pg_try_advisory_lock({_ADVISORY_KEY}), pg_backend_pid()")
+                ).one()
+                connection.commit()
+            except BaseException:
+                connection.close()
+                raise
+            if not held[0]:
                 connection.close()
                 return False
-            self._connection = connection
+            self._connection, lock_pid = connection, held[1]
         elif self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             handle = self._path.open("a+", encoding="utf-8")
@@ -72,22 +149,58 @@ class LeaderLock:
                 handle.close()
                 return False
             self._file = handle
-        self._record_holder()
+        try:
+            epoch = self._record_holder()
+        except BaseException:
+            self.release()
+            raise
+        self.fence = Fence(self.backend, epoch, lock_pid)
+        guard_commits(self.engine, self.fence)
         return True
 
     def still_held(self) -> bool:
         """False once the PostgreSQL session that holds the lock is gone."""
+        return self.check(timeout_s=30.0) is Lead.HELD
+
+    def check(self, timeout_s: float = 5.0) -> Lead:
+        """Whether this process still leads. On PostgreSQL the lock session is asked, for at
+        most `timeout_s` (a database that does not answer may come back with the session
+        alive); a session that was closed or ended never comes back."""
+        if self.fence is not None and self.fence.deposed.is_set():
+            return Lead.LOST
         if self._connection is None:
-            return self._file is not None or self._path is None
+            return Lead.HELD if (self._file is not None or self._path is None) else Lead.LOST
+        if self._probe is None:
+            self._probe_answer = None
+            self._probe = threading.Thread(target=self._ask_lock_session, daemon=True)
+            self._probe.start()
+        self._probe.join(timeout_s)
+        if self._probe.is_alive():  # asked, no answer yet: asked again at the next check
+            return Lead.UNREACHABLE
+        self._probe = None
+        return self._probe_answer or Lead.UNREACHABLE
+
+    def _ask_lock_session(self) -> None:
+        connection = self._connection
+        if connection is None:
+            self._probe_answer = Lead.LOST
+            return
         try:
-            self._connection.execute(text("SELECT 1")).scalar()
-            self._connection.commit()
-        except Exception:
-            return False
-        return True
+            connection.execute(text("SELECT 1")).scalar()
+            connection.commit()
+        except Exception as exc:
+            gone = connection.invalidated or connection.closed
+            log.warning("the lock session did not answer", error=str(exc), gone=gone)
+            self._probe_answer = Lead.LOST if gone else Lead.UNREACHABLE
+            return
+        self._probe_answer = Lead.HELD
 
     def release(self) -> None:
+        deposed = self.fence is not None and self.fence.deposed.is_set()
+        guard_commits(self.engine, None)
         try:
+            if deposed:  # not even its own row: the new leader's record is not its to touch
+                raise LeadershipLost(Message("daemon.lost_lock"))
             with session_scope(self.engine) as session:
                 session.execute(delete(DaemonLeader).where(col(DaemonLeader.pid) == os.getpid()))
         except Exception:  # the lock itself goes with the process whatever happens here
@@ -96,6 +209,8 @@ class LeaderLock:
             try:
                 self._connection.execute(text(f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"))
                 self._connection.commit()
+            except Exception:  # the session is gone, and the lock with it
+                pass
             finally:
                 self._connection.close()
                 self._connection = None
@@ -104,12 +219,17 @@ class LeaderLock:
             self._file.close()
             self._file = None
 
-    def _record_holder(self) -> None:
+    def _record_holder(self) -> int:
+        """Who leads, for `sfm status`; and the new leadership's epoch."""
         with session_scope(self.engine) as session:
+            session.execute(text("UPDATE daemon_epoch SET epoch = epoch + 1 WHERE id = 1"))
+            epoch = session.execute(text("SELECT epoch FROM daemon_epoch WHERE id = 1")).scalar()
             session.execute(delete(DaemonLeader))
             session.add(
                 DaemonLeader(id=1, host=socket.gethostname(), pid=os.getpid(), since=now_utc())
             )
+        assert epoch is not None, "daemon_epoch has no row: run sfm db upgrade"
+        return int(epoch)
 
 
 def leader(engine: Engine) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from monitor.clock import BEIJING, now_utc
 from monitor.config import ScheduleSettings, cron_trigger, mask_secrets
 from monitor.daemon import jobs
-from monitor.errors import DeliveryIncomplete, SfmError
+from monitor.errors import DeliveryIncomplete, LeadershipLost, SfmError
 from monitor.i18n import Message
 from monitor.storage.db import session_scope
 from monitor.storage.models import JobRun
@@ -160,6 +160,7 @@ class Daemon:
         # needs no second one, since that run looks at the outbox after it was written
         self._dispatch_queued = False
         self._wake_lock = threading.Lock()
+        self.lost_lead = threading.Event()  # set by the leader's fence, or by a job it stopped
 
     # ------------------------------------------------------------ one job
 
@@ -193,13 +194,28 @@ class Daemon:
             log.exception("could not wake the dispatch job")
 
     def _run(self, job: Job) -> bool:
+        try:
+            return self._run_recorded(job)
+        except LeadershipLost:
+            # the fence refused a write: this process no longer leads, so nothing of it is
+            # recorded (not even the failure) and every job stops
+            log.error("job stopped: this daemon lost the lead", job=job.id)
+            self.lost_lead.set()
+            self.stop.set()
+            return False
+
+    def _run_recorded(self, job: Job) -> bool:
         started, clock = now_utc(), time.monotonic()
         self._record(job.id, started=started, outcome="running")
         with structlog.contextvars.bound_contextvars(job=job.id):
             log.info("job started")
             try:
                 result = job.call(self.runtime, self.stop)
+            except LeadershipLost:
+                raise
             except Exception as exc:
+                if self.lost_lead.is_set():  # a failure the fence caused, wrapped by the job
+                    raise LeadershipLost(Message("daemon.lost_lock")) from exc
                 duration = time.monotonic() - clock
                 detail = mask_secrets("".join(traceback.format_exception_only(exc)).strip())
                 # the reason on stdout/journald too, where the traceback is not written
@@ -300,6 +316,15 @@ class Daemon:
         self.runtime.alerting.outbox.on_due = self.wake_dispatch
         self.scheduler.start()
         log.info("daemon started", catch_up=sorted(catch_up))
+
+    def pause(self) -> None:
+        """No job starts until `resume` (the database is away); the running ones go on."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+
+    def resume(self) -> None:
+        if self.scheduler is not None and self.scheduler.running and not self.stop.is_set():
+            self.scheduler.resume()
 
     def running(self) -> bool:
         return bool(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from monitor.storage.schema import check_versions
@@ -123,3 +124,74 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# ---------------------------------------------------------------- fencing (DESIGN §6)
+
+CommitGuard = Callable[[Connection], None]
+_GUARDS: weakref.WeakKeyDictionary[Engine, CommitGuard] = weakref.WeakKeyDictionary()
+_WROTE = "sfm_wrote"  # in a DBAPI connection's info: its open transaction changed something
+_WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE")
+
+
+def guard_commits(engine: Engine, guard: CommitGuard | None) -> None:
+    """Run `guard` inside every transaction on `engine` that wrote, just before it commits;
+    whatever it raises stops the commit (the session then rolls back). None removes it.
+
+    The leading daemon's fence (monitor/daemon/leader.py): its epoch is checked in the same
+    transaction as what it writes, so a deposed leader's write never commits. Read-only
+    transactions pay nothing."""
+    if guard is None:
+        _GUARDS.pop(engine, None)
+        return
+    _listen_to_sessions()
+    if not event.contains(engine, "before_cursor_execute", _note_write):
+        event.listen(engine, "before_cursor_execute", _note_write)
+        event.listen(engine, "commit", _forget_write)
+        event.listen(engine, "rollback", _forget_write)
+    _GUARDS[engine] = guard
+
+
+def check_guard(engine: Engine) -> None:
+    """The guard's check now, in a transaction of its own (before an act the database does not
+    see, such as sending an alert); nothing if the engine has none."""
+    guard = _GUARDS.get(engine)
+    if guard is None:
+        return
+    with engine.connect() as connection:
+        guard(connection)
+        connection.rollback()
+
+
+def _note_write(
+    connection: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+) -> None:
+    if statement.lstrip()[:8].upper().startswith(_WRITES):
+        connection.info[_WROTE] = True
+
+
+def _forget_write(connection: Connection) -> None:
+    if not connection.invalidated:  # an invalidated one's DBAPI connection is gone with it
+        connection.info.pop(_WROTE, None)
+
+
+def _guard_session_commit(session: Any) -> None:
+    """Session `before_commit`: flush, then check the guard in the transaction that wrote."""
+    if not _GUARDS:
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    guard = _GUARDS.get(engine)
+    if guard is None:
+        return
+    session.flush()
+    connection = session.connection()
+    if connection.info.get(_WROTE):
+        guard(connection)
+
+
+def _listen_to_sessions() -> None:
+    from sqlalchemy.orm import Session
+
+    if not event.contains(Session, "before_commit", _guard_session_commit):
+        event.listen(Session, "before_commit", _guard_session_commit)

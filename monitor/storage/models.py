@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -360,3 +361,14 @@ class DaemonLeader(SQLModel, table=True):
     host: str = Field(sa_column=Column(String(255), nullable=False))
     pid: int
     since: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class DaemonEpoch(SQLModel, table=True):
+    """The current leadership's number, raised by each daemon that takes the lead; its writes
+    commit only while it is still theirs (the fence, monitor/daemon/leader.py)."""
+
+    __tablename__ = "daemon_epoch"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_daemon_epoch_one_row"),)
+
+    id: int = Field(default=1, sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
