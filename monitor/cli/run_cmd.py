@@ -142,6 +142,7 @@ def keep_the_lead(
     away_since: float | None = None
     tick = min(5.0, lock_poll_s(daemon))
     while not stop.wait(tick):
+        daemon.watch_clock()
         lead = lock.check(timeout_s=tick)
         if lead is Lead.HELD:
             if away_since is not None:

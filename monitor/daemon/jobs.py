@@ -210,9 +210,9 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
     notes = []
     with session_scope(runtime.engine) as session:
         runs = [
-            {"id": run_id, "connectors": (summary or {}).get("connectors", {})}
-            for run_id, summary in session.execute(
-                select(col(SweepRun.id), col(SweepRun.summary))
+            {"id": run_id, "at": at, "connectors": (summary or {}).get("connectors", {})}
+            for run_id, at, summary in session.execute(
+                select(col(SweepRun.id), col(SweepRun.started_at), col(SweepRun.summary))
                 .where(col(SweepRun.status) != "running")
                 .order_by(col(SweepRun.id).desc())
                 .limit(50)
@@ -227,8 +227,12 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
             row = health.get(name)
             newest = row.last_success_at if row else None
             newest_text = beijing_text(newest) if newest else "—"
-            stale = newest is not None and now - newest > timedelta(
-                hours=settings.stale_after_hours
+            # Hours count only once a sweep asked since: after the wall clock jumped forward
+            # (or the daemon was down) the source is not "stale" before it is asked again.
+            stale = (
+                newest is not None
+                and now - newest > timedelta(hours=settings.stale_after_hours)
+                and any(name in run["connectors"] and run["at"] > newest for run in runs)
             )
             failing = failed >= settings.down_after_runs
             down = failing or stale

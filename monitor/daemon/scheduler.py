@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -144,6 +144,58 @@ def due_jobs(
     return due
 
 
+# The wall clock moved this much more (or less) than the monotonic one between two looks: it
+# was set, not slewed (NTP slews well under this between two ticks of a few seconds).
+CLOCK_JUMP_S = 30.0
+
+
+class WallClockWatch:
+    """Notices the wall clock being set: compared with the monotonic clock at each look."""
+
+    def __init__(self, threshold_s: float = CLOCK_JUMP_S) -> None:
+        self.threshold_s = threshold_s
+        self._wall, self._mono = time.time(), time.monotonic()
+
+    def jumped(self) -> tuple[datetime, datetime, datetime] | None:
+        """If it jumped since the last look: when the wall clock should say it is, what it
+        says, and (on the new clock) the last look, before which the jump cannot be."""
+        wall, mono = time.time(), time.monotonic()
+        lived = mono - self._mono
+        expected = self._wall + lived
+        self._wall, self._mono = wall, mono
+        if abs(wall - expected) < self.threshold_s:
+            return None
+        return (
+            datetime.fromtimestamp(expected, UTC),
+            datetime.fromtimestamp(wall, UTC),
+            datetime.fromtimestamp(wall - lived, UTC),
+        )
+
+
+def next_runs_after_jump(
+    schedule: ScheduleSettings,
+    expected: datetime,
+    now: datetime,
+    ran_since: frozenset[str] = frozenset(),
+) -> dict[str, datetime]:
+    """Each job's next run once the wall clock jumped from `expected` to `now`: from the new
+    time, never from the old; after a jump forward, now (once, however many runs the jump
+    skipped) for a job whose schedule fired in between, unless it ran since the jump
+    (`ran_since`: the scheduler's own wake-up may have been first)."""
+    planned = {}
+    for job in JOBS:
+        trigger = trigger_for(job, schedule)
+        if (
+            now > expected
+            and job.id not in ran_since
+            and latest_fire(trigger, expected, now) is not None
+        ):
+            planned[job.id] = now.astimezone(BEIJING)
+        else:
+            planned[job.id] = trigger.get_next_fire_time(None, now.astimezone(BEIJING))
+    return planned
+
+
 class Daemon:
     def __init__(
         self,
@@ -161,6 +213,7 @@ class Daemon:
         self._dispatch_queued = False
         self._wake_lock = threading.Lock()
         self.lost_lead = threading.Event()  # set by the leader's fence, or by a job it stopped
+        self.clock = WallClockWatch()
 
     # ------------------------------------------------------------ one job
 
@@ -315,7 +368,37 @@ class Daemon:
             )
         self.runtime.alerting.outbox.on_due = self.wake_dispatch
         self.scheduler.start()
+        self.clock = WallClockWatch()
         log.info("daemon started", catch_up=sorted(catch_up))
+
+    def watch_clock(self) -> bool:
+        """Called at each tick: if the wall clock was set since the last, every job's next run
+        is planned again from the new time (APScheduler alone would wait for the old one).
+        True if it jumped."""
+        jump = self.clock.jumped()
+        if jump is None or self.scheduler is None:
+            return False
+        expected, now, looked = jump
+        try:  # started on the new clock, after the jump: the scheduler's own wake-up ran them
+            ran = frozenset(
+                job_id
+                for job_id, run in last_runs(self.runtime).items()
+                if looked <= run.started_at <= now
+            )
+        except Exception:  # the database away: the jump is handled all the same
+            ran = frozenset()
+        planned = next_runs_after_jump(
+            self.runtime.config.settings.schedule, expected, now, ran
+        )
+        log.warning(
+            "the wall clock jumped; every job's next run is planned from the new time",
+            jump_s=round((now - expected).total_seconds()),
+            due_now=sorted(job for job, at in planned.items() if at <= now),
+        )
+        for job_id, at in planned.items():
+            if at is not None:
+                self.scheduler.modify_job(job_id, next_run_time=at)
+        return True
 
     def pause(self) -> None:
         """No job starts until `resume` (the database is away); the running ones go on."""
