@@ -904,6 +904,24 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "the daemon lost the lead (leadership {epoch}): another took over or its lock "
         "session ended; it writes nothing more and stopped",
     },
+    "daemon.db_file_gone": {
+        "zh": "数据库文件 {path} 已被删除或替换：守护进程已停止所有任务并退出；"
+        "请从备份恢复该文件后再启动",
+        "en": "the database file {path} was deleted or replaced: the daemon stopped every job "
+        "and exited; restore the file from a backup before starting again",
+    },
+    "db.stray_journal": {
+        "zh": "找到 {files}，但没有其数据库文件 {path}：请从备份恢复 {path}"
+        "（或确认这些文件无用后将其移走）；sfm 不会在旁边新建空数据库",
+        "en": "found {files} without their database {path}: restore {path} from a backup (or "
+        "move these files away once you know they hold nothing needed); sfm will not create "
+        "an empty database beside them",
+    },
+    "db.unreadable_file": {
+        "zh": "sfm 无法读写 {path}：请将其属主改为运行 sfm 的用户并设为 0600（chown、chmod 600）",
+        "en": "sfm cannot read and write {path}: make it the sfm user's, mode 0600 (chown, "
+        "chmod 600)",
+    },
     "daemon.db_outage": {
         "zh": "数据库在 {seconds} 秒内未恢复，守护进程已停止，由备用进程接管",
         "en": "the database did not come back within {seconds} s; the daemon stopped so that a "

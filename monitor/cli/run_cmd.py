@@ -72,7 +72,7 @@ def run(
         if once:
             failed = daemon.run_due_once()
             if daemon.lost_lead.is_set():
-                raise Deposed(Message("daemon.deposed", epoch=fence.epoch if fence else 0))
+                raise Deposed(fence.reason if fence else Message("daemon.lost_lock"))
             if failed:
                 raise JobsFailed(
                     Message("daemon.jobs_failed", count=len(failed), what="; ".join(failed))
@@ -83,7 +83,11 @@ def run(
                 settings.daemon.http_host,
                 settings.daemon.http_port,
                 metrics,
-                lambda: daemon.running() and healthy(engine),
+                lambda: (
+                    daemon.running()
+                    and (fence is None or fence.file_still_there())
+                    and healthy(engine)
+                ),
             )
         door = open_door(app_state)
         daemon.start()
@@ -92,7 +96,7 @@ def run(
             log.error("a job did not finish in time; exiting anyway")
         log.info("daemon stopped")
         if daemon.lost_lead.is_set():
-            raise Deposed(Message("daemon.deposed", epoch=fence.epoch if fence else 0))
+            raise Deposed(fence.reason if fence else Message("daemon.lost_lock"))
         if lost is not None:
             raise LeadershipLost(lost)
     finally:

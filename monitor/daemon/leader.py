@@ -35,7 +35,7 @@ from sqlmodel import col
 from monitor.clock import beijing_text, now_utc
 from monitor.errors import LeadershipLost, Refused
 from monitor.i18n import Message
-from monitor.storage.db import guard_commits, session_scope
+from monitor.storage.db import DatabaseFile, guard_commits, session_scope
 from monitor.storage.models import DaemonLeader
 
 log = structlog.get_logger("sfm.daemon")
@@ -69,16 +69,37 @@ _EPOCH_PG = (
 class Fence:
     """This leadership's epoch; called in each transaction that writes, before it commits."""
 
-    def __init__(self, backend: str, epoch: int, lock_pid: int | None) -> None:
+    def __init__(
+        self,
+        backend: str,
+        epoch: int,
+        lock_pid: int | None,
+        database_file: DatabaseFile | None = None,
+    ) -> None:
         self.backend, self.epoch, self.lock_pid = backend, epoch, lock_pid
+        self.database_file = database_file
         self.deposed = threading.Event()
+        self.reason = Message("daemon.deposed", epoch=epoch)
         self._on_deposed: list[Callable[[], None]] = []
 
     def on_deposed(self, callback: Callable[[], None]) -> None:
         self._on_deposed.append(callback)
 
+    def file_still_there(self) -> bool:
+        """False (and deposed from now on) once the SQLite file opened is not at its path."""
+        if self.database_file is None or self.database_file.still_there():
+            return True
+        if not self.deposed.is_set():
+            self.reason = Message("daemon.db_file_gone", path=str(self.database_file.path))
+            log.error(
+                "the database file was deleted or replaced; every job stops",
+                path=str(self.database_file.path),
+            )
+            self._depose()
+        return False
+
     def __call__(self, connection: Connection) -> None:
-        if self.deposed.is_set():
+        if self.deposed.is_set() or not self.file_still_there():
             raise self._error()
         if self.backend == "postgresql":
             row = connection.execute(text(_EPOCH_PG), {"lock_pid": self.lock_pid}).one_or_none()
@@ -88,19 +109,22 @@ class Fence:
             current, locked = current.scalar(), True
         if current == self.epoch and locked:
             return
-        self.deposed.set()
         log.error(
             "lost the lead: this write and every later one are refused",
             epoch=self.epoch,
             current_epoch=current,
             lock_session_alive=locked,
         )
-        for callback in self._on_deposed:
-            callback()
+        self._depose()
         raise self._error()
 
+    def _depose(self) -> None:
+        self.deposed.set()
+        for callback in self._on_deposed:
+            callback()
+
     def _error(self) -> Deposed:
-        return Deposed(Message("daemon.deposed", epoch=self.epoch))
+        return Deposed(self.reason)
 
 
 class LeaderLock:
@@ -154,7 +178,7 @@ class LeaderLock:
         except BaseException:
             self.release()
             raise
-        self.fence = Fence(self.backend, epoch, lock_pid)
+        self.fence = Fence(self.backend, epoch, lock_pid, DatabaseFile.of(self.engine))
         guard_commits(self.engine, self.fence)
         return True
 
@@ -166,7 +190,9 @@ class LeaderLock:
         """Whether this process still leads. On PostgreSQL the lock session is asked, for at
         most `timeout_s` (a database that does not answer may come back with the session
         alive); a session that was closed or ended never comes back."""
-        if self.fence is not None and self.fence.deposed.is_set():
+        if self.fence is not None and (
+            self.fence.deposed.is_set() or not self.fence.file_still_there()
+        ):
             return Lead.LOST
         if self._connection is None:
             return Lead.HELD if (self._file is not None or self._path is None) else Lead.LOST

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -48,11 +50,58 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@dataclass(frozen=True)
+class DatabaseFile:
+    """The SQLite file a process opened: the same path may later name another file (or none),
+    while the process would go on writing to the one it has open."""
+
+    path: Path
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, engine: Engine) -> DatabaseFile | None:
+        """The file behind `engine`, or None (PostgreSQL, or SQLite in memory)."""
+        parsed = make_url(engine.url)
+        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+            return None
+        path = Path(os.path.realpath(parsed.database))
+        found = path.stat()
+        return cls(path, found.st_dev, found.st_ino)
+
+    def still_there(self) -> bool:
+        try:
+            found = self.path.stat()
+        except OSError:
+            return False
+        return (found.st_dev, found.st_ino) == (self.device, self.inode)
+
+
+def refuse_stray_sqlite_files(database: str) -> None:
+    """Before SQLite opens `database` (and would create it empty): a write-ahead log or
+    shared-memory file without its database holds what the database lost, and an unreadable
+    one would fail every start; either way, say what to do and touch nothing."""
+    from monitor.errors import Refused
+    from monitor.i18n import Message
+
+    path = Path(os.path.realpath(database))
+    companions = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
+    strays = [companion for companion in companions if companion.exists()]
+    if strays and not path.exists():
+        raise Refused(
+            Message("db.stray_journal", path=str(path), files=", ".join(map(str, strays)))
+        )
+    for existing in ([path] if path.exists() else []) + strays:
+        if not os.access(existing, os.R_OK | os.W_OK):
+            raise Refused(Message("db.unreadable_file", path=str(existing)))
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
+            refuse_stray_sqlite_files(parsed.database)
             # the database's folder is its owner's alone (a copy of the file is every flag)
             Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
