@@ -5,7 +5,8 @@ server and the audit say afterwards; the run ends with one table (promise, what
 was tried, outcome) and exits 1 if any promise failed. SFM_STRESS_SCALE scales
 the counts (1: 1,000 faults, 50 crashes, 1,000 race rounds per database, 2,000
 fuzz examples, 5,000 due alerts to a mail server taking 0.25 s each, about 21
-minutes of it); `make test` runs it at a small scale (test_stress_runs.py).
+minutes of it, 20 lock sessions ended, 10 files deleted); `make test` runs it at a small
+scale (test_stress_runs.py). SFM_STRESS_ONLY picks rows by name (e.g. "fencing,lost file").
 """
 
 from __future__ import annotations
@@ -656,6 +657,226 @@ def slow_sink(folder: Path) -> Row:
     )
 
 
+# ---------------------------------------------------------------- 7. one leader (issue 22)
+
+
+def _pg_daemon_config(folder: Path, url: str, smtp: SmtpServer, extra: str = "") -> Path:
+    return write_alert_config(
+        folder,
+        url,
+        {"ops": [smtp.url("ops@jxj.gov.cn")], "municipal": [smtp.url("bureau@jxj.gov.cn")]},
+        extra=extra + FAST_SCHEDULE + shipped_connectors(),
+    )
+
+
+def _said(daemon: Daemon, *words: str) -> bool:
+    log_file = daemon.out.parent / "sfm.log"
+    text = daemon.log() + (log_file.read_text(encoding="utf-8") if log_file.exists() else "")
+    return any(word in text for word in words)
+
+
+def _seconds(values: list[float]) -> str:
+    if not values:
+        return "—"
+    ordered = sorted(values)
+    return f"median {ordered[len(ordered) // 2]:.2f} s, worst {ordered[-1]:.2f} s"
+
+
+def fencing(folder: Path) -> Row:
+    """The leader's lock session ended at a random moment of its sweeps and dispatch."""
+    from tests.integration.daemon.test_fencing import (
+        LEADERSHIP,
+        _end_lock_session,
+        _leader_pid,
+        _owe_ops_note,
+        _state,
+    )
+
+    rounds = scaled(20, least=1)
+    rng = random.Random(22)
+    smtp = SmtpServer()
+    smtp.start()
+    held, wrote, sent, badly, exits = 0, 0, 0, 0, []
+    try:
+        for round_ in range(rounds):
+            work = folder / f"fence{round_}"
+            work.mkdir()
+            with database("postgres", work) as engine:
+                url = engine.url.render_as_string(hide_password=False)
+                config = _pg_daemon_config(work, url, smtp, "[daemon]\nstandby_poll_s = 5\n")
+                leader = Daemon(config, work, name="leader")
+                try:
+                    pid = leader.pid
+                    wait_for(lambda: _leader_pid(engine) == pid, timeout=60)  # noqa: B023
+                    time.sleep(rng.uniform(0.5, 4.0))
+                    ended = time.monotonic()
+                    _end_lock_session(engine)
+                    time.sleep(0.3)  # a commit that passed its check before the end lands
+                    key = f"stress-fence-{round_}"
+                    _owe_ops_note(engine, key)
+                    frozen = _state(engine)
+                    code = leader.process.wait(timeout=60)
+                    exits.append(time.monotonic() - ended)
+                    changed = _state(engine) != frozen
+                    mailed = any(key in mail.subject for mail in smtp.mails)
+                    told = code == 1 and _said(leader, *LEADERSHIP)
+                    wrote, sent, badly = wrote + changed, sent + mailed, badly + (not told)
+                    held += not (changed or mailed) and told
+                finally:
+                    leader.kill()
+    finally:
+        smtp.stop()
+    return Row(
+        "A leader whose lock session is ended writes and sends nothing more, and says so",
+        f"{rounds} × pg_terminate_backend of the lock session at a random moment of a "
+        "seconds-level schedule; a note to ops owed right after",
+        f"{held}/{rounds} held: {wrote} wrote after, {sent} sent the note, {badly} exited "
+        f"otherwise than 1 with a leadership message; lock end → exit {_seconds(exits)}",
+        held == rounds,
+    )
+
+
+def outage(folder: Path) -> Row:
+    """PostgreSQL gone for the leader during a sweep, a standby beside it."""
+    from sqlalchemy.engine import make_url
+
+    from monitor.storage.models import DaemonLeader, JobRun, SweepRun
+    from tests.integration.daemon.test_outages import Proxy
+
+    seconds = 20 if SCALE >= 1 else 3
+    smtp = SmtpServer()
+    smtp.start()
+    try:
+        with database("postgres", folder) as engine:
+            url = engine.url.render_as_string(hide_password=False)
+            parsed = make_url(url)
+            proxy = Proxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+            (folder / "leader").mkdir()
+            (folder / "standby").mkdir()
+            extra = "[daemon]\nstandby_poll_s = 0.5\ndb_outage_s = 10\n"
+            leader = Daemon(
+                _pg_daemon_config(folder / "leader", proxy.url(url), smtp, extra),
+                folder / "leader",
+                name="leader",
+            )
+            standby: Daemon | None = None
+            try:
+
+                def leader_pid() -> int | None:
+                    with Session(engine) as session:
+                        row = session.get(DaemonLeader, 1)
+                        return row.pid if row else None
+
+                def sweeping() -> bool:
+                    with Session(engine) as session:
+                        return bool(
+                            session.scalar(
+                                select(col(SweepRun.id)).where(col(SweepRun.status) == "running")
+                            )
+                        )
+
+                wait_for(lambda: leader_pid() == leader.pid, timeout=60)
+                standby = Daemon(
+                    _pg_daemon_config(folder / "standby", url, smtp, extra),
+                    folder / "standby",
+                    "--standby",
+                    name="standby",
+                )
+                wait_for(sweeping, timeout=60)
+                proxy.cut()
+                cut = time.monotonic()
+                new_pid = standby.pid
+                wait_for(lambda: leader_pid() == new_pid, timeout=60)
+                took_over = time.monotonic() - cut
+                time.sleep(max(0.0, seconds - took_over))
+                proxy.restore()
+                code = leader.process.wait(timeout=60)
+                resumed = time.time()
+
+                def swept_again() -> bool:
+                    with Session(engine) as session:
+                        run = session.get(JobRun, "registration-sweep")
+                        return bool(
+                            run and run.outcome == "ok" and run.started_at.timestamp() > resumed
+                        )
+
+                wait_for(swept_again, timeout=60)
+                with Session(engine) as session:
+                    runs = list(session.scalars(select(SweepRun).order_by(col(SweepRun.id))))
+                one_leader = leader_pid() == new_pid and standby.process.poll() is None
+            finally:
+                leader.kill()
+                if standby is not None:
+                    standby.kill()
+                proxy.close()
+    finally:
+        smtp.stop()
+    stuck = [run.id for run in runs[:-1] if run.status == "running"]
+    interrupted = sum(run.status == "interrupted" for run in runs)
+    told = code == 1 and _said(leader, "lost its database lock", "lost the lead")
+    return Row(
+        "A database outage leaves one leader, and the lost sweep interrupted and run again",
+        f"the leader's PostgreSQL connections cut for {seconds} s during a sweep, a standby "
+        "beside it",
+        f"the old leader exited {code} ({'with' if told else 'WITHOUT'} a leadership message); "
+        f"the standby led {took_over:.2f} s after the cut; {interrupted} sweep(s) interrupted, "
+        f"{len(stuck)} left running; swept again: yes",
+        told and one_leader and not stuck and interrupted >= 1,
+    )
+
+
+def _sqlite_leader(engine: Engine) -> int | None:
+    from monitor.storage.models import DaemonLeader
+
+    with Session(engine) as session:
+        row = session.get(DaemonLeader, 1)
+        return row.pid if row else None
+
+
+def lost_file(folder: Path) -> Row:
+    """The SQLite file deleted under a running daemon, at a random moment."""
+    rounds = scaled(10, least=1)
+    rng = random.Random(2026)
+    smtp = SmtpServer()
+    smtp.start()
+    held, exits = 0, []
+    try:
+        for round_ in range(rounds):
+            work = folder / f"file{round_}"
+            work.mkdir()
+            config = crash_config(work, smtp)
+            database_file = work / "sfm.db"
+            engine = db.make_engine(f"sqlite:///{database_file}")
+            db.upgrade(engine)
+            import_factories(engine, DEMO_FACTORIES, operator=REGISTRAR)
+            daemon = Daemon(config, work)
+            try:
+                pid = daemon.pid
+                wait_for(lambda: _sqlite_leader(engine) == pid, timeout=60)  # noqa: B023
+                engine.dispose()
+                time.sleep(rng.uniform(0.5, 4.0))
+                deleted = time.monotonic()
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{database_file}{suffix}").unlink(missing_ok=True)
+                code = daemon.process.wait(timeout=60)
+                exits.append(time.monotonic() - deleted)
+                held += (
+                    code == 1
+                    and _said(daemon, "deleted or replaced", "已被删除或替换")
+                    and not database_file.exists()
+                )
+            finally:
+                daemon.kill()
+    finally:
+        smtp.stop()
+    return Row(
+        "A daemon whose SQLite file is deleted stops, exits 1 and creates no empty one",
+        f"{rounds} × the database, WAL and SHM deleted at a random moment of `sfm run`",
+        f"{held}/{rounds} exited 1 naming the file, no new file; deletion → exit {_seconds(exits)}",
+        held == rounds,
+    )
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -668,6 +889,9 @@ CHECKS: list[tuple[str, Callable[[Path], Row]]] = [
     ("identity", identity),
     ("fuzzing", fuzzing),
     ("slow mail server", slow_sink),
+    ("fencing", fencing),
+    ("database outage", outage),
+    ("lost file", lost_file),
 ]
 
 
@@ -680,7 +904,10 @@ def main() -> int:
 
     configure_logging(LoggingSettings(level="error", file=""))  # the table is the report
     rows = []
+    only = {name.strip() for name in os.environ.get("SFM_STRESS_ONLY", "").split(",") if name}
     for name, check in CHECKS:
+        if only and name not in only:
+            continue
         started = time.monotonic()
         print(f"== {name} …", flush=True)
         with tempfile.TemporaryDirectory(prefix="sfm-stress-") as folder:

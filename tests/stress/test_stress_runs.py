@@ -39,6 +39,9 @@ def test_every_promise_holds_at_a_small_scale(postgres_available: None) -> None:
         "caller's uid",
         "Hostile input",
         "slow mail server",
+        "lock session is ended",
+        "database outage leaves one leader",
+        "SQLite file is deleted",
     ):
         assert promise in table, promise
     assert "NO" not in table.split("held")[-1]
