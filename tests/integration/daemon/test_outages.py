@@ -216,3 +216,67 @@ def _sweep_running(engine: Engine) -> bool:
         return (
             session.scalar(select(SweepRun.id).where(col(SweepRun.status) == "running")) is not None
         )
+
+
+class _ScriptedLock:
+    """The lock's answers in order (a unit test of the watching loop's logic alone)."""
+
+    def __init__(self, answers: list[Lead], stop: threading.Event) -> None:
+        self.answers, self.stop = answers, stop
+
+    def check(self, timeout_s: float) -> Lead:
+        if len(self.answers) == 1:
+            self.stop.set()
+        return self.answers.pop(0)
+
+
+class _PausableDaemon:
+    def __init__(self, poll_s: float) -> None:
+        from types import SimpleNamespace
+
+        self.runtime = SimpleNamespace(
+            config=SimpleNamespace(
+                settings=SimpleNamespace(daemon=SimpleNamespace(standby_poll_s=poll_s))
+            )
+        )
+        self.calls: list[str] = []
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+    def watch_clock(self) -> bool:
+        return False
+
+
+def test_an_outage_shorter_than_the_allowance_keeps_the_lead_and_resumes_the_jobs() -> None:
+    from monitor.cli.run_cmd import keep_the_lead
+
+    stop = threading.Event()
+    lock = _ScriptedLock([Lead.HELD, Lead.UNREACHABLE, Lead.UNREACHABLE, Lead.HELD], stop)
+    daemon = _PausableDaemon(poll_s=0.01)
+    assert keep_the_lead(lock, daemon, stop, outage_s=60) is None  # type: ignore[arg-type]
+    assert daemon.calls == ["pause", "resume"]
+
+
+def test_an_outage_longer_than_the_allowance_ends_the_lead() -> None:
+    from monitor.cli.run_cmd import keep_the_lead
+
+    stop = threading.Event()
+    lock = _ScriptedLock([Lead.UNREACHABLE] * 50 + [Lead.HELD], stop)
+    daemon = _PausableDaemon(poll_s=0.01)
+    lost = keep_the_lead(lock, daemon, stop, outage_s=0.1)  # type: ignore[arg-type]
+    assert lost is not None and lost.key == "daemon.db_outage"
+    assert daemon.calls == ["pause"]
+
+
+def test_a_lost_session_ends_the_lead_at_once() -> None:
+    from monitor.cli.run_cmd import keep_the_lead
+
+    stop = threading.Event()
+    lock = _ScriptedLock([Lead.HELD, Lead.LOST, Lead.HELD], stop)
+    daemon = _PausableDaemon(poll_s=0.01)
+    lost = keep_the_lead(lock, daemon, stop, outage_s=60)  # type: ignore[arg-type]
+    assert lost is not None and lost.key == "daemon.lost_lock"
