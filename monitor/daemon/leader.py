@@ -98,6 +98,12 @@ class Fence:
             self._depose()
         return False
 
+    def refuse_writes(self) -> None:
+        """Once deposed, no write starts, in a session or not (the audit seal writes on a
+        connection of its own)."""
+        if self.deposed.is_set():
+            raise self._error()
+
     def __call__(self, connection: Connection) -> None:
         if self.deposed.is_set() or not self.file_still_there():
             raise self._error()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -177,7 +177,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 # ---------------------------------------------------------------- fencing (DESIGN §6)
 
-CommitGuard = Callable[[Connection], None]
+class CommitGuard(Protocol):
+    def __call__(self, connection: Connection) -> None:
+        """Raise to stop the commit of a transaction that wrote."""
+
+    def refuse_writes(self) -> None:
+        """Raise if no write may even start (checked at each write statement, so that a
+        connection used outside a session is refused too); cheap, no database."""
+
+
 _GUARDS: weakref.WeakKeyDictionary[Engine, CommitGuard] = weakref.WeakKeyDictionary()
 _WROTE = "sfm_wrote"  # in a DBAPI connection's info: its open transaction changed something
 _WRITES = ("INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE")
@@ -217,6 +225,9 @@ def _note_write(
 ) -> None:
     if statement.lstrip()[:8].upper().startswith(_WRITES):
         connection.info[_WROTE] = True
+        guard = _GUARDS.get(connection.engine)
+        if guard is not None:
+            guard.refuse_writes()
 
 
 def _forget_write(connection: Connection) -> None:

@@ -137,6 +137,8 @@ def test_a_write_after_another_took_the_lead_does_not_commit(engine: Engine) -> 
         assert lock.fence.deposed.is_set()
         with pytest.raises(Deposed), session_scope(engine) as session:  # and never again
             session.execute(text("DELETE FROM job_run"))
+        with pytest.raises(Deposed), engine.begin() as connection:  # outside a session too
+            connection.execute(text("DELETE FROM job_run"))
     finally:
         lock.release()
     with session_scope(engine) as session:
