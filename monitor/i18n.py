@@ -508,6 +508,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "{what} is for an operator of the municipal bureau; {user} has scope {scope}",
     },
     "usage.usage": {"zh": "用法：", "en": "Usage: "},
+    "filter.unknown": {
+        "zh": "{option}：无法识别“{value}”，可选：{choices}",
+        "en": "{option}: unknown value '{value}' (one of: {choices})",
+    },
     "usage.try_help": {
         "zh": "运行 '{command} {option}' 查看帮助。",
         "en": "Try '{command} {option}' for help.",
@@ -977,114 +981,6 @@ CATALOG: dict[str, dict[str, str]] = {
     "filings.designation": {"zh": "称号状态", "en": "Designation"},
     "filings.open_flags": {"zh": "待处理标记", "en": "Open flags"},
     "filings.decisions": {"zh": "已作出的决定", "en": "Decisions taken"},
-    "filing.title": {
-        "zh": "基础级智能工厂备案报送提醒（{quarter}，{deadline} 前）",
-        "en": "Basic-level filing report due ({quarter}, before {deadline})",
-    },
-    "filing.days_left": {"zh": "还有 {days} 天", "en": "{days} days from now"},
-    "filing.today": {"zh": "即为今日", "en": "today"},
-    "filing.body": {
-        "zh": "{district}：\n\n根据《办法》第六条，“各区主管部门将备案结果于每季度第三个月15日前"
-        "报送市经济和信息化局”。{quarter}的报送期限为 {deadline}，{when}。"
-        "本次报送的是 {first} 至 {last} 期间的备案（上次报送期限以来）。\n\n"
-        "贵区目前有基础级智能工厂 {basic} 家，其中本次报送期间备案 {filed} 家。"
-        "备案情况见附件 {report}（含各企业待处理标记和已作出的决定），"
-        "也可用 `sfm export filings --quarter {code} --district <区>` 生成。",
-        "en": "{district}:\n\nArticle 6 of the measures has districts report their basic-level "
-        "filings to the municipal bureau before the 15th of the third month of each quarter. "
-        "For {quarter} that is {deadline}, {when}. This report covers the filings made from "
-        "{first} to {last} (since the previous report was due).\n\n"
-        "Your district has {basic} basic-level factories, {filed} of them filed in that period. "
-        "The filings are attached as {report} (open flags and decisions included); "
-        "`sfm export filings --quarter {code} --district <district>` produces it too.",
-    },
-    "expiry.title": {
-        "zh": "《办法》{when}，请确认后续依据",
-        "en": "The measures {when}: please confirm what follows them",
-    },
-    "expiry.in_days": {"zh": "将于 {days} 天后到期", "en": "expire in {days} days"},
-    "expiry.today": {"zh": "今日到期", "en": "expire today"},
-    "expiry.body": {
-        "zh": "{title}的有效期至 {expires_on}（{when}）。\n\n"
-        "到期后如后续办法尚未施行，sfm 将继续按原办法核查，"
-        "但所有通知将标注“需核查（《办法》已到期）”。"
-        "后续办法印发后，请将其名称、施行日期和文本告知 sfm 运维人员，以便据以核查。",
-        "en": "{title} apply until {expires_on} ({when}).\n\n"
-        "If no successor is in force after that date, sfm keeps applying them, and every alert "
-        "will ask the official to confirm the basis in force. Once a successor is issued, please "
-        "give its title, date of effect and text to the people who run sfm.",
-    },
-    "lapsed.title": {
-        "zh": "{title}已于 {expires_on} 到期：此后发现的情形请先确认适用依据",
-        "en": "{title} expired on {expires_on}: confirm the basis in force for cases found now",
-    },
-    "lapsed.body": {
-        "zh": "{title}已于 {expires_on} 到期，{next}。在此期间，sfm 继续按原办法核查，"
-        "所有通知标题为“需核查（《办法》已到期）”；据此发现的情形，请先确认现行有效的认定依据，"
-        "再作决定。到期前发生的事故和作出的处罚，仍按发生时有效的办法认定。",
-        "en": "{title} expired on {expires_on}; {next}. Meanwhile sfm keeps applying them and "
-        "every alert is marked \"to check (the measures have expired)\": for cases found now, "
-        "please confirm the basis in force before deciding. Accidents and penalties from before "
-        "the expiry are still judged by the measures in force when they happened.",
-    },
-    "lapsed.no_successor": {"zh": "目前尚无后续办法", "en": "no successor is in force"},
-    "lapsed.successor": {
-        "zh": "后续办法{successor}自 {successor_from} 起施行",
-        "en": "{successor} take effect on {successor_from}",
-    },
-    "expired.title": {
-        "zh": "{title}已到期，尚无施行中的后续办法",
-        "en": "{title} have expired and no successor is in force",
-    },
-    "expired.body": {
-        "zh": "{title}已于 {expires_on} 到期，{next}。sfm 仍按原办法核查，"
-        "所有通知标题为“需核查（《办法》已到期）”。"
-        "请在配置中加入后续办法（[policy] 一节及其文本）。",
-        "en": "{title} expired on {expires_on}; {next}. sfm keeps applying them and every alert "
-        "asks the official to confirm the basis in force. Please configure the successor "
-        "(a [policy] block and its text).",
-    },
-    "overview.title": {
-        "zh": "智能工厂待处理标记周报（{week}）",
-        "en": "Weekly overview of open flags ({week})",
-    },
-    "overview.total": {
-        "zh": "根据《办法》第十一条，市经济和信息化局对基础级和先进级智能工厂进行监督。"
-        "目前待处理标记共 {count} 条：",
-        "en": "Article 11 gives the municipal bureau supervision of both levels. "
-        "Open flags: {count}.",
-    },
-    "overview.by_district": {"zh": "按区和级别：", "en": "By district and level:"},
-    "overview.oldest": {"zh": "最早的待处理标记：", "en": "Oldest open flags:"},
-    # monitoring the monitor
-    "watch.down_title": {
-        "zh": "数据源 {connector} 不可用",
-        "en": "connector {connector} is down",
-    },
-    "watch.failing": {
-        "zh": "最近 {runs} 次核查全部失败。最近错误：{detail}\n这些失败不代表任何企业的情况；"
-        "恢复前，相关条款无法核查。处理办法见 deploy/README.md。",
-        "en": "The last {runs} sweeps got nothing but errors. Last error: {detail}\n"
-        "Failures say nothing about any factory; until it recovers the clauses it feeds are "
-        "not checked. See deploy/README.md.",
-    },
-    "watch.stale": {
-        "zh": "最新数据停留在 {since}，已超过规定时限。处理办法见 deploy/README.md。",
-        "en": "Its newest data is from {since}, older than its limit. See deploy/README.md.",
-    },
-    "ops.nomatch_title": {
-        "zh": "{authority}的通知地址无法使用",
-        "en": "the addresses of {authority} cannot be used",
-    },
-    "ops.nomatch": {
-        "zh": "告警 {alert_id} 无法发送：{detail}\n请检查 {path}。",
-        "en": "alert {alert_id} cannot be sent: {detail}\nCheck {path}.",
-    },
-    "watch.up_title": {"zh": "数据源 {connector} 已恢复", "en": "connector {connector} recovered"},
-    "watch.up": {
-        "zh": "已恢复，最新数据时间 {since}。",
-        "en": "It answers again; newest data {since}.",
-    },
     # errors
     "error.database": {
         "zh": "数据库错误：{detail}（未作任何修改；详情见日志）",

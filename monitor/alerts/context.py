@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from monitor.alerts.authorities import Authorities
+from monitor.alerts.authorities import MUNICIPAL, Authorities
 from monitor.clauses import clauses_of, reference
 from monitor.clock import BEIJING, beijing_text
 from monitor.codes import DISTRICTS_BY_CODE
@@ -22,8 +22,10 @@ from monitor.rules.penalty import today_threshold
 from monitor.rules.policy import PolicyChoice
 from monitor.storage.models import Alert, DesignationEvent, Factory, Flag, FlagAudit
 
-# Messages whose subject and text are written with the row, and the template they go in.
-NOTICE_KINDS = {"ops": "ops", "filing": "notice", "expiry": "notice", "overview": "notice"}
+# Notices not about one flag: each kind's template words the facts its job stored
+# (`alert.details`); a row written with its own subject and text (before notices kept their
+# facts, or a test message) goes in the plain notice template.
+NOTICE_KINDS = {"ops", "filing", "expiry", "overview"}
 # what officials do not read: ids of records, connectors and measures ("source" is shown
 # only where a flag recorded no `source_name`, before connectors had display names)
 _HIDDEN_EVIDENCE = {"observation_id", "sources", "measures_key", "new_districts"}
@@ -36,7 +38,22 @@ _VALUE_WORDS = {
 
 
 def template_of(alert: Alert) -> str:
-    return NOTICE_KINDS.get(alert.kind, alert.kind)
+    if alert.kind in NOTICE_KINDS and alert.details is None and alert.kind != "ops":
+        return "notice"
+    return alert.kind
+
+
+def recipient_role(flag: Flag, factory: Factory, recipient: str | None) -> str:
+    """What the office reading the alert is asked to do: `decide` (act on it), `verify` (a
+    district's copy of an advanced-level revocation case: check and report to the bureau,
+    which decides) or `supervise` (the bureau's copy of a case its district decides)."""
+    if recipient is None:
+        return "decide"
+    if factory.level == "advanced" and flag.severity == "revocation":
+        return "decide" if recipient == MUNICIPAL else "verify"
+    if recipient == MUNICIPAL and factory.level != "advanced" and flag.severity != "action":
+        return "supervise"
+    return "decide"
 
 
 def evidence_lines(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -93,6 +110,8 @@ def flag_context(
     factory: Factory,
     deadline_days: int = 10,
     measures: PolicyChoice | None = None,
+    recipient: str | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     district = DISTRICTS_BY_CODE.get(factory.district_code)
     district_name = district.name if district else factory.district_code
@@ -105,7 +124,11 @@ def flag_context(
     )
     clause_ref = reference(flag.clause, reader, clauses)
     bureau_decides = factory.level == "advanced" or flag.severity == "action"
-    deadline = (flag.first_seen_at + timedelta(days=deadline_days)).astimezone(BEIJING)
+    # the day sfm reminds next (its own schedule, not a legal time limit): every
+    # `deadline_days` from the flag's first sighting, the first one after `now`
+    step = timedelta(days=deadline_days)
+    passed = int((now - flag.first_seen_at) / step) if now is not None else 0
+    deadline = (flag.first_seen_at + step * (max(passed, 0) + 1)).astimezone(BEIJING)
     return {
         "flag": {
             "id": flag.id,
@@ -127,6 +150,7 @@ def flag_context(
             if bureau_decides
             else t("decides.district", district=district_name),
             "deadline": deadline.date().isoformat(),
+            "role": recipient_role(flag, factory, recipient),
         },
         "factory": {
             "name": factory.name,
@@ -209,7 +233,7 @@ def build_context(
     found = _flag_and_factory(session, alert.flag_id)
     if found is not None:
         flag, factory = found
-        context.update(flag_context(flag, factory, deadline_days, measures))
+        context.update(flag_context(flag, factory, deadline_days, measures, alert.authority, now))
         context["days_open"] = (now - flag.first_seen_at).days
         told = session.scalars(
             select(col(Alert.authority)).where(
@@ -225,11 +249,16 @@ def build_context(
         ).all()
         context["today"] = beijing_text(now)[:10]
         context["items"] = [
-            flag_context(*pair, deadline_days, measures)
+            flag_context(*pair, deadline_days, measures, alert.authority, now)
             for pair in (_flag_and_factory(session, item.flag_id) for item in bundled)
             if pair is not None
         ]
     if alert.kind in NOTICE_KINDS:
         context["title"] = alert.subject or ""
         context["message"] = alert.body_text or ""
+        context["note"] = alert.details or {
+            "kind": "note",
+            "title": alert.subject or "",
+            "message": alert.body_text or "",
+        }
     return context

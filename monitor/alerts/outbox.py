@@ -359,6 +359,24 @@ class Outbox:
         """A note to the people who run sfm, once per `key` (e.g. once a day)."""
         return self.notice(session, "ops", f"ops:{key}", OPS, title, message, now)
 
+    def note(
+        self,
+        session: Session,
+        kind: str,
+        key: str,
+        authority: str,
+        details: dict[str, Any],
+        now: datetime,
+        *,
+        attachment: str | None = None,
+    ) -> int:
+        """A calendar or ops notice owed once per `key`: its facts (`details`, plain data),
+        which the template of `kind` words when it is sent."""
+        row = _row(kind, key, authority, AlertStatus.PENDING, now)
+        row["details"] = details
+        row["attachment"] = attachment
+        return self._owe(session, [row])
+
     def notice(
         self,
         session: Session,

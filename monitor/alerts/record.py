@@ -19,7 +19,6 @@ from monitor.alerts.authorities import OPS, Authorities
 from monitor.alerts.outbox import Outbox
 from monitor.clock import beijing_text
 from monitor.config import AlertsSettings
-from monitor.i18n import t
 from monitor.storage.models import Alert, AlertAttempt
 from monitor.vocabulary import AlertStatus
 
@@ -85,11 +84,18 @@ def record_attempt(
         report.config_errors.append(f"{alert.authority}: {detail}")
         log.error("alert has no working destination", **fields, detail=detail)
         if alert.authority != OPS:
-            Outbox(authorities, settings).tell_ops(
+            Outbox(authorities, settings).note(
                 session,
-                f"nomatch:{alert.authority}:{beijing_text(now)[:10]}",
-                t("ops.nomatch_title", authority=authorities.name_of(alert.authority)),
-                t("ops.nomatch", alert_id=alert.id, detail=detail, path=str(authorities.path)),
+                "ops",
+                f"ops:nomatch:{alert.authority}:{beijing_text(now)[:10]}",
+                OPS,
+                {
+                    "kind": "nomatch",
+                    "authority": authorities.name_of(alert.authority),
+                    "alert_id": alert.id,
+                    "detail": detail,
+                    "path": str(authorities.path),
+                },
                 now,
             )
     elif alert.attempts >= settings.retry_budget:

@@ -15,19 +15,20 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from monitor.alerts.authorities import MUNICIPAL
+from monitor.alerts.authorities import MUNICIPAL, OPS
 from monitor.alerts.record import DispatchReport
 from monitor.calendar import expiry_warning_due, filing_reminder_due, iso_week
-from monitor.clock import beijing_text, now_utc, today_beijing
+from monitor.clauses import reference
+from monitor.clock import BEIJING, beijing_text, now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE
-from monitor.config import LoadedConfig
+from monitor.config import LoadedConfig, cron_trigger
 from monitor.errors import Refused, SweepIncomplete
 from monitor.i18n import Message, language, t, using_language
 from monitor.rules.policy import PolicyChoice, measures_in_force
@@ -237,33 +238,37 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
             failing = failed >= settings.down_after_runs
             down = failing or stale
             told_down = _last_connector_note(session, name) == "down"
-            with using_language(runtime.config.settings.alerts.language):
-                if down and not told_down:
-                    detail = (
-                        t("watch.failing", runs=failed, detail=row.last_error_detail if row else "")
-                        if failing
-                        else t("watch.stale", since=newest_text)
-                    )
-                    episode = first_failed if failing else beijing_text(now)
-                    outbox.tell_ops(
-                        session,
-                        f"connector:{name}:down:{episode}",
-                        t("watch.down_title", connector=name),
-                        detail,
-                        now,
-                    )
-                    notes.append(f"{name}: down")
-                    log.error("connector down", connector=name, failed_runs=failed, stale=stale)
-                elif told_down and not down:
-                    outbox.tell_ops(
-                        session,
-                        f"connector:{name}:up:{beijing_text(now)}",
-                        t("watch.up_title", connector=name),
-                        t("watch.up", since=newest_text),
-                        now,
-                    )
-                    notes.append(f"{name}: recovered")
-                    log.info("connector recovered", connector=name)
+            shown = settings.display_name or name
+            if down and not told_down:
+                episode = first_failed if failing else beijing_text(now)
+                outbox.note(
+                    session,
+                    "ops",
+                    f"ops:connector:{name}:down:{episode}",
+                    OPS,
+                    {
+                        "kind": "connector_down",
+                        "connector": shown,
+                        "failing": failing,
+                        "runs": failed,
+                        "detail": (row.last_error_detail or "") if row else "",
+                        "since": newest_text,
+                    },
+                    now,
+                )
+                notes.append(f"{name}: down")
+                log.error("connector down", connector=name, failed_runs=failed, stale=stale)
+            elif told_down and not down:
+                outbox.note(
+                    session,
+                    "ops",
+                    f"ops:connector:{name}:up:{beijing_text(now)}",
+                    OPS,
+                    {"kind": "connector_up", "connector": shown, "since": newest_text},
+                    now,
+                )
+                notes.append(f"{name}: recovered")
+                log.info("connector recovered", connector=name)
     return notes
 
 
@@ -314,30 +319,26 @@ def filing_reminders(runtime: Runtime, today: date | None = None) -> list[str]:
         with session_scope(runtime.engine) as session:
             if runtime.alerting.outbox.owed(session, key):
                 continue  # reminded already: no need to build its report again
-        with using_language(settings.alerts.language):
-            report = folder / f"filings-{due.quarter}-{code}.xlsx"
+        report = folder / f"filings-{due.quarter}-{code}.xlsx"
+        with using_language(settings.alerts.language):  # the attached report's words
             filed = export_filings(runtime.engine, report, "xlsx", due.quarter, code)
             quarter = quarter_text(due.quarter)
-            first, last = due.quarter.filing_window
-            title = t("filing.title", quarter=quarter, deadline=str(due.deadline))
-            message = t(
-                "filing.body",
-                district=district.name,
-                quarter=quarter,
-                code=str(due.quarter),
-                first=str(first),
-                last=str(last),
-                deadline=str(due.deadline),
-                when=t("filing.days_left", days=due.days_left)
-                if due.days_left
-                else t("filing.today"),
-                basic=counts.get(code, 0),
-                filed=filed,
-                report=report.name,
-            )
+        first, last = due.quarter.filing_window
+        details = {
+            "district": district.name,
+            "quarter": quarter,
+            "code": str(due.quarter),
+            "first": str(first),
+            "last": str(last),
+            "deadline": str(due.deadline),
+            "days_left": due.days_left,
+            "basic": counts.get(code, 0),
+            "filed": filed,
+            "report": report.name,
+        }
         with session_scope(runtime.engine) as session:
-            if runtime.alerting.outbox.notice(
-                session, "filing", key, code, title, message, now, attachment=str(report)
+            if runtime.alerting.outbox.note(
+                session, "filing", key, code, details, now, attachment=str(report)
             ):
                 reminded.append(code)
     log.info("filing reminders", quarter=str(due.quarter), districts=len(reminded))
@@ -356,43 +357,43 @@ def expiry_warning(runtime: Runtime, today: date | None = None) -> int | None:
     due = expiry_warning_due(today, choice.policy.expires_on, settings.schedule.expiry_warning_days)
     if due is None:
         return None
-    with using_language(settings.alerts.language):
-        when = (
-            t("expiry.in_days", days=due.days_left) if due.days_left else t("expiry.today")
-        )
-        title = t("expiry.title", when=when)
-        message = t(
-            "expiry.body", title=choice.policy.title, expires_on=str(due.expires_on), when=when
-        )
+    details = {
+        "kind": "warning",
+        "title": choice.policy.title,
+        "expires_on": str(due.expires_on),
+        "days_left": due.days_left,
+    }
     key = f"expiry:{choice.key}:{due.threshold}"
     with session_scope(runtime.engine) as session:
-        written = runtime.alerting.outbox.notice(
-            session, "expiry", key, MUNICIPAL, title, message, now_utc()
+        written = runtime.alerting.outbox.note(
+            session, "expiry", key, MUNICIPAL, details, now_utc()
         )
     return due.days_left if written else None
 
 
-def _what_follows(choice: PolicyChoice) -> str:
+def _lapse(choice: PolicyChoice, kind: str) -> dict[str, Any]:
+    """The facts of a lapse: which measures expired when, and what follows them."""
     successor = choice.successor
-    if successor is None:
-        return t("lapsed.no_successor")
-    return t(
-        "lapsed.successor",
-        successor=successor.title,
-        successor_from=str(successor.effective_from),
-    )
+    return {
+        "kind": kind,
+        "title": choice.policy.title,
+        "expires_on": str(choice.policy.expires_on),
+        "successor": successor.title if successor else "",
+        "successor_from": str(successor.effective_from) if successor else "",
+    }
 
 
 def lapsed_notice(runtime: Runtime, choice: PolicyChoice) -> bool:
     """Article 14: on the first day no measures are in force (after the expiry, or in a
     gap before a successor), one notice to the bureau."""
-    with using_language(runtime.config.settings.alerts.language):
-        details = {"title": choice.policy.title, "expires_on": str(choice.policy.expires_on)}
-        title = t("lapsed.title", **details)
-        message = t("lapsed.body", next=_what_follows(choice), **details)
     with session_scope(runtime.engine) as session:
-        written = runtime.alerting.outbox.notice(
-            session, "expiry", f"lapsed:{choice.key}", MUNICIPAL, title, message, now_utc()
+        written = runtime.alerting.outbox.note(
+            session,
+            "expiry",
+            f"lapsed:{choice.key}",
+            MUNICIPAL,
+            _lapse(choice, "lapsed"),
+            now_utc(),
         )
     dispatch(runtime)
     return bool(written)
@@ -405,19 +406,25 @@ def expired_note(runtime: Runtime, today: date | None = None) -> bool:
     choice = measures_in_force(runtime.config.settings.policy, today)
     if not choice.expired:
         return False
-    with using_language(runtime.config.settings.alerts.language):
-        title = t("expired.title", title=choice.policy.title)
-        message = t(
-            "expired.body",
-            title=choice.policy.title,
-            expires_on=str(choice.policy.expires_on),
-            next=_what_follows(choice),
-        )
     with session_scope(runtime.engine) as session:
-        written = runtime.alerting.outbox.tell_ops(
-            session, f"expired:{choice.key}:{iso_week(today)}", title, message, now_utc()
+        written = runtime.alerting.outbox.note(
+            session,
+            "ops",
+            f"ops:expired:{choice.key}:{iso_week(today)}",
+            OPS,
+            _lapse(choice, "expired"),
+            now_utc(),
         )
     return bool(written)
+
+
+def _overview_day(runtime: Runtime, today: date) -> bool:
+    """Whether the overview's schedule fires on `today` (Beijing): the overview goes out on
+    its weekday, not whenever the daemon first starts."""
+    trigger = cron_trigger(runtime.config.settings.schedule.overview)
+    start = datetime.combine(today, time.min, tzinfo=BEIJING)
+    fires = trigger.get_next_fire_time(None, start)
+    return fires is not None and fires < start + timedelta(days=1)
 
 
 def overview(runtime: Runtime, today: date | None = None) -> int:
@@ -429,6 +436,7 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
                 col(Flag.id),
                 col(Flag.severity),
                 col(Flag.rule_id),
+                col(Flag.clause),
                 col(Flag.first_seen_at),
                 col(Factory.name),
                 col(Factory.level),
@@ -438,6 +446,8 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
             .where(col(Flag.state) == "open")
             .order_by(col(Flag.first_seen_at), col(Flag.id))
         ).all()
+    if not rows or not _overview_day(runtime, today):
+        return len(rows)  # an overview with nothing in it, or off its weekday, is not sent
     with using_language(runtime.config.settings.alerts.language):
         by_district = Counter(
             (
@@ -449,27 +459,25 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
             for r in rows
         )
         by_severity = Counter(t(f"severity.{r.severity}") for r in rows)
-        lines = [t("overview.total", count=len(rows))]
-        lines += [f"- {severity}：{n}" for severity, n in sorted(by_severity.items())]
-        lines.append(t("overview.by_district"))
-        lines += [
-            f"- {district}（{level}）：{n}" for (district, level), n in sorted(by_district.items())
-        ]
-        if rows:
-            lines.append(t("overview.oldest"))
-            lines += [
-                f"- #{r.id} {r.name}：{r.rule_id}，{beijing_text(r.first_seen_at)[:10]}"
+        reader = language()
+        details = {
+            "week": iso_week(today),
+            "total": len(rows),
+            "by_severity": sorted(by_severity.items()),
+            "by_district": [[d, lvl, n] for (d, lvl), n in sorted(by_district.items())],
+            "oldest": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "clause": reference(r.clause, reader),
+                    "what": t(f"rule.{r.rule_id}"),
+                    "first_seen": beijing_text(r.first_seen_at)[:10],
+                }
                 for r in rows[:20]
-            ]
-        title = t("overview.title", week=iso_week(today))
+            ],
+        }
     with session_scope(runtime.engine) as session:
-        runtime.alerting.outbox.notice(
-            session,
-            "overview",
-            f"overview:{iso_week(today)}",
-            MUNICIPAL,
-            title,
-            "\n".join(lines),
-            now_utc(),
+        runtime.alerting.outbox.note(
+            session, "overview", f"overview:{iso_week(today)}", MUNICIPAL, details, now_utc()
         )
     return len(rows)

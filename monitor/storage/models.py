@@ -313,6 +313,8 @@ class Alert(SQLModel, table=True):
     # id): its text is rendered from that entry. No foreign key, so that the audit tables'
     # own append-only trigger is what refuses a TRUNCATE of them.
     audit_id: int | None = Field(default=None, sa_column=Column(Integer))
+    # A calendar or ops notice's facts, as the job found them: its template words them.
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     event_id: int | None = Field(default=None, sa_column=Column(Integer))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)

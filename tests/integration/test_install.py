@@ -63,12 +63,19 @@ def test_a_wheel_installed_in_a_fresh_virtualenv_runs_every_command(tmp_path: Pa
         lines = (work / "etc" / written).read_text(encoding="utf-8").splitlines()
         assert not [line for line in lines if "${" in line and not line.lstrip().startswith("#")]
     config = str(work / "etc" / "sfm.toml")
-    for command in (["config", "check"], ["db", "upgrade"], ["run", "--once"], ["status"]):
+    for command in (
+        ["config", "check"],
+        ["db", "upgrade"],
+        ["run", "--once"],
+        ["status"],
+        ["notify", "test", "municipal"],
+    ):
         result = _run(sfm, "--config", config, *command, cwd=work, env=env)
         assert result.returncode == 0, f"sfm {' '.join(command)}: {result.stderr}"
-    # the packaged templates rendered the first weekly overview to the packaged local sink
+    # the packaged templates rendered a test message to the packaged local sink (the weekly
+    # overview waits for its weekday, and is not sent with nothing in it)
     sent = [p.read_text(encoding="utf-8") for p in (work / "var/outbox/municipal").glob("*.md")]
-    assert [text for text in sent if "周报" in text and "依据：" in text]
+    assert [text for text in sent if "通知渠道测试" in text and "依据：" in text]
     assert (work / "state" / "sfm.db").is_file()
     again = _run(sfm, "init", "etc", cwd=work, env=env)
     assert again.returncode == 3 and "overwrite" in again.stderr

@@ -34,15 +34,15 @@ def test_a_five_character_secret_is_masked_everywhere(tmp_path: Path) -> None:
     for argv in (
         ["db", "upgrade"],
         ["config", "check"],
-        ["run", "--once"],  # the weekly overview is due: its delivery fails
+        ["run", "--once"],
+        ["notify", "test", "municipal"],  # its delivery fails
         ["alerts", "list", "--json"],
         ["status", "--json"],
-        ["notify", "test", "municipal"],
     ):
         done = sfm(*argv)
         outputs.append(done.stdout + done.stderr)
     assert "HOOK is shorter than 12 characters" in outputs[1]
-    assert "failed" in outputs[3] or "retrying" in outputs[3] or "pending" in outputs[3]
+    assert "failed" in outputs[4] or "retrying" in outputs[4] or "pending" in outputs[4]
 
     stored = "\n".join(sqlite3.connect(database).iterdump())
     logged = (tmp_path / "sfm.log").read_text(encoding="utf-8")

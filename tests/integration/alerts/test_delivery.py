@@ -205,7 +205,7 @@ def test_unusable_destination_is_a_configuration_error_told_to_ops(
     )
     alerting.dispatcher.dispatch_due()
     municipal = alerting.authorities.name_of("municipal")
-    assert any(f"{municipal}的通知地址无法使用" in hook["title"] for hook in webhook.received), (
+    assert any(f"通知地址无法使用：{municipal}" in hook["title"] for hook in webhook.received), (
         webhook.received
     )
     from monitor.daemon.status import status
@@ -295,7 +295,7 @@ def test_a_dispatcher_killed_midway_loses_nothing(
     )
     assert again.returncode == 0, again.stderr
     titles = [hook["title"] for hook in webhook.received]
-    assert set(titles) == {f"【sfm】运维：bulk-{n:03d}" for n in range(60)}
+    assert set(titles) == {f"运维提示：bulk-{n:03d}" for n in range(60)}
     assert len(titles) - len(set(titles)) <= 1
     assert all(a.status == "sent" for a in alerts(engine))
 
@@ -326,7 +326,7 @@ def test_two_dispatchers_at_once_send_each_alert_once_however_slow_the_sends(
     for thread in threads:
         thread.join(timeout=120)
     titles = [hook["title"] for hook in webhook.received]
-    assert sorted(titles) == sorted({f"【sfm】运维：slow-{n:03d}" for n in range(10)})
+    assert sorted(titles) == sorted({f"运维提示：slow-{n:03d}" for n in range(10)})
     assert all(a.status == "sent" for a in alerts(engine))
 
 

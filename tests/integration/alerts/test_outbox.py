@@ -102,9 +102,9 @@ def test_review_flags_wait_for_one_digest_per_authority(setup: dict[str, Any]) -
         if a.id in {h.id for h in held}
     )
     bureau = [h for h in webhook.received[immediate:] if h["path"] == "/municipal"]
-    assert len(bureau) == 1 and "每日汇总" in bureau[0]["title"]
+    assert len(bureau) == 1 and "待核查事项汇总" in bureau[0]["title"]
     held_for_bureau = sum(1 for a in held if a.authority == "municipal")
-    assert f"{held_for_bureau} 条待核查事项" in bureau[0]["title"]
+    assert f"共 {held_for_bureau} 项" in bureau[0]["title"]
     with session_scope(engine) as session:  # nothing left to bundle: no empty digests
         assert alerting.outbox.make_digests(session, now_utc()) == []
 
@@ -160,8 +160,9 @@ def test_reminders_repeat_and_escalation_happens_once(setup: dict[str, Any]) -> 
     report = alerting.dispatcher.dispatch_due(now=start + timedelta(days=25))
     assert report.sent == len(rows(engine, "reminder")) + len(escalations)
     titles = [h["title"] for h in setup["webhook"].received]
-    assert any(t.startswith("【sfm】升级") for t in titles)
-    assert any(t.startswith("【sfm】提醒") for t in titles)
+    assert any(t.startswith("长期未办理事项报告｜") for t in titles)
+    assert any(t.startswith("再次提醒｜") for t in titles)
+    assert not [t for t in titles if "sfm" in t or "标记" in t]
 
 
 def test_decided_flags_are_not_reminded(setup: dict[str, Any]) -> None:
@@ -232,7 +233,7 @@ def test_alerts_in_english(setup: dict[str, Any]) -> None:
     flag_alert = next(a for a in rows(setup["engine"], "flag") if a.status == "held")
     with Session(setup["engine"]) as session:
         rendered = dispatcher.render(session, flag_alert, now_utc())
-    assert rendered.subject.startswith("[sfm] ")
+    assert "[sfm]" not in rendered.subject and " | " in rendered.subject
     assert "Credit code" in rendered.full and "sfm flags confirm" in rendered.full
     assert "疑似撤销情形" not in rendered.full and "待核查" not in rendered.full
 

@@ -211,7 +211,7 @@ def test_ops_is_told_once_when_a_source_is_down_and_once_when_it_is_back(
 
     def told() -> list[str]:
         jobs.dispatch(runtime)  # a sweep writes ops's note to the outbox; dispatch sends it
-        return [hook["title"] for hook in webhook.received if "registry-qcc" in hook["title"]]
+        return [hook["title"] for hook in webhook.received if hook["title"].startswith("数据源")]
 
     jobs.sweep(runtime, topic="registration")
     assert told() == []  # one failed sweep is not yet "down"
@@ -267,3 +267,24 @@ def test_export_filings_writes_the_same_report_from_the_cli(
         ).code
         == 2
     )
+
+
+def test_an_overview_is_sent_on_its_weekday_and_never_empty(
+    filed: Engine, database_url: str, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    config = daemon_config(tmp_path, database_url, {"municipal": [smtp.url(BUREAU)]})
+    runtime = runtime_for(config)
+    with time_machine.travel(_beijing(2026, 11, 30), tick=False):  # a Monday, nothing open
+        assert jobs.overview(runtime) == 0
+    raise_for(
+        filed, HAIDIAN_BASIC[0], "art12.1-false-information", operator=BUREAU_OPERATOR,
+        reason="x", outbox=None,
+    )  # fmt: skip
+    with time_machine.travel(_beijing(2026, 12, 2), tick=False):  # a Wednesday: first start
+        assert jobs.overview(runtime) == 1
+    jobs.dispatch(runtime)
+    with session_scope(filed) as session:
+        assert (
+            session.scalars(select(col(Alert.id)).where(col(Alert.kind) == "overview")).all() == []
+        )
+    assert not [m for m in smtp.mails if "周报" in m.subject]

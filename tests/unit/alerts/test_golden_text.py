@@ -5,7 +5,8 @@ of tests/unit/alerts/golden/.
 """
 
 import os
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from monitor.alerts.context import flag_context
 from monitor.alerts.render import Renderer
 from monitor.i18n import CATALOG, using_language
+from monitor.rules import RULES
 from monitor.storage.models import Factory, Flag
 
 GOLDEN = Path(__file__).with_name("golden")
@@ -99,7 +101,7 @@ def test_a_revocation_alert_reads_as_a_notice_between_offices() -> None:
     with using_language("zh"):
         words = rendered("flag", context())
     check("revocation-email.md", f"{words.subject}\n\n{words.full}")
-    assert words.subject == "【sfm】疑似撤销情形：第十二条第（三）项｜北京华芯微电子装备有限公司"
+    assert words.subject == "疑似撤销情形：第十二条第（三）项｜北京华芯微电子装备有限公司"
 
 
 def test_the_im_message_keeps_clause_fact_action_and_deadline() -> None:
@@ -187,7 +189,7 @@ def test_once_the_measures_expire_the_subject_asks_to_check_the_basis() -> None:
         }
     )
     words = rendered("flag", expired)
-    assert words.subject.startswith("【sfm】需核查（《办法》已到期）")
+    assert words.subject.startswith("需先确认认定依据（《办法》已到期）｜疑似撤销情形")
     assert "请先确认现行有效的认定依据" in words.full
     assert "尚无后续办法" in words.full
 
@@ -203,7 +205,7 @@ def test_in_a_gap_before_a_successor_the_alert_says_when_it_starts() -> None:
         }
     )
     words = rendered("flag", in_gap)
-    assert words.subject.startswith("【sfm】需核查（《办法》已到期）")
+    assert words.subject.startswith("需先确认认定依据（《办法》已到期）｜疑似撤销情形")
     assert "北京市智能工厂认定管理办法（2027）自 2027-02-01 起施行，在此之前" in words.full
     assert "尚无后续办法" not in words.full
 
@@ -232,3 +234,235 @@ def test_no_catalogue_key_or_english_state_reaches_a_chinese_reader(kind: str) -
         if f" {word}" in text or f"：{word}" in text or f"{word}：" in text
     ]
     assert leaked == [] and english == []
+
+
+# ---------------------------------------------------------------- every template, both languages
+
+CONNECTOR_IDS = ("safety-tyc", "registry-qcc", "credit-qcc")
+MEASURES = {
+    "zh": "北京市智能工厂认定管理办法（京经信发〔2025〕22号）",
+    "en": "Beijing Smart Factory Measures (2025)",
+}
+
+
+def _flag_ctx(
+    language: str, recipient: str, kind_of_copy: str = "first", **more: Any
+) -> dict[str, Any]:
+    flag, factory = revocation_flag()
+    flag.evidence = {**flag.evidence, "source_name": "天眼查"}
+    with using_language(language):
+        return {
+            "measures": {"title": MEASURES[language], "expired": False, "expires_on": "2026-12-31"},
+            "now": "2026-11-24 09:31",
+            "authority": "海淀区经济和信息化局"
+            if recipient != "municipal"
+            else "北京市经济和信息化局",
+            "recipients": "北京市经济和信息化局、海淀区经济和信息化局",
+            "days_open": 21,
+            "today": "2026-11-24",
+            **flag_context(
+                flag,
+                factory,
+                deadline_days=10,
+                recipient=recipient,
+                now=SEEN + timedelta(days=21) if kind_of_copy == "late" else None,
+            ),
+            **more,
+        }
+
+
+def _digest_ctx(language: str) -> dict[str, Any]:
+    flag, factory = revocation_flag()
+    review = Flag(
+        **{
+            **flag.model_dump(),
+            "id": 8,
+            "rule_id": "art12.5-penalty",
+            "clause": "12(5)",
+            "severity": "review",
+            "summary_key": "finding.raised_by_staff",
+            "summary_params": {"reason": "行政处罚决定书 京应急罚〔2026〕12号"},
+            "evidence": {"source_name": "企查查", "observed_at": SEEN.isoformat()},
+        }
+    )
+    basic = Factory(**{**factory.model_dump(), "level": "basic"})
+    ctx = _flag_ctx(language, "110108")
+    with using_language(language):
+        ctx["items"] = [
+            flag_context(flag, factory, deadline_days=10, recipient="110108"),
+            flag_context(review, basic, deadline_days=10, recipient="110108"),
+        ]
+    return ctx
+
+
+def _note_ctx(language: str, note: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "measures": {"title": MEASURES[language], "expired": False, "expires_on": "2026-12-31"},
+        "now": "2026-11-24 09:31",
+        "authority": "sfm",
+        "title": "",
+        "message": "",
+        "note": note,
+    }
+
+
+NOTES: dict[str, tuple[str, dict[str, Any]]] = {
+    "filing": (
+        "filing",
+        {
+            "district": "海淀区经济和信息化局",
+            "quarter": "2026年第四季度",
+            "code": "2026Q4",
+            "first": "2026-09-16",
+            "last": "2026-12-15",
+            "deadline": "2026-12-15",
+            "days_left": 7,
+            "basic": 12,
+            "filed": 3,
+            "report": "filings-2026Q4-110108.xlsx",
+        },
+    ),
+    "expiry-warning": (
+        "expiry",
+        {
+            "kind": "warning",
+            "title": "北京市智能工厂认定管理办法",
+            "expires_on": "2026-12-31",
+            "days_left": 30,
+        },
+    ),
+    "expiry-lapsed": (
+        "expiry",
+        {
+            "kind": "lapsed",
+            "title": "北京市智能工厂认定管理办法",
+            "expires_on": "2026-12-31",
+            "successor": "",
+            "successor_from": "",
+        },
+    ),
+    "overview": (
+        "overview",
+        {
+            "week": "2026-W48",
+            "total": 2,
+            "by_severity": [["疑似撤销情形", 1], ["待核查", 1]],
+            "by_district": [["海淀区", "先进级", 1], ["昌平区", "基础级", 1]],
+            "oldest": [
+                {
+                    "id": 7,
+                    "name": "北京华芯微电子装备有限公司",
+                    "clause": "第十二条第（三）项",
+                    "what": "重大、较大事故",
+                    "first_seen": "2026-11-24",
+                },
+            ],
+        },
+    ),
+    "ops-connector-down": (
+        "ops",
+        {
+            "kind": "connector_down",
+            "connector": "天眼查",
+            "failing": True,
+            "runs": 3,
+            "detail": "连接超时",
+            "since": "2026-11-23 09:00",
+        },
+    ),
+    "ops-connector-stale": (
+        "ops",
+        {
+            "kind": "connector_down",
+            "connector": "天眼查",
+            "failing": False,
+            "runs": 0,
+            "detail": "",
+            "since": "2026-11-20 09:00",
+        },
+    ),
+    "ops-connector-up": (
+        "ops",
+        {"kind": "connector_up", "connector": "天眼查", "since": "2026-11-24 09:00"},
+    ),
+    "ops-nomatch": (
+        "ops",
+        {
+            "kind": "nomatch",
+            "authority": "海淀区经济和信息化局",
+            "alert_id": 12,
+            "detail": "没有可用的通知地址",
+            "path": "/etc/sfm/authorities.toml",
+        },
+    ),
+    "ops-expired": (
+        "ops",
+        {
+            "kind": "expired",
+            "title": "北京市智能工厂认定管理办法",
+            "expires_on": "2026-12-31",
+            "successor": "北京市智能工厂认定管理办法（2027）",
+            "successor_from": "2027-02-01",
+        },
+    ),
+}
+
+
+def every_text(language: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each template with a context a job would build for it."""
+    texts: dict[str, tuple[str, dict[str, Any]]] = {
+        "flag-to-bureau": ("flag", _flag_ctx(language, "municipal")),
+        "flag-to-district": ("flag", _flag_ctx(language, "110108")),
+        "reminder": ("reminder", _flag_ctx(language, "110108", "late")),
+        "escalation": ("escalation", _flag_ctx(language, "municipal", "late")),
+        "digest": ("digest", _digest_ctx(language)),
+        "test": ("test", _note_ctx(language, {}) | {"authority": "海淀区经济和信息化局"}),
+        "notice": ("notice", _note_ctx(language, {}) | {"title": "通知", "message": "内容"}),
+    }
+    for kind, decided in ENDINGS.items():
+        texts[f"closing-{kind}"] = ("closing", _flag_ctx(language, "110108", decision=decided))
+    for kind, decided in DECISIONS.items():
+        texts[f"decision-{kind}"] = ("decision", _flag_ctx(language, "110108", decision=decided))
+    for name, (kind, note) in NOTES.items():
+        texts[name] = (kind, _note_ctx(language, note))
+    return texts
+
+
+ALL = [(language, name) for language in ("zh", "en") for name in every_text(language)]
+
+
+@pytest.mark.parametrize(("language", "name"), ALL)
+def test_every_template_reads_as_held(language: str, name: str) -> None:
+    kind, ctx = every_text(language)[name]
+    with using_language(language):
+        words = Renderer(None, language, 1000).render(kind, ctx)
+    check(
+        f"{language}/{name}.md",
+        f"{words.subject}\n\n{words.full}\n\n======== IM ========\n\n{words.compact}",
+    )
+    assert words.subject and "\n" not in words.subject
+
+
+def _outside_code(text: str) -> str:
+    """The words an official reads: staff's command lines (`...`) set apart."""
+    return re.sub(r"`[^`]*`", "", text)
+
+
+@pytest.mark.parametrize("name", list(every_text("zh")))
+def test_no_official_text_has_rule_ids_connector_ids_decisions_or_program_words(
+    name: str,
+) -> None:
+    kind, ctx = every_text("zh")[name]
+    with using_language("zh"):
+        words = Renderer(None, "zh", 1000).render(kind, ctx)
+    for text in (words.subject, words.full, words.compact):
+        read = _outside_code(text)
+        assert not [rule for rule in RULES if rule in read]
+        assert not [connector for connector in CONNECTOR_IDS if connector in read]
+        assert "应撤销" not in read and "【sfm】" not in read and "[policy" not in read
+        if kind != "ops":  # ops notes quote a source's or the mailer's own error
+            # words, not a source's record numbers (AQ-2026-311)
+            plain = read.replace("（sfm）", "")
+            english = re.findall(r"(?<![\w-])[A-Za-z]{2,}(?![\w-])", plain)
+            assert english == [], english
+    assert "标记" not in words.subject and "sfm" not in words.subject
