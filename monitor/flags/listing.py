@@ -18,7 +18,7 @@ from typing import Any
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
 from monitor.config import sqlite_file
 from monitor.errors import BadInput
-from monitor.i18n import Message, flag_summary, word_of
+from monitor.i18n import Message, flag_summary, language, t, word_of
 from monitor.storage.schema import check_versions
 from monitor.vocabulary import RULE_IDS, FlagState, Level, Severity
 
@@ -59,9 +59,21 @@ class FlagRow:
         }
 
 
-def _check_choice(value: str | None, allowed: list[str], option: str) -> None:
+def _check_choice(value: str | None, allowed: list[str], option: str, words: str) -> None:
+    """Refuse a filter value that is no word of its vocabulary, listing the words staff may
+    type: in Chinese (each with its recorded word) by default."""
     if value is not None and value not in allowed:
-        raise BadInput(f"{option}: unknown value {value!r} (one of: {', '.join(allowed)})")
+        choices = [
+            f"{t(f'{words}.{word}')}（{word}）" if language() == "zh" else word for word in allowed
+        ]
+        raise BadInput(
+            Message(
+                "filter.unknown",
+                option=option,
+                value=value,
+                choices=("、" if language() == "zh" else ", ").join(choices),
+            )
+        )
 
 
 def list_flags(
@@ -78,10 +90,10 @@ def list_flags(
     the recorded ones)."""
     state, rule = word_of("state", state), word_of("rule", rule)
     severity, level = word_of("severity", severity), word_of("level", level)
-    _check_choice(state, [s.value for s in FlagState], "--state")
-    _check_choice(rule, list(RULE_IDS), "--rule")
-    _check_choice(severity, [s.value for s in Severity], "--severity")
-    _check_choice(level, [s.value for s in Level], "--level")
+    _check_choice(state, [s.value for s in FlagState], "--state", "state")
+    _check_choice(rule, list(RULE_IDS), "--rule", "rule")
+    _check_choice(severity, [s.value for s in Severity], "--severity", "severity")
+    _check_choice(level, [s.value for s in Level], "--level", "level")
     district_code = None
     if district:
         resolved = resolve_district(district)

@@ -34,3 +34,15 @@ def test_usage_errors_are_chinese_by_default(
 def test_help_still_exits_0(cli: Cli) -> None:
     shown = cli("flags", "--help")
     assert shown.code == 0 and "规则提出的标记" in shown.out
+
+
+def test_an_unknown_filter_value_lists_the_chinese_words(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = cli("flags", "list", "--state", "nope")
+    assert refused.code == 2
+    assert "无法识别“nope”" in refused.err and "待处理（open）" in refused.err
+    assert "疑似撤销情形（revocation）" in cli("flags", "list", "--severity", "x").err
+    monkeypatch.setenv("SFM_LANG", "en")
+    english = cli("flags", "list", "--state", "nope")
+    assert english.code == 2 and "one of: open, confirmed" in english.err
