@@ -69,6 +69,7 @@ def audit_json(entry: FlagAudit) -> dict[str, Any]:
     return {
         "at": entry.at.isoformat(),
         "actor": entry.actor,
+        "actor_name": entry.actor_name,
         "from": entry.from_state,
         "to": entry.to_state,
         "reason": entry.reason,
@@ -100,6 +101,7 @@ def audit_trail(
             {
                 "at": audit.at,
                 "actor": audit.actor,
+                "actor_name": audit.actor_name,
                 "credit_code": code,
                 "subject": f"flag {audit.flag_id} ({rule})",
                 "change": f"{audit.from_state or '—'} → {audit.to_state}",
@@ -114,6 +116,7 @@ def audit_trail(
             {
                 "at": event.recorded_at,
                 "actor": event.actor,
+                "actor_name": event.actor_name,
                 "credit_code": code,
                 "subject": f"designation {event.kind}",
                 "change": t(f"event.{event.kind}"),

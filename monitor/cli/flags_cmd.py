@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -118,11 +118,18 @@ def show(
     for entry in detail["audit"]:
         trail.add_row(
             _local(entry["at"]),
-            entry["actor"],
+            _who(entry),
             change_text(entry["from"], entry["to"]),
             audit_reason(entry["reason"] or ""),
         )
     out.print(trail)
+
+
+def _who(entry: dict[str, Any]) -> str:
+    """Who decided, as the audit records them: the operator's configured name, with the
+    OS login beside it (the system's own entries have only the login, sfm)."""
+    name = entry.get("actor_name")
+    return f"{name}（{entry['actor']}）" if name else str(entry["actor"])
 
 
 def _local(iso: str) -> str:
@@ -242,7 +249,7 @@ def audit(
     for entry in entries:
         table.add_row(
             _local(entry["at"]),
-            entry["actor"],
+            _who(entry),
             entry["credit_code"],
             entry["subject_text"],
             entry["change_text"],

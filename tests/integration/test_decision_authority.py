@@ -116,5 +116,8 @@ def test_staff_add_a_note_from_the_cli(cli: object) -> None:
     assert noted.code == 0 and "已为标记 1 添加核实情况" in noted.out
     shown = cli("flags", "show", "1")
     assert "备注" in shown.out and "区里已电话核实" in shown.out
+    # the audit shows who decided by their configured name, the login beside it
+    trail = cli("audit", "--json").out
+    assert '"actor_name"' in trail
     assert cli("flags", "note", "1", "--text", "  ").code == 2
     assert cli("flags", "note", "99", "--text", "x").code == 4
