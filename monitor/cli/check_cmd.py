@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from monitor.cli.common import AppContext, console, print_json, say, state
-from monitor.i18n import Message, t
+from monitor.i18n import CATALOG, Message, t
 
 
 def check(
@@ -193,8 +193,20 @@ def status(
         return
     measures = report["measures"]
 
+    # recorded words, as staff read them: a job's outcome, a sweep's status, a topic
+    words = {"last_outcome": "job_outcome", "status": "sweep_status", "topic": "topic"}
+
     def shown(row: dict[str, Any]) -> dict[str, Any]:
-        return {key: "—" if value is None else value for key, value in row.items()}
+        return {
+            key: "—"
+            if value is None
+            else (
+                t(f"{words[key]}.{value}")
+                if key in words and f"{words[key]}.{value}" in CATALOG
+                else value
+            )
+            for key, value in row.items()
+        }
 
     say(
         Message(

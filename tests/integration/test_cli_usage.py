@@ -46,3 +46,13 @@ def test_an_unknown_filter_value_lists_the_chinese_words(
     monkeypatch.setenv("SFM_LANG", "en")
     english = cli("flags", "list", "--state", "nope")
     assert english.code == 2 and "one of: open, confirmed" in english.err
+
+
+def test_status_reads_in_chinese(cli: Cli) -> None:
+    from tests.conftest import DEMO_FACTORIES
+
+    assert cli("factories", "import", str(DEMO_FACTORIES)).code == 0
+    assert cli("check").code == 0
+    shown = cli("status")
+    assert shown.code == 0
+    assert "已完成" in shown.out and "completed" not in shown.out
