@@ -213,7 +213,23 @@ def _typer_words_in_chinese(command: Any) -> None:
     rich_utils.DEFAULT_STRING = "[默认：{}]"
     rich_utils.REQUIRED_LONG_STRING = "[必填]"
     rich_utils.RICH_HELP = "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。"
+    _usage_in_chinese()
     _each(command, lambda each: setattr(each, "get_help_option", _translated(each, HELP_ZH)))
+
+
+def _usage_in_chinese() -> None:
+    """The usage line of every help: "用法：" (typer's formatter writes "Usage: " itself)."""
+    from typer._click import formatting
+
+    write_usage = formatting.HelpFormatter.write_usage
+    if getattr(write_usage, "in_chinese", False):
+        return
+
+    def in_chinese(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+        write_usage(self, prog, args, t("usage.usage") if prefix is None else prefix)
+
+    in_chinese.in_chinese = True  # type: ignore[attr-defined]
+    formatting.HelpFormatter.write_usage = in_chinese  # type: ignore[method-assign]
 
 
 def _translated(command: Any, texts: dict[str, str]) -> Any:

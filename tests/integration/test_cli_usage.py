@@ -34,6 +34,7 @@ def test_usage_errors_are_chinese_by_default(
 def test_help_still_exits_0(cli: Cli) -> None:
     shown = cli("flags", "--help")
     assert shown.code == 0 and "规则提出的标记" in shown.out
+    assert "用法：sfm flags" in shown.out and "Usage:" not in shown.out
 
 
 def test_an_unknown_filter_value_lists_the_chinese_words(
