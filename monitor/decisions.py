@@ -158,6 +158,14 @@ def _require_text(value: str, field_name: str) -> str:
     return value.strip()
 
 
+def _require_in_force(factory: Factory, refusal: str) -> None:
+    """Refuse (exit 3) a decision on an enterprise whose designation was revoked."""
+    if factory.status == DesignationStatus.REVOKED:
+        raise Refused(
+            Message(refusal, code=factory.credit_code, revoked_on=str(factory.revoked_on))
+        )
+
+
 def _check_decision_date(factory: Factory, value: date, today: date) -> None:
     if value > today:
         raise BadInput(Message("date.future", value=value.isoformat()))
@@ -188,14 +196,7 @@ def rename_factory(
     with session_scope(engine) as session:
         factory = find_factory(session, code, accept_codes=accept_codes)
         operator.require_municipal("认定企业名称变更")
-        if factory.status == DesignationStatus.REVOKED:
-            raise Refused(
-                Message(
-                    "factory.revoked_cannot_rename",
-                    code=factory.credit_code,
-                    revoked_on=str(factory.revoked_on),
-                )
-            )
+        _require_in_force(factory, "factory.revoked_cannot_rename")
         if factory.name == new_name:
             raise BadInput(Message("factory.same_name", code=factory.credit_code, name=new_name))
         _check_decision_date(factory, approved_on, today or today_beijing())
@@ -247,14 +248,7 @@ def revoke_factory(
     with session_scope(engine) as session:
         factory = find_factory(session, code, accept_codes=accept_codes)
         operator.require_revocation_power(factory, districts_of(session, factory))
-        if factory.status == DesignationStatus.REVOKED:
-            raise Refused(
-                Message(
-                    "factory.revoked_already",
-                    code=factory.credit_code,
-                    revoked_on=str(factory.revoked_on),
-                )
-            )
+        _require_in_force(factory, "factory.revoked_already")
         _check_decision_date(factory, decided_on, today or today_beijing())
         # Article 12 revokes the enterprise's 称号: every designation it holds
         session.execute(
@@ -311,14 +305,7 @@ def move_factory(
         raise BadInput("--district: " + t("district.unknown", value=district))
     with session_scope(engine) as session:
         factory = find_factory(session, code, accept_codes=accept_codes)
-        if factory.status == DesignationStatus.REVOKED:
-            raise Refused(
-                Message(
-                    "factory.revoked_cannot_move",
-                    code=factory.credit_code,
-                    revoked_on=str(factory.revoked_on),
-                )
-            )
+        _require_in_force(factory, "factory.revoked_cannot_move")
         held = list(
             session.scalars(
                 select(Designation).where(
@@ -332,8 +319,7 @@ def move_factory(
             raise BadInput(
                 Message("factory.same_district", code=factory.credit_code, district=target.name)
             )
-        if not (operator.municipal or any(operator.covers(c) for c in [*former, target.code])):
-            operator.require_district(factory)  # refuses, naming the operator's scope
+        operator.require_district(factory, [*former, target.code])  # the bureau, or either side
         _check_decision_date(factory, decided_on, today or today_beijing())
         for designation in held:
             designation.district_code = target.code
