@@ -90,6 +90,10 @@ class _ReadsTheAnswer:
             return url
         return url + ("&" if "?" in url else "?") + urlencode({"base": self.base})
 
+    def url(self, *args: Any, **kwargs: Any) -> str:
+        """apprise's own URL for the bot, with its `base` kept (a private deployment)."""
+        return self._with_base(super().url(*args, **kwargs))  # type: ignore[misc]
+
     def _post(
         self, url: str, payload: dict[str, Any], params: dict[str, str] | None = None
     ) -> bool:
@@ -155,9 +159,6 @@ class WeComBot(_ReadsTheAnswer, NotifyWeComBot):  # type: ignore[misc]
             {"key": self.key},
         )
 
-    def url(self, *args: Any, **kwargs: Any) -> str:
-        return self._with_base(super().url(*args, **kwargs))
-
     @staticmethod
     def parse_url(url: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         return _base_from_query(NotifyWeComBot.parse_url(url))
@@ -203,9 +204,6 @@ class DingTalkBot(_ReadsTheAnswer, NotifyDingTalk):  # type: ignore[misc]
             params |= {"timestamp": stamp, "sign": base64.b64encode(digest).decode()}
         return self._post(f"{self.origin}/robot/send", payload, params)
 
-    def url(self, *args: Any, **kwargs: Any) -> str:
-        return self._with_base(super().url(*args, **kwargs))
-
     @staticmethod
     def parse_url(url: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         return _base_from_query(NotifyDingTalk.parse_url(url))
@@ -216,6 +214,10 @@ class _FeishuLike(_ReadsTheAnswer):
     answer_fields = (("code", "msg"), ("StatusCode", "StatusMessage"))
     token: str
     app_desc: str
+
+    def __init__(self, token: str, base: str | None = None, **kwargs: Any) -> None:
+        super().__init__(token, **kwargs)  # type: ignore[call-arg]
+        self._set_base(base)
 
     def send(self, body: str, title: str = "", *args: Any, **kwargs: Any) -> bool:
         card = {
@@ -233,13 +235,6 @@ class FeishuBot(_FeishuLike, NotifyFeishu):  # type: ignore[misc]
 
     cloud_origin = "https://open.feishu.cn"
 
-    def __init__(self, token: str, base: str | None = None, **kwargs: Any) -> None:
-        super().__init__(token, **kwargs)
-        self._set_base(base)
-
-    def url(self, *args: Any, **kwargs: Any) -> str:
-        return self._with_base(super().url(*args, **kwargs))
-
     @staticmethod
     def parse_url(url: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         return _base_from_query(NotifyFeishu.parse_url(url))
@@ -249,13 +244,6 @@ class LarkBot(_FeishuLike, NotifyLark):  # type: ignore[misc]
     """`lark://TOKEN`: Feishu's international edition, the same answers."""
 
     cloud_origin = "https://open.larksuite.com"
-
-    def __init__(self, token: str, base: str | None = None, **kwargs: Any) -> None:
-        super().__init__(token, **kwargs)
-        self._set_base(base)
-
-    def url(self, *args: Any, **kwargs: Any) -> str:
-        return self._with_base(super().url(*args, **kwargs))
 
     @staticmethod
     def parse_url(url: str, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
