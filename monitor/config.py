@@ -20,10 +20,15 @@ from connectors.settings import ConnectorSettings
 from monitor.codes import resolve_district
 from monitor.errors import ConfigError
 from monitor.i18n import Message, t
+from monitor.locations import (  # noqa: F401  (where they were, for their readers)
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_DATABASE_URL,
+    config_path,
+    door_socket,
+    sqlite_file,
+)
 from monitor.rules.policy import DEFAULT_POLICIES, Policy, with_texts
 
-DEFAULT_CONFIG_PATH = Path("config/sfm.toml")
-DEFAULT_DATABASE_URL = "sqlite:///var/sfm.db"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "***"
 
@@ -196,6 +201,13 @@ class DaemonSettings(StrictModel):
     socket: str = ""
     # The operators' OS group: the socket is 0660 and theirs. "": the daemon's user only.
     socket_group: str = ""
+    # The account the daemon runs as: clients answer only a daemon of this user (or root).
+    # "": the owner of the SQLite database, or of the socket's folder.
+    user: str = ""
+    # The API's bounds: connections at once, seconds a connection may stall, upload size.
+    max_connections: int = Field(default=64, ge=1, le=1024)
+    io_timeout_s: float = Field(default=15.0, gt=0)
+    max_import_bytes: int = Field(default=32 << 20, ge=1 << 10)
 
 
 class Settings(StrictModel):
@@ -424,45 +436,6 @@ def describe_problem(error: Any) -> str:
     if key is None:
         return f"{location}: " + t("config.invalid", detail=error["msg"])
     return f"{location}: " + t(key, **context)
-
-
-def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
-    """The config file to read and whether the user named it (so it must exist)."""
-    if explicit:
-        return Path(explicit), True
-    if os.environ.get("SFM_CONFIG"):
-        return Path(os.environ["SFM_CONFIG"]), True
-    return DEFAULT_CONFIG_PATH, False
-
-
-def sqlite_file(database_url: str) -> str | None:
-    """The file of a SQLite database url, read without SQLAlchemy (which `sfm flags list`
-    does not import); None for other databases and in-memory ones."""
-    found = re.match(r"sqlite(?:\+\w+)?:///([^?]+)", database_url)
-    return found.group(1) if found and found.group(1) != ":memory:" else None
-
-
-def door_socket(database_url: str, configured: str) -> Path | None:
-    """Where the daemon listens for staff commands, or None when it has no door."""
-    if configured:
-        return Path(configured)
-    database = sqlite_file(database_url)
-    return Path(database + ".sock") if database else None
-
-
-def door_socket_of(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """The door as a client finds it: from the config file's text alone, without the
-    secrets a full load substitutes (staff do not have them; the daemon does)."""
-    path, _named = config_path(explicit)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        raw = {}
-    tables = {name: raw.get(name) for name in ("daemon", "database")}
-    daemon, database = ({} if not isinstance(t, dict) else t for t in tables.values())
-    url = os.environ.get("SFM_DATABASE_URL") or database.get("url") or DEFAULT_DATABASE_URL
-    socket = daemon.get("socket", "")
-    return door_socket(str(url), socket if isinstance(socket, str) else "")
 
 
 def load_config(

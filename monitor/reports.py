@@ -150,7 +150,7 @@ EXPORT_COLUMNS = (
 def export_flags(engine: Engine, out: Path, fmt: str) -> int:
     """Write every flag to CSV (UTF-8 with BOM, for Excel) or XLSX; Chinese headers by default."""
     check_format(fmt)
-    rows = list_flags(engine.url.render_as_string(hide_password=False), limit=None)
+    rows = list_flags(engine, limit=None)
     table = []
     for row in rows:
         data = row.as_json()

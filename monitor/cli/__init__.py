@@ -55,12 +55,16 @@ def root(
         str | None,
         typer.Option("--config", help="Config file (default config/sfm.toml, or SFM_CONFIG)."),
     ] = None,
+    socket: Annotated[
+        str | None,
+        typer.Option("--socket", help="The daemon's socket (default SFM_SOCKET, or the config's)."),
+    ] = None,
 ) -> None:
     global _last_context
     if isinstance(ctx.obj, AppContext):  # in the daemon, for a door caller: its own config
         _last_context = ctx.obj
         return
-    ctx.obj = _last_context = AppContext(config_path=config)
+    ctx.obj = _last_context = AppContext(config_path=config, socket_path=socket)
     ctx.call_on_close(ctx.obj.close)
     if _command_words[:2] not in QUIET_COMMANDS and _command_words[:1] not in QUIET_COMMANDS:
         _configure_logging(ctx.obj)
@@ -96,12 +100,6 @@ def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None)
     global _command_words
     _command_words = _words(sys.argv[1:] if argv is None else argv)
     try:
-        if context is None:
-            from monitor.cli.remote import forward
-
-            code = forward(_all_args(argv), _command_words)
-            if code is not None:
-                return code
         command = typer.main.get_command(app)
         if language() == "zh":
             in_chinese(command, help_shown="--help" in _all_args(argv) or not _command_words)
@@ -257,7 +255,7 @@ def _words(argv: Sequence[str]) -> tuple[str, ...]:
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--config":
+        elif arg in ("--config", "--socket"):
             skip = True
         elif not arg.startswith("-"):
             words.append(arg)

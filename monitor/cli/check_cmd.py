@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import AppContext, console, print_json, say, state
+from monitor.cli.common import AppContext, api, console, print_json, say, state
 from monitor.i18n import CATALOG, Message, t
 
 
@@ -26,7 +26,7 @@ def check(
     """Run the connectors now over every active factory (or one) and store what they say."""
     app_state = state(ctx)
     with ExitStack() as held:
-        if app_state.caller is None:  # without the daemon, a sweep holds the daemon's lock
+        if True:  # until sweeps are jobs of the API: a sweep here holds the daemon's lock
             held.enter_context(sweeping_alone(app_state))
         result = _sweep(app_state, factory, topic, progress=sys.stdout.isatty() and not as_json)
     _show(result, as_json)
@@ -52,7 +52,7 @@ def _sweep(app_state: AppContext, factory: str | None, topic: str | None, *, pro
     from monitor.daemon import jobs
 
     # alone, `sfm check` sends what is due before it exits; in the daemon, its dispatch job does
-    deliver = app_state.caller is None
+    deliver = True
     if not progress:
         return jobs.check(app_state, deliver=deliver, topic=topic, factory_code=factory, wait=False)
     else:
@@ -184,10 +184,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="JSON only.")] = False,
 ) -> None:
     """Measures in force, recent sweeps, connector health, flags and the outbox."""
-    from monitor.daemon.status import status as collect
-
-    app_state = state(ctx)
-    report = collect(app_state.engine, app_state.config)
+    report = api(ctx).get("/status")
     if as_json:
         print_json(report)
         return

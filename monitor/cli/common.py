@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -25,40 +22,36 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from monitor.alerts.service import Alerting
+    from monitor.api.client import Api
     from monitor.config import LoadedConfig
-    from monitor.daemon.door import Conversation
     from monitor.operators import Operator
-
-# A file handed to the daemon (an import) is copied to its private folder first; no
-# register comes near this size, and a caller cannot make the daemon fill its disk.
-MAX_HANDED_FILE_BYTES = 256 << 20
 
 
 @dataclass
 class AppContext:
-    """One command's world: where it runs directly, or in the daemon for a caller."""
+    """One command's world: where to find the daemon's API, and for the commands that run
+    here (`run`, `init`, `db`, `config`, `simulator`) the loaded config and the database."""
 
     config_path: str | None
+    socket_path: str | None = None
     _config: LoadedConfig | None = field(default=None, init=False)
+    _api: Api | None = field(default=None, init=False)
     _resources: ExitStack = field(default_factory=ExitStack, init=False)
-    # in the daemon: the caller's conversation (their uid is the kernel's word) and the
-    # operator they named, honoured only for the daemon's own account (DESIGN §7)
-    caller: Conversation | None = field(default=None, init=False)
-    claimed_operator: str | None = field(default=None, init=False)
-
-    def for_caller(self, caller: Conversation, claimed_operator: str | None) -> AppContext:
-        """The daemon's own config, database and simulator, acting for a door caller."""
-        context = AppContext(config_path=None)
-        context._config = self.config
-        context.caller = caller
-        context.claimed_operator = claimed_operator
-        for shared in ("engine", "simulator_url", "alerting"):
-            context.__dict__[shared] = getattr(self, shared)
-        return context
 
     def close(self) -> None:
-        """Stop what this command started (the built-in simulator)."""
+        """Stop what this command started (the built-in simulator, the API's connection)."""
+        if self._api is not None:
+            self._api.close()
         self._resources.close()
+
+    @property
+    def api(self) -> Api:
+        """The daemon's API (DESIGN §7): over its socket, or in this process without one."""
+        if self._api is None:
+            from monitor.api.client import connect
+
+            self._api = connect(self.config_path, self.socket_path)
+        return self._api
 
     @property
     def config(self) -> LoadedConfig:
@@ -70,22 +63,18 @@ class AppContext:
 
     @cached_property
     def engine(self) -> Engine:
-        """The database, refusing to work on a schema other than the one this code expects.
-        Opened here directly only by the database's owner (the daemon's own context
-        hands its engine to callers)."""
+        """The database, opened here only by its owner, of the schema this code expects."""
+        from monitor.runtime import require_owner
         from monitor.storage.db import make_engine, require_current_schema
 
+        require_owner(self.database_url)
         engine = make_engine(self.database_url)
         require_current_schema(engine)
         return engine
 
     @property
     def database_url(self) -> str:
-        """The database's url; opened directly (without the daemon) only by its owner."""
-        url = self.config.settings.database.url
-        if self.caller is None:
-            require_owner(url)
-        return url
+        return self.config.settings.database.url
 
     @cached_property
     def simulator_url(self) -> str | None:
@@ -111,74 +100,19 @@ class AppContext:
         """The configured operator acting now; refused (exit 3) if there is none."""
         from monitor.operators import current_operator
 
-        if self.caller is None:
-            return current_operator(self.config.settings)
-        return current_operator(
-            self.config.settings,
-            {"SFM_OPERATOR": self.claimed_operator or ""},
-            peer_uid=self.caller.caller.uid,
-        )
+        return current_operator(self.config.settings)
 
     @contextmanager
     def reading(self, path: Path) -> Iterator[Path]:
-        """The file a command reads. In the daemon, the caller opens it with their own
-        permissions and hands it over; the daemon reads a private copy of the same name."""
-        if self.caller is None:
-            yield path
-            return
-        from monitor.errors import BadInput
-
-        with self.caller.open(str(path), "rb") as handed, tempfile.TemporaryDirectory() as folder:
-            copy = Path(folder) / path.name
-            with copy.open("wb") as target:
-                copied = 0
-                while chunk := handed.read(1 << 20):
-                    copied += len(chunk)
-                    if copied > MAX_HANDED_FILE_BYTES:
-                        raise BadInput(
-                            Message(
-                                "file.too_large",
-                                name=path.name,
-                                limit_mb=MAX_HANDED_FILE_BYTES >> 20,
-                            )
-                        )
-                    target.write(chunk)
-            yield copy
+        yield path
 
     @contextmanager
     def writing(self, path: Path) -> Iterator[Path]:
-        """The file a command writes. In the daemon, it is written privately first, then
-        streamed into a file the caller opened (renamed into place once the command ends)."""
-        if self.caller is None:
-            yield path
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            draft = Path(folder) / path.name
-            yield draft
-            with draft.open("rb") as source, self.caller.open(str(path), "wb") as handed:
-                shutil.copyfileobj(source, handed)
+        yield path
 
     @property
     def accept_codes(self) -> list[str]:
         return self.config.settings.codes.accept
-
-
-def require_owner(database_url: str) -> None:
-    """Without the daemon, only the user who owns the database may open it (DESIGN §7);
-    the real uid decides, not LOGNAME or USER."""
-    from monitor.config import sqlite_file
-    from monitor.errors import Refused
-    from monitor.operators import user_of
-
-    database = sqlite_file(database_url)
-    if database is None:
-        return  # a server database: its credentials, which staff do not hold, are the guard
-    try:
-        owner = os.stat(database).st_uid
-    except FileNotFoundError:
-        return  # `sfm db upgrade` creates it, owned by whoever runs it
-    if owner != os.getuid():
-        raise Refused(Message("door.not_owner", path=database, owner=user_of(owner)))
 
 
 def start_simulator(config: LoadedConfig, resources: ExitStack) -> str:
@@ -204,6 +138,10 @@ def start_simulator(config: LoadedConfig, resources: ExitStack) -> str:
     running = resources.enter_context(RunningSimulator(Simulator(data, behaviour)))
     structlog.get_logger("sfm.simulator").info("simulator started", url=running.base_url)
     return running.base_url
+
+
+def api(ctx: typer.Context) -> Api:
+    return state(ctx).api
 
 
 def state(ctx: typer.Context) -> AppContext:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from monitor.clauses import reference
-from monitor.cli.common import console, print_json, say, state
+from monitor.cli.common import api, console, print_json, say, state, stream_json
+
+if TYPE_CHECKING:
+    from monitor.api.client import Api
 from monitor.i18n import Message, audit_reason, language, t
 
 app = typer.Typer(
@@ -38,42 +42,55 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """Flags, newest first."""
-    from monitor.flags.listing import list_flags
-
-    rows = list_flags(
-        state(ctx).database_url,
+    rows = _pages(
+        api(ctx),
+        "/flags",
+        limit,
         state=state_,
         rule=rule,
         district=district,
         level=level,
         severity=severity,
-        limit=limit or None,
     )
     if as_json:
-        print_json([row.as_json() for row in rows])
+        stream_json(rows)
         return
     from rich.table import Table
 
-    from monitor.codes import DISTRICTS_BY_CODE
-
-    table = Table(title=t("flags.title"), caption=t("flags.count", count=len(rows)))
+    shown = list(rows)
+    table = Table(title=t("flags.title"), caption=t("flags.count", count=len(shown)))
     for key in ("id", "severity", "state", "clause", "credit_code", "name", "district", "summary"):
         table.add_column(
             t(f"flags.col.{key}"), overflow="fold", no_wrap=key in ("id", "credit_code")
         )
-    for row in rows:
-        where = DISTRICTS_BY_CODE.get(row.district_code)
+    for row in shown:
         table.add_row(
-            str(row.id),
-            t(f"severity.{row.severity}"),
-            t(f"state.{row.state}"),
-            reference(row.clause, language()),
-            row.credit_code,
-            row.name,
-            where.name if where else row.district_code,
-            row.summary,
+            str(row["id"]),
+            t(f"severity.{row['severity']}"),
+            t(f"state.{row['state']}"),
+            reference(row["clause"], language()),
+            row["credit_code"],
+            row["name"],
+            row["district"] or row["district_code"],
+            row["summary"],
         )
     console().print(table)
+
+
+# the API's page; `--limit 0` (all) or a larger limit reads page after page
+PAGE = 1000
+
+
+def _pages(client: Api, path: str, limit: int, **filters: Any) -> Iterator[dict[str, Any]]:
+    """The rows of a listing, up to `limit` (0: all), fetched a page at a time."""
+    offset = 0
+    while True:
+        size = PAGE if limit == 0 else min(PAGE, limit - offset)
+        page = client.get(path, limit=size, offset=offset, **filters)
+        yield from page
+        offset += len(page)
+        if len(page) < size or (limit and offset >= limit):
+            return
 
 
 @app.command("show")
@@ -83,13 +100,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One flag: evidence, history and audit trail."""
-    from monitor.clock import today_beijing
-    from monitor.reports import change_text, flag_detail
-    from monitor.rules.policy import measures_in_force
-
-    app = state(ctx)
-    measures = measures_in_force(app.config.settings.policy, today_beijing())
-    detail = flag_detail(app.engine, flag_id, measures)
+    detail = api(ctx).get(f"/flags/{flag_id}")
     if as_json:
         print_json(detail)
         return
@@ -99,17 +110,14 @@ def show(
     card.add_column(style="bold")
     card.add_column(overflow="fold")
     card.add_row(t("flags.col.id"), str(detail["id"]))
-    judge = measures.judge_of(detail["evidence"].get("measures_key"))
-    clause = reference(detail["clause"], language(), judge.clauses())
-    card.add_row(t("flags.col.rule"), f"{t('rule.' + detail['rule_id'])}（{clause}）")
+    rule = t("rule." + detail["rule_id"])
+    card.add_row(t("flags.col.rule"), f"{rule}（{detail['clause_reference']}）")
     card.add_row(t("flags.col.severity"), t(f"severity.{detail['severity']}"))
     card.add_row(t("flags.col.state"), t(f"state.{detail['state']}"))
     card.add_row(t("flags.col.name"), f"{detail['name']}  {detail['credit_code']}")
     card.add_row(t("flags.col.summary"), detail["summary"])
-    from monitor.alerts.context import evidence_lines
-
-    for label, value in evidence_lines(detail["evidence"]):
-        card.add_row(f"  {label}", str(value))
+    for label, value in detail["evidence_lines"]:
+        card.add_row(f"  {label}", value)
     out = console()
     out.print(card)
     trail = Table(title=t("flags.audit"))
@@ -119,7 +127,7 @@ def show(
         trail.add_row(
             _local(entry["at"]),
             _who(entry),
-            change_text(entry["from"], entry["to"]),
+            entry["change_text"],
             audit_reason(entry["reason"] or ""),
         )
     out.print(trail)

@@ -11,6 +11,9 @@ HELP_ZH: dict[str, str] = {
     "Config file (default config/sfm.toml, or SFM_CONFIG).": (
         "配置文件（默认 config/sfm.toml，或环境变量 SFM_CONFIG）。"
     ),
+    "The daemon's socket (default SFM_SOCKET, or the config's).": (
+        "守护进程的套接字（默认取环境变量 SFM_SOCKET，或配置中的设置）。"
+    ),
     "Every decision and flag transition: who, when, from, to, why.": (
         "全部决定与标记状态变化：何人、何时、由何到何、理由。"
     ),

@@ -5,18 +5,20 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitor.cli.common import AppContext, state
+from monitor.cli.common import state
 from monitor.errors import JobsFailed, LeadershipLost
 from monitor.i18n import Message
 
 if TYPE_CHECKING:
-    from monitor.daemon.door import Door
+    from monitor.api.server import ApiServer
     from monitor.daemon.leader import LeaderLock
+    from monitor.daemon.metrics import Metrics
     from monitor.daemon.scheduler import Daemon
+    from monitor.runtime import Runtime
 
 
 def run(
@@ -32,20 +34,21 @@ def run(
     import structlog
 
     from monitor.daemon.leader import Deposed, LeaderLock, leader, refusal
-    from monitor.daemon.metrics import Metrics, serve_http
+    from monitor.daemon.metrics import Metrics
     from monitor.daemon.preflight import require_startable
     from monitor.daemon.scheduler import Daemon, stop_on_signals
-    from monitor.daemon.status import healthy
     from monitor.logs import configure_logging
+    from monitor.runtime import Runtime
 
-    app_state = state(ctx)
-    settings = app_state.config.settings
+    runtime = Runtime(state(ctx).config)
+    ctx.call_on_close(runtime.close)
+    settings = runtime.config.settings
     # journald and docker read stdout; JSON lines there unless it is a terminal
     configure_logging(settings.logging, stream=sys.stdout)
     log = structlog.get_logger("sfm.daemon")
     # before the lead: a standby with a bad config must not take over only to fail
-    require_startable(app_state.config)
-    engine = app_state.engine
+    require_startable(runtime.config)
+    engine = runtime.engine
     stop = threading.Event()
     stop_on_signals(stop)
 
@@ -57,10 +60,10 @@ def run(
         if not stand_by(lock, stop, settings.daemon.standby_poll_s):
             return
         log.info("taking over as leader")
-    server = door = None
+    server = None
     try:
         metrics = Metrics(engine)
-        daemon = Daemon(app_state, metrics, stop)
+        daemon = Daemon(runtime, metrics, stop)
         fence = lock.fence
         if fence is not None:  # a refused write stops every job at once
 
@@ -78,18 +81,7 @@ def run(
                     Message("daemon.jobs_failed", count=len(failed), what="; ".join(failed))
                 )
             return
-        if settings.daemon.http_port:
-            server = serve_http(
-                settings.daemon.http_host,
-                settings.daemon.http_port,
-                metrics,
-                lambda: (
-                    daemon.running()
-                    and (fence is None or fence.file_still_there())
-                    and healthy(engine)
-                ),
-            )
-        door = open_door(app_state)
+        server = serve_api(runtime, daemon, metrics, fence)
         daemon.start()
         lost = keep_the_lead(lock, daemon, stop, settings.daemon.db_outage_s)
         if not daemon.shutdown(settings.daemon.stop_timeout_s):
@@ -100,11 +92,8 @@ def run(
         if lost is not None:
             raise LeadershipLost(lost)
     finally:
-        if door is not None:
-            door.close()
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.close()
         lock.release()
 
 
@@ -171,14 +160,32 @@ def lock_poll_s(daemon: Daemon) -> float:
     return float(daemon.runtime.config.settings.daemon.standby_poll_s)
 
 
-def open_door(app_state: AppContext) -> Door | None:
-    """The socket staff commands reach this daemon by (DESIGN §7), if it has one."""
-    from monitor.cli.remote import command_handler
+def serve_api(runtime: Runtime, daemon: Daemon, metrics: Metrics, fence: Any) -> ApiServer:
+    """The API on the daemon's socket (DESIGN §7), and /healthz and /metrics on the
+    loopback port if one is set."""
+    from monitor.api.server import ApiServer, Limits, health_app
     from monitor.config import door_socket
-    from monitor.daemon.door import Door
+    from monitor.daemon.status import healthy
 
-    settings = app_state.config.settings
-    path = door_socket(settings.database.url, settings.daemon.socket)
-    if path is None:
-        return None
-    return Door(path, settings.daemon.socket_group, command_handler(app_state))
+    settings = runtime.config.settings
+
+    def fine() -> bool:
+        return (
+            daemon.running()
+            and (fence is None or fence.file_still_there())
+            and healthy(runtime.engine)
+        )
+
+    http = (settings.daemon.http_host, settings.daemon.http_port)
+    return ApiServer(
+        runtime,
+        door_socket(settings.database.url, settings.daemon.socket),
+        settings.daemon.socket_group,
+        Limits(
+            max_connections=settings.daemon.max_connections,
+            io_timeout_s=settings.daemon.io_timeout_s,
+            max_import_bytes=settings.daemon.max_import_bytes,
+        ),
+        health=health_app(metrics, fine),
+        http=http if settings.daemon.http_port else None,
+    )

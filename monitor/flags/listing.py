@@ -1,28 +1,20 @@
-"""`sfm flags list`: the one view staff open many times a day, kept light.
-
-It must answer within half a second of a cold start with 100,000 flags, and
-importing SQLAlchemy alone takes longer than that on this project's machines,
-so this one read runs the query compiled from the models (monitor/flags/listing_query.py)
-straight on the database driver: sqlite3, or psycopg for PostgreSQL.
-"""
+"""`sfm flags list`: the one view staff open many times a day, a page at a time."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine, select
+from sqlmodel import col
+
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
-from monitor.config import sqlite_file
 from monitor.errors import BadInput
 from monitor.i18n import Message, flag_summary, language, t, word_of
-from monitor.storage.schema import check_versions
+from monitor.storage.db import session_scope
+from monitor.storage.models import Factory, Flag
 from monitor.vocabulary import RULE_IDS, FlagState, Level, Severity
-
-NO_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -77,7 +69,7 @@ def _check_choice(value: str | None, allowed: list[str], option: str, words: str
 
 
 def list_flags(
-    database_url: str,
+    engine: Engine,
     *,
     state: str | None = None,
     rule: str | None = None,
@@ -85,8 +77,9 @@ def list_flags(
     level: str | None = None,
     severity: str | None = None,
     limit: int | None = 100,
+    offset: int = 0,
 ) -> list[FlagRow]:
-    """Flags, newest first, filtered as the CLI's options say (in the words tables print, or
+    """Flags, newest first, filtered as staff's options say (in the words tables print, or
     the recorded ones)."""
     state, rule = word_of("state", state), word_of("rule", rule)
     severity, level = word_of("severity", severity), word_of("level", level)
@@ -94,22 +87,36 @@ def list_flags(
     _check_choice(rule, list(RULE_IDS), "--rule", "rule")
     _check_choice(severity, [s.value for s in Severity], "--severity", "severity")
     _check_choice(level, [s.value for s in Level], "--level", "level")
-    district_code = None
+    query = select(
+        col(Flag.id),
+        col(Flag.rule_id),
+        col(Flag.clause),
+        col(Flag.severity),
+        col(Flag.state),
+        col(Factory.credit_code),
+        col(Factory.name),
+        col(Factory.level),
+        col(Factory.district_code),
+        col(Flag.summary_key),
+        col(Flag.summary_params),
+        col(Flag.first_seen_at),
+        col(Flag.last_seen_at),
+    ).join(Factory, col(Factory.id) == col(Flag.factory_id))
     if district:
         resolved = resolve_district(district)
         if resolved is None:
             raise BadInput(Message("district.unknown", value=district))
-        district_code = resolved.code
-    filters = {
-        "state": state or None,
-        "rule": rule or None,
-        "severity": severity or None,
-        "level": level or None,
-        "district": district_code,
-        "limit": limit or NO_LIMIT,
-    }
-    with _connect(database_url) as (connection, sql, own):
-        cursor = connection.execute(sql, {**own, **filters})
+        query = query.where(col(Factory.district_code) == resolved.code)
+    for column, value in (
+        (Flag.state, state),
+        (Flag.rule_id, rule),
+        (Flag.severity, severity),
+        (Factory.level, level),
+    ):
+        if value:
+            query = query.where(col(column) == value)
+    query = query.order_by(col(Flag.id).desc()).limit(limit).offset(offset)
+    with session_scope(engine) as session:
         return [
             FlagRow(
                 id=row[0],
@@ -121,54 +128,9 @@ def list_flags(
                 name=row[6],
                 level=row[7],
                 district_code=row[8],
-                summary=flag_summary(row[9], _json(row[10])),
-                first_seen_at=_utc(row[11]),
-                last_seen_at=_utc(row[12]),
+                summary=flag_summary(row[9], row[10]),
+                first_seen_at=row[11],
+                last_seen_at=row[12],
             )
-            for row in cursor.fetchall()
+            for row in session.execute(query)
         ]
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _utc(value: Any) -> datetime:
-    # SQLite keeps naive UTC text (monitor.storage.sqltypes.UTCDateTime); PostgreSQL a timestamptz.
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-@contextmanager
-def _connect(database_url: str) -> Iterator[tuple[Any, str, dict[str, Any]]]:
-    """A DB-API connection to a database of the current schema, with the query for its driver."""
-    from monitor.flags import listing_sql
-
-    url = database_url.split("?", 1)[0]
-    if url.startswith("sqlite:///"):
-        import sqlite3
-
-        path = sqlite_file(database_url) or ":memory:"
-        try:
-            connection: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        except sqlite3.OperationalError:  # no database file yet: refused as an empty schema
-            check_versions([])
-            raise
-        sql, own = listing_sql.SQLITE, listing_sql.SQLITE_PARAMS
-    elif url.startswith(("postgresql", "postgres")):
-        import psycopg
-
-        _scheme, rest = database_url.split("://", 1)
-        connection = psycopg.connect(f"postgresql://{rest}")
-        sql, own = listing_sql.POSTGRESQL, listing_sql.POSTGRESQL_PARAMS
-    else:
-        raise BadInput(f"unsupported database URL scheme in {database_url.split(':', 1)[0]!r}")
-    try:
-        try:
-            rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
-        except Exception:  # no alembic_version table: an empty database
-            rows = []
-        check_versions([row[0] for row in rows])
-        yield connection, sql, own
-    finally:
-        connection.close()

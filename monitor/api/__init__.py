@@ -1,0 +1,7 @@
+"""The daemon's API (DESIGN §7): staff commands as typed calls, HTTP/JSON under /api/v1.
+
+One table of operations (`routes`), each a plain function of a `Call`. The daemon serves
+the table over its Unix socket (`server`, aiohttp); without a daemon the CLI calls the same
+table in its own process (`inprocess`, an httpx transport). The CLI (`client`) sees only
+HTTP either way: one implementation of each command, behind one interface.
+"""

@@ -1,0 +1,466 @@
+"""The daemon's API served over its Unix socket, and /healthz and /metrics on loopback.
+
+aiohttp, because it is already here (httpx-aiohttp brings it), serves asyncio's Unix
+sockets (`create_unix_server` with our own bound socket, as `web.UnixSite` does) and bounds
+headers and bodies itself; one event loop on one thread holds every connection, so an idle
+or slow client costs a descriptor and a few objects, never a thread. Handlers are plain
+functions (monitor/api/routes.py) run on a small pool of threads, so requests are answered
+concurrently while a sweep runs.
+
+Abuse is bounded here: at most `max_connections` at once (the next is told, in one JSON
+line, that the daemon is busy); a connection that neither sends nor takes bytes for
+`io_timeout_s` while not being answered is closed; a command's body is small and an
+upload's is at most `max_import_bytes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import grp
+import json
+import os
+import pwd
+import resource
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import web
+
+from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER
+from monitor.api.routes import Call, Caller, Download, Operation, error_reply, json_default, table
+from monitor.errors import BadInput, ConfigError, SfmError
+from monitor.i18n import Message, using_language
+
+if TYPE_CHECKING:
+    from monitor.runtime import Runtime
+
+log = structlog.get_logger("sfm.api")
+
+PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+COMMAND_BODY_BYTES = 64 << 10  # a decision, a note, a sweep's options
+# descriptors kept for the jobs whatever the API holds (database, connectors, mail)
+RESERVED_DESCRIPTORS = 256
+
+
+def peer_of(connection: socket.socket) -> Caller:
+    """Who is on the other end, as the kernel recorded it when they connected."""
+    raw = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, PEERCRED.size)
+    pid, uid, gid = PEERCRED.unpack(raw)
+    return Caller(uid=uid, pid=pid, gid=gid)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int = 64
+    io_timeout_s: float = 15.0
+    max_import_bytes: int = 32 << 20
+    workers: int = 8
+
+
+def _language(request: web.Request) -> str:
+    wanted = request.headers.get("Accept-Language", "zh").split(",")[0].strip().lower()
+    return "en" if wanted.startswith("en") else "zh"
+
+
+def _json_response(status: int, data: Any) -> web.Response:
+    body = json.dumps(data, ensure_ascii=False, default=json_default)
+    return web.Response(status=status, text=body, content_type="application/json")
+
+
+class Api:
+    """The application: every operation of the table, run on the pool for its caller."""
+
+    def __init__(self, runtime: Runtime, limits: Limits) -> None:
+        self.runtime = runtime
+        self.limits = limits
+        self.pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="sfm-api")
+        self.busy: dict[asyncio.BaseTransport, int] = {}  # connections being answered
+        self.uploads = Path(tempfile.mkdtemp(prefix="sfm-uploads-"))  # the daemon's alone
+        self.app = web.Application(client_max_size=COMMAND_BODY_BYTES)
+        for operation in table():
+            self.app.router.add_route(
+                operation.method, PREFIX + operation.pattern, self._serve(operation)
+            )
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(self.uploads, ignore_errors=True)
+
+    def _serve(
+        self, operation: Operation
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def serve(request: web.Request) -> web.StreamResponse:
+            transport = request.transport
+            sock = transport.get_extra_info("socket") if transport else None
+            if sock is None:
+                raise web.HTTPForbidden(text="no caller")
+            caller = peer_of(sock)
+            claimed = request.headers.get(OPERATOR_HEADER) or None
+            language = _language(request)
+            upload: Path | None = None
+            try:
+                if operation.upload:
+                    upload = await self._receive_file(request)
+                    body = None
+                elif request.can_read_body:
+                    body = await request.json()
+                else:
+                    body = None
+            except (ValueError, UnicodeDecodeError):
+                with using_language(language):
+                    status, data = error_reply(BadInput(Message("api.bad_json")))
+                return _json_response(status, data)
+            except web.HTTPRequestEntityTooLarge:
+                with using_language(language):
+                    status, data = error_reply(
+                        BadInput(Message("api.too_large", limit=COMMAND_BODY_BYTES)), "too_large"
+                    )
+                return _json_response(status, data)
+            except _TooLarge as exc:
+                with using_language(language):
+                    status, data = error_reply(exc.error, "too_large")
+                return _json_response(status, data)
+            call = Call(
+                runtime=self.runtime,
+                caller=Caller(caller.uid, caller.pid, caller.gid, claimed),
+                args=dict(request.match_info),
+                params=dict(request.query),
+                body=body,
+                upload=upload,
+            )
+            if transport is not None:
+                self.busy[transport] = self.busy.get(transport, 0) + 1
+            try:
+                loop = asyncio.get_running_loop()
+                status, result = await loop.run_in_executor(
+                    self.pool, contextvars.copy_context().run, _answer, operation, call, language
+                )
+            finally:
+                if upload is not None:
+                    upload.unlink(missing_ok=True)
+                if transport is not None:
+                    left = self.busy.pop(transport, 1) - 1
+                    if left:
+                        self.busy[transport] = left
+            if isinstance(result, Download):
+                return await self._send_file(request, result)
+            return _json_response(status, result)
+
+        return serve
+
+    async def _receive_file(self, request: web.Request) -> Path:
+        """The uploaded file, streamed to a private file, at most max_import_bytes."""
+        limit = self.limits.max_import_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise _TooLarge(BadInput(Message("api.too_large", limit=limit)))
+        handle, name = tempfile.mkstemp(dir=self.uploads)
+        received = 0
+        try:
+            with os.fdopen(handle, "wb") as target:
+                while chunk := await request.content.read(1 << 16):
+                    received += len(chunk)
+                    if received > limit:
+                        raise _TooLarge(BadInput(Message("api.too_large", limit=limit)))
+                    target.write(chunk)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name)
+
+    async def _send_file(self, request: web.Request, download: Download) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/octet-stream",
+                RESULT_HEADER: json.dumps(download.result, ensure_ascii=True),
+            }
+        )
+        try:
+            response.content_length = download.path.stat().st_size
+            await response.prepare(request)
+            with download.path.open("rb") as source:
+                while chunk := source.read(1 << 16):
+                    await response.write(chunk)  # a client that stops reading: the watchdog
+            await response.write_eof()
+        finally:
+            download.cleanup()
+        return response
+
+
+class _TooLarge(Exception):
+    def __init__(self, error: SfmError) -> None:
+        self.error = error
+
+
+def _answer(operation: Operation, call: Call, language: str) -> tuple[int, Any]:
+    """Run one operation for its caller (on the pool): its result, or its error as JSON."""
+    with (
+        using_language(language),
+        structlog.contextvars.bound_contextvars(
+            uid=call.caller.uid, operation=f"{operation.method} {operation.pattern}"
+        ),
+    ):
+        try:
+            return operation.status, operation.handler(call)
+        except SfmError as error:
+            log.info("request refused", error=str(error), exit_code=error.exit_code)
+            return error_reply(error)
+        except Exception as error:
+            log.exception("request failed")
+            from monitor.cli import one_line
+
+            return error_reply(SfmError(one_line(error)), "unexpected")
+
+
+class _Guard(asyncio.Protocol):
+    """One connection, watched: closed when it neither sends nor takes bytes for the
+    timeout while not being answered (a half-sent request, a reader that stopped)."""
+
+    def __init__(self, inner: Any, api: Api, loop: asyncio.AbstractEventLoop) -> None:
+        self.inner, self.api, self.loop = inner, api, loop
+        self.transport: asyncio.Transport | None = None
+        self.last_seen = loop.time()
+        self.unsent = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.inner.connection_made(transport)
+        self._watch()
+
+    def _watch(self) -> None:
+        self.timer = self.loop.call_later(1.0, self._check)
+
+    def _check(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        unsent = transport.get_write_buffer_size()
+        if unsent != self.unsent or (not unsent and self.api.busy.get(transport)):
+            self.unsent, self.last_seen = unsent, self.loop.time()
+        elif self.loop.time() - self.last_seen > self.api.limits.io_timeout_s:
+            log.info("closing a stalled API connection", unsent_bytes=unsent)
+            transport.abort()
+            return
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.loop.time()
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.inner.connection_lost(exc)
+
+
+class _Busy(asyncio.Protocol):
+    """Past the connection cap: one answer saying so, then the connection is closed."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        _status, data = error_reply(SfmError(Message("api.busy", cap=self.cap)), "busy")
+        body = json.dumps(data, ensure_ascii=False).encode()
+        transport.write(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        transport.close()
+
+
+class ApiServer:
+    """The API on its socket and the health endpoints on loopback, on one event loop in
+    their own thread; `close()` stops both and removes the socket."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        path: Path | None,
+        group: str,
+        limits: Limits,
+        *,
+        health: web.Application | None = None,
+        http: tuple[str, int] | None = None,
+    ) -> None:
+        self.path = path
+        self.api = Api(runtime, limits)
+        self.loop = asyncio.new_event_loop()
+        self._runners: list[web.AppRunner] = []
+        self._servers: list[asyncio.base_events.Server] = []
+        keep_descriptors_for_jobs()
+        sock = bind_socket(path, group) if path is not None else None
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        async def start() -> None:
+            if sock is not None:
+                runner = web.AppRunner(
+                    self.api.app,
+                    access_log=None,
+                    handle_signals=False,
+                    keepalive_timeout=limits.io_timeout_s,
+                    max_line_size=8190,
+                    max_field_size=8190,
+                    max_headers=32,
+                )
+                await runner.setup()
+                self._runners.append(runner)
+                factory = runner.server
+                assert factory is not None
+
+                def guarded() -> asyncio.Protocol:
+                    if factory is not None and len(factory.connections) >= limits.max_connections:
+                        return _Busy(limits.max_connections)
+                    return _Guard(factory(), self.api, self.loop)
+
+                self._servers.append(await self.loop.create_unix_server(guarded, sock=sock))
+            if health is not None and http is not None:
+                runner = web.AppRunner(health, access_log=None, handle_signals=False)
+                await runner.setup()
+                self._runners.append(runner)
+                await web.TCPSite(runner, http[0], http[1]).start()
+
+        def serve() -> None:
+            asyncio.set_event_loop(self.loop)
+            try:
+                self.loop.run_until_complete(start())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=serve, name="sfm-api", daemon=True)
+        self.thread.start()
+        started.wait()
+        if failure:
+            self.close()
+            error = failure[0]
+            if isinstance(error, OSError):
+                raise ConfigError(
+                    f"[daemon] http_port {http}: {error.strerror or error}"
+                ) from error
+            raise error
+        if path is not None:
+            log.info("API open", socket=str(path), group=group or None)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for server in self._servers:
+                server.close()
+            for runner in self._runners:
+                await runner.cleanup()
+
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+        self.api.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def keep_descriptors_for_jobs() -> None:
+    """As many descriptors as the system allows this process (systemd's LimitNOFILE is the
+    hard limit), so a full API leaves the jobs theirs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def bind_socket(path: Path, group: str) -> socket.socket:
+    """The listening socket, 0660 and the operators' group's from its first moment."""
+    try:
+        gid = grp.getgrnam(group).gr_gid if group else None
+    except KeyError:
+        raise ConfigError(f"[daemon] socket_group: there is no OS group {group!r}") from None
+    make_socket_folder(path, group, gid)
+    umask = os.umask(0o177)  # no moment at which the socket is open to others
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if path.is_socket():
+            path.unlink()  # a dead daemon's; we hold the leader lock, so it is ours
+        sock.bind(str(path))
+        if gid is not None:
+            os.chown(path, -1, gid)
+            os.chmod(path, 0o660)
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"[daemon] socket {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.umask(umask)
+    return sock
+
+
+def make_socket_folder(path: Path, group: str, gid: int | None) -> None:
+    """The socket's folder: made 0750 and the operators' group's when the daemon may make
+    it; otherwise the refusal says exactly what root must create (systemd's
+    RuntimeDirectory= does it for the service)."""
+    folder = path.parent
+    if folder.is_dir():
+        mode = folder.stat()
+        if gid is not None and not (
+            mode.st_mode & 0o001 or (mode.st_gid == gid and mode.st_mode & 0o010)
+        ):
+            log.warning("the operators' group cannot reach the socket's folder", folder=str(folder))
+        return
+    user = pwd.getpwuid(os.getuid()).pw_name
+    command = f"install -d -o {user} -g {group or user} -m 0750 {folder}"
+    try:
+        folder.mkdir(mode=0o750, parents=True)
+        if gid is not None:
+            os.chown(folder, -1, gid)
+        os.chmod(folder, 0o750)  # the umask may have taken the group's bits
+    except OSError as exc:
+        raise ConfigError(
+            Message(
+                "door.folder_denied",
+                socket=str(path),
+                folder=str(folder),
+                detail=exc.strerror or str(exc),
+                command=command,
+            )
+        ) from exc
+
+
+def health_app(metrics: Any, healthy: Callable[[], bool]) -> web.Application:
+    """/healthz and /metrics, for the loopback port (never the API)."""
+    app = web.Application()
+
+    async def healthz(_request: web.Request) -> web.Response:
+        ok = await asyncio.get_running_loop().run_in_executor(None, healthy)
+        return web.Response(status=200 if ok else 503, text="ok\n" if ok else "unhealthy\n")
+
+    async def scrape(_request: web.Request) -> web.Response:
+        body = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
+        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", scrape)
+    return app

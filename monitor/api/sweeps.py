@@ -1,0 +1,7 @@
+"""/sweeps: not yet served (ported in its own commit)."""
+
+from __future__ import annotations
+
+from monitor.api.routes import Routes
+
+routes = Routes()
