@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.i18n import Message
+from monitor.i18n import Message, t
 
 
 class SfmError(Exception):
@@ -76,3 +76,14 @@ class AuditBroken(SfmError):
     """The audit's hash chain does not hold: an entry was changed, removed or moved."""
 
     exit_code = 1
+
+
+def one_line(error: Exception) -> str:
+    """An unexpected error as one line in the reader's language. A database error says
+    what the database said (locked, connection lost), never the statement or its
+    parameters, which go to the log with the traceback."""
+    original = getattr(error, "orig", None)
+    if type(error).__module__.startswith("sqlalchemy") and original is not None:
+        said = str(original).strip().splitlines()
+        return t("error.database", detail=said[0] if said else type(original).__name__)
+    return t("error.unexpected", detail=f"{type(error).__name__}: {error}")

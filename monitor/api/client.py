@@ -273,6 +273,11 @@ def _in_process(config: str | None, where: str) -> Api:
     from monitor.runtime import Runtime
 
     runtime = Runtime.load(config, owner_only=True)
+    from monitor.logs import configure_logging
+
+    configure_logging(
+        runtime.config.settings.logging
+    )  # the operations log here, as the daemon's do
     limit = runtime.config.settings.daemon.max_import_bytes
     return Api(InProcessTransport(runtime, max_import_bytes=limit), where, runtime.close)
 

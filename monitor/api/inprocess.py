@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER
-from monitor.api.routes import Call, Caller, Download, Router, error_reply, json_default, table
+from monitor.api.routes import (
+    Call,
+    Caller,
+    Download,
+    Router,
+    answer,
+    error_reply,
+    json_default,
+    table,
+)
 from monitor.errors import BadInput, SfmError
 from monitor.i18n import Message, using_language
 
@@ -62,7 +71,7 @@ class InProcessTransport(httpx.BaseTransport):
             upload=upload,
         )
         try:
-            result = operation.handler(call)
+            status, result = answer(operation, call)
         finally:
             if upload is not None:
                 upload.unlink(missing_ok=True)
@@ -74,7 +83,7 @@ class InProcessTransport(httpx.BaseTransport):
             return httpx.Response(
                 200, content=content, headers={RESULT_HEADER: json.dumps(result.result)}
             )
-        return _json(operation.status, result)
+        return _json(status, result)
 
     def _save(self, request: httpx.Request) -> Path:
         handle, name = tempfile.mkstemp(prefix="sfm-upload-")

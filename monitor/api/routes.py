@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.api.protocol import ERRORS
-from monitor.errors import BadInput, NotFound, Refused, SfmError, SweepIncomplete
+from monitor.errors import BadInput, NotFound, Refused, SfmError, SweepIncomplete, one_line
 from monitor.i18n import Message
 
 if TYPE_CHECKING:
@@ -160,6 +160,25 @@ class Router:
             if matched and operation.method == method:
                 return operation, matched.groupdict()
         raise NotFound(Message("api.no_route", method=method, path=path))
+
+
+def answer(operation: Operation, call: Call) -> tuple[int, Any]:
+    """Run one operation for its caller: its status and result, or its error as JSON; the
+    log line names the caller's uid and the operator they act as."""
+    import structlog
+
+    log = structlog.get_logger("sfm.api")
+    with structlog.contextvars.bound_contextvars(
+        uid=call.caller.uid, operation=f"{operation.method} {operation.pattern}"
+    ):
+        try:
+            return operation.status, operation.handler(call)
+        except SfmError as error:
+            log.info("request refused", error=str(error), exit_code=error.exit_code)
+            return error_reply(error)
+        except Exception as error:
+            log.exception("request failed")
+            return error_reply(SfmError(one_line(error)), "unexpected")
 
 
 def error_code(error: SfmError) -> str:

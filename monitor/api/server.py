@@ -37,7 +37,16 @@ import structlog
 from aiohttp import web
 
 from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER
-from monitor.api.routes import Call, Caller, Download, Operation, error_reply, json_default, table
+from monitor.api.routes import (
+    Call,
+    Caller,
+    Download,
+    Operation,
+    answer,
+    error_reply,
+    json_default,
+    table,
+)
 from monitor.errors import BadInput, ConfigError, SfmError
 from monitor.i18n import Message, using_language
 
@@ -202,23 +211,8 @@ class _TooLarge(Exception):
 
 
 def _answer(operation: Operation, call: Call, language: str) -> tuple[int, Any]:
-    """Run one operation for its caller (on the pool): its result, or its error as JSON."""
-    with (
-        using_language(language),
-        structlog.contextvars.bound_contextvars(
-            uid=call.caller.uid, operation=f"{operation.method} {operation.pattern}"
-        ),
-    ):
-        try:
-            return operation.status, operation.handler(call)
-        except SfmError as error:
-            log.info("request refused", error=str(error), exit_code=error.exit_code)
-            return error_reply(error)
-        except Exception as error:
-            log.exception("request failed")
-            from monitor.cli import one_line
-
-            return error_reply(SfmError(one_line(error)), "unexpected")
+    with using_language(language):
+        return answer(operation, call)
 
 
 class _Guard(asyncio.Protocol):

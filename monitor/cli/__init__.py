@@ -20,7 +20,7 @@ from monitor.cli import (
     run_cmd,
 )
 from monitor.cli.common import AppContext
-from monitor.errors import SfmError
+from monitor.errors import SfmError, one_line
 from monitor.i18n import language, t
 
 _last_context: AppContext | None = None
@@ -61,26 +61,16 @@ def root(
     ] = None,
 ) -> None:
     global _last_context
-    if isinstance(ctx.obj, AppContext):  # in the daemon, for a door caller: its own config
-        _last_context = ctx.obj
-        return
     ctx.obj = _last_context = AppContext(config_path=config, socket_path=socket)
     ctx.call_on_close(ctx.obj.close)
-    if _command_words[:2] not in QUIET_COMMANDS and _command_words[:1] not in QUIET_COMMANDS:
+    if _command_words[:1] and _command_words[0] in LOCAL_COMMANDS and _command_words[0] != "init":
         _configure_logging(ctx.obj)
 
 
-# Read-only views log nothing, so they skip setting logging up (structlog's import
-# alone is a tenth of the 0.5 s `flags list` may take); an unexpected error still
-# configures it before it is logged.
-QUIET_COMMANDS = {
-    ("flags", "list"),
-    ("flags", "show"),
-    ("factories", "list"),
-    ("factories", "show"),
-    ("audit",),
-    ("init",),
-}
+# Commands that run here, on this machine's config and database; every other command is a
+# client of the daemon's API (its logs are the daemon's, or, without a daemon, the
+# in-process runtime's).
+LOCAL_COMMANDS = {"run", "init", "db", "config", "simulator"}
 
 
 def _configure_logging(context: AppContext | None) -> None:
@@ -94,9 +84,8 @@ def _configure_logging(context: AppContext | None) -> None:
     configure_logging(settings)
 
 
-def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None) -> int:
-    """Run one command and return its exit code (DESIGN §7): in the daemon when one
-    answers on its door, else here; `context` is the daemon's, for a door caller."""
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code (DESIGN §7)."""
     global _command_words
     _command_words = _words(sys.argv[1:] if argv is None else argv)
     try:
@@ -107,7 +96,6 @@ def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None)
         command.main(
             args=None if argv is None else list(argv),
             prog_name="sfm",
-            obj=context,
             standalone_mode=False,
         )
     except typer.Exit as exit_:  # --help and the like
@@ -129,11 +117,17 @@ def run(argv: Sequence[str] | None = None, *, context: AppContext | None = None)
             print(f"  {detail}", file=sys.stderr)
         return error.exit_code
     except Exception as error:  # one line on screen, the traceback in the log
+        import os
+
         import structlog
 
-        if context is None:  # the daemon's logging is set up already
+        if _command_words[:1] and _command_words[0] in LOCAL_COMMANDS:
             _configure_logging(_last_context)
-        structlog.get_logger("sfm.cli").exception("unexpected error", argv=argv or sys.argv)
+            structlog.get_logger("sfm.cli").exception("unexpected error", argv=argv or sys.argv)
+        elif os.environ.get("SFM_DEBUG"):  # a client's own fault: its traceback on request
+            import traceback
+
+            traceback.print_exc()
         print(f"sfm: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
@@ -165,17 +159,6 @@ def usage_error_text(message: str) -> str:
                 words["maybe"] = t("usage.did_you_mean", option=words["maybe"])
             return chinese.format(**words)
     return message
-
-
-def one_line(error: Exception) -> str:
-    """An unexpected error as one line in the reader's language. A database error says
-    what the database said (locked, connection lost), never the statement or its
-    parameters, which go to the log with the traceback."""
-    original = getattr(error, "orig", None)
-    if type(error).__module__.startswith("sqlalchemy") and original is not None:
-        said = str(original).strip().splitlines()
-        return t("error.database", detail=said[0] if said else type(original).__name__)
-    return t("error.unexpected", detail=f"{type(error).__name__}: {error}")
 
 
 def _all_args(argv: Sequence[str] | None) -> Sequence[str]:
