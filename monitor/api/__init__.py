@@ -5,3 +5,9 @@ the table over its Unix socket (`server`, aiohttp); without a daemon the CLI cal
 table in its own process (`inprocess`, an httpx transport). The CLI (`client`) sees only
 HTTP either way: one implementation of each command, behind one interface.
 """
+
+import sys
+
+# httpx imports its own command line (httpx._main: click, rich and pygments) when it is
+# imported, for a `httpx` console script sfm never runs: a fifth of the client's start-up.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

@@ -184,7 +184,7 @@ USAGE_ERRORS_ZH: tuple[tuple[str, str], ...] = (
         "{name}：文件“{value}”不存在",
     ),
     (
-        r"Invalid value for '(?P<name>[^']+)': Input should be a valid integer.*",
+        r"Invalid value for '(?P<name>[^']+)': '.*' is not a valid int\.",
         "{name} 应为整数",
     ),
     (r"Invalid value for '(?P<name>[^']+)': (?P<detail>.*)", "{name} 的值无效：{detail}"),
