@@ -49,6 +49,7 @@ def init(
         .read_text(encoding="utf-8")
         .replace("@STATE_DIR@", str(state))
         .replace("@STAFF_GROUP@", staff_group)
+        .replace("@SERVICE_USER@", user or "")
         .replace("@HTTP_PORT@", "" if container else "# ")
         # a container's secrets are its environment (compose's env_file)
         .replace("@ENV_FILE@", "" if container else str(env_file))
