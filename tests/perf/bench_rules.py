@@ -2,8 +2,9 @@
 
 (a) Evaluating the rules over 10,000 factories' latest observations: at most
     5 s and 200 MB RSS (measured in a child process that does only that).
-(b) `sfm flags list` with 100,000 flags in SQLite: at most 0.5 s cold (a new
-    process each time, as staff run it; the median of 5 runs is reported).
+
+`sfm flags list` over 100,000 flags (issue 20's bounds, through the daemon and direct) is
+measured in bench_api.py, on the database `register` and `many_flags` build here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -200,26 +200,6 @@ def many_flags(url: str) -> None:
     engine.dispose()
 
 
-def flags_list_cold(directory: Path, url: str) -> list[float]:
-    config = directory / "sfm.toml"
-    config.write_text(f'[database]\nurl = "{url}"\n[logging]\nfile = ""\n', encoding="utf-8")
-    sfm = str(Path(sys.executable).parent / "sfm")
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sfm, "--config", str(config), "flags", "list"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        times.append(time.perf_counter() - started)
-        if done.returncode != 0:
-            raise SystemExit(f"sfm flags list failed: {done.stderr}")
-    return times
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
@@ -253,15 +233,6 @@ def main() -> int:
         )
         ok &= rss_ratio <= 1
 
-        many_flags(url)
-        times = flags_list_cold(directory, url)
-        median = statistics.median(times)
-        print(
-            f"(b) sfm flags list, {FLAGS} flags + those above, cold: median {median:.3f} s "
-            f"(runs {', '.join(f'{t:.3f}' for t in times)}); bound 0.500 s; "
-            f"ratio {median / 0.5:.3f} {'OK' if median <= 0.5 else 'OVER BOUND'}"
-        )
-        ok &= median <= 0.5
     return 0 if ok else 1
 
 
