@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from monitor.alerts.authorities import MUNICIPAL, OPS, Authorities
@@ -82,3 +83,19 @@ def send_test(engine: Engine, alerting: Alerting, value: str) -> dict[str, Any]:
         for index, shown in enumerate(authority.masked_urls)
     ]
     return {"authority": authority.name, "status": alert.status, "urls": outcomes}
+
+
+def counts(session: Session) -> dict[str, int]:
+    """How many alerts there are in each status (status, metrics)."""
+    rows = session.execute(select(col(Alert.status), func.count()).group_by(col(Alert.status)))
+    return {status: count for status, count in rows}
+
+
+def configuration_errors(session: Session) -> list[str]:
+    """Why alerts failed for their configuration (a receiver no URL can reach), once each."""
+    found = session.scalars(
+        select(col(Alert.last_error))
+        .where(col(Alert.status) == "failed", col(Alert.last_error).like("configuration:%"))
+        .distinct()
+    )
+    return [error for error in found if error]

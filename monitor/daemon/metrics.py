@@ -7,20 +7,18 @@ them (a CLI decision, another sweep).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select, text
-from sqlmodel import col
+from sqlalchemy import Engine, text
 
+from monitor.alerts.queries import counts as alert_counts
+from monitor.flags.book import counts as flag_counts
 from monitor.storage.db import session_scope
-from monitor.storage.models import Alert, Flag
 
 log = structlog.get_logger("sfm.metrics")
 
@@ -36,15 +34,9 @@ class _StoredStates(Collector):
         alerts = GaugeMetricFamily("sfm_alerts", "Alerts by status", labels=["status"])
         try:
             with session_scope(self.engine) as session:
-                for state, severity, count in session.execute(
-                    select(col(Flag.state), col(Flag.severity), func.count()).group_by(
-                        col(Flag.state), col(Flag.severity)
-                    )
-                ):
+                for state, severity, count in flag_counts(session):
                     flags.add_metric([state, severity], count)
-                for status, count in session.execute(
-                    select(col(Alert.status), func.count()).group_by(col(Alert.status))
-                ):
+                for status, count in alert_counts(session).items():
                     alerts.add_metric([status], count)
         except Exception as exc:  # a scrape while the database is down shows the rest
             log.warning("metrics could not read the database", error=str(exc))
@@ -107,34 +99,3 @@ def database_answers(engine: Engine) -> bool:
     except Exception:
         return False
     return True
-
-
-def serve_http(
-    host: str, port: int, metrics: Metrics, healthy: Callable[[], bool]
-) -> ThreadingHTTPServer:
-    """Serve /healthz and /metrics on a thread; the caller shuts the server down."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
-                ok = healthy()
-                self._answer(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n", "text/plain")
-            elif self.path == "/metrics":
-                self._answer(200, metrics.render(), "text/plain; version=0.0.4")
-            else:
-                self._answer(404, b"not found\n", "text/plain")
-
-        def _answer(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # scrapes every few seconds would drown the log
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="sfm-http", daemon=True).start()
-    return server

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlmodel import col
 
+from monitor.alerts.queries import configuration_errors
+from monitor.alerts.queries import counts as alert_counts
 from monitor.clock import beijing_text, today_beijing
 from monitor.config import LoadedConfig, mask_secrets
 from monitor.daemon.leader import leader
 from monitor.daemon.scheduler import next_runs
+from monitor.flags.book import counts as flag_counts
 from monitor.rules.policy import measures_in_force
 from monitor.storage.db import session_scope
-from monitor.storage.models import Alert, ConnectorHealth, Flag, JobRun, SweepRun
+from monitor.storage.models import JobRun
+from monitor.sweep.observations import source_health
+from monitor.sweep.run import recent_runs
 
 # Jobs whose failure stops what sfm is for: no sweep, no rules; no dispatch, no alert.
 ESSENTIAL_JOBS = ("registration-sweep", "credit-sweep", "safety-sweep", "dispatch")
@@ -58,21 +63,9 @@ def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
     upcoming = next_runs(config.settings.schedule)
     with session_scope(engine) as session:
         job_runs = {run.job_id: run for run in session.scalars(select(JobRun))}
-        runs = session.scalars(select(SweepRun).order_by(col(SweepRun.id).desc()).limit(3)).all()
-        health = session.scalars(select(ConnectorHealth).order_by(col(ConnectorHealth.connector)))
-        flags = session.execute(
-            select(col(Flag.state), col(Flag.severity), func.count()).group_by(
-                col(Flag.state), col(Flag.severity)
-            )
-        ).all()
-        outbox = session.execute(
-            select(col(Alert.status), func.count()).group_by(col(Alert.status))
-        ).all()
-        config_errors = session.scalars(
-            select(col(Alert.last_error))
-            .where(col(Alert.status) == "failed", col(Alert.last_error).like("configuration:%"))
-            .distinct()
-        ).all()
+        runs = recent_runs(session, 3)
+        health = source_health(session)
+        flags = flag_counts(session)
         return {
             "measures": {
                 "key": choice.key,
@@ -126,6 +119,6 @@ def status(engine: Engine, config: LoadedConfig) -> dict[str, Any]:
                 for h in health
             ],
             "flags": [{"state": s, "severity": v, "count": n} for s, v, n in flags],
-            "outbox": {s: n for s, n in outbox},
-            "alert_configuration_errors": [e for e in config_errors if e],
+            "outbox": alert_counts(session),
+            "alert_configuration_errors": configuration_errors(session),
         }

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import event, insert, update
+from sqlalchemy import event, func, insert, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -454,3 +454,13 @@ def get_flag(session: Session, flag_id: int) -> Flag:
     if flag is None:
         raise NotFound(Message("flag.not_found", id=flag_id))
     return flag
+
+
+def counts(session: Session) -> list[tuple[str, str, int]]:
+    """How many flags there are in each state and severity (status, metrics)."""
+    rows = session.execute(
+        select(col(Flag.state), col(Flag.severity), func.count()).group_by(
+            col(Flag.state), col(Flag.severity)
+        )
+    )
+    return [(state, severity, count) for state, severity, count in rows]

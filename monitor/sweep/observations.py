@@ -355,3 +355,8 @@ class ObservationStore:
             health.last_error_kind = kind
             health.last_error_detail = mask_secrets(detail)
             health.updated_at = now
+
+
+def source_health(session: Any) -> list[ConnectorHealth]:
+    """Each source's health as the sweeps recorded it, by name (status)."""
+    return list(session.scalars(select(ConnectorHealth).order_by(col(ConnectorHealth.connector))))

@@ -384,3 +384,8 @@ async def run_sweep(
         raise
     log.info("sweep finished", **summary.as_json())
     return summary
+
+
+def recent_runs(session: Any, count: int) -> list[SweepRun]:
+    """The newest `count` sweeps, newest first (status)."""
+    return list(session.scalars(select(SweepRun).order_by(col(SweepRun.id).desc()).limit(count)))
