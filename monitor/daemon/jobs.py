@@ -106,15 +106,18 @@ def sweep(
     progress: Callable[[str], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
     wait: bool = True,
+    claimed: bool = False,
 ) -> SweepResult:
     """Ask the connectors, run the rules, watch the sources. The alerts it raises are
     written to the outbox (the queue) and sent by the dispatch job, never here: a slow or
     refusing receiver never holds up a sweep, nor makes it fail.
 
-    A scheduled sweep waits for one in progress; staff's (`wait=False`) is refused."""
+    A scheduled sweep waits for one in progress; staff's (`wait=False`) is refused.
+    `claimed`: the caller took SWEEPING itself and releases it (a staff sweep started
+    through the API is refused when it is asked for, before it runs on a thread of its own)."""
     from monitor.sweep.run import SWEEPING, run_sweep
 
-    if not SWEEPING.acquire(blocking=wait):
+    if not claimed and not SWEEPING.acquire(blocking=wait):
         raise Refused(Message("sweep.busy"))
     try:
         summary = asyncio.run(
@@ -131,7 +134,8 @@ def sweep(
             )
         )
     finally:
-        SWEEPING.release()
+        if not claimed:
+            SWEEPING.release()
     notes = watch_connectors(runtime) if factory_code is None else []
     return SweepResult(summary, notes)
 

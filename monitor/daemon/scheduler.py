@@ -213,6 +213,7 @@ class Daemon:
         self._dispatch_queued = False
         self._wake_lock = threading.Lock()
         self.lost_lead = threading.Event()  # set by the leader's fence, or by a job it stopped
+        self.paused = threading.Event()  # jobs paused while the database is away
         self.clock = WallClockWatch()
 
     # ------------------------------------------------------------ one job
@@ -402,12 +403,14 @@ class Daemon:
 
     def pause(self) -> None:
         """No job starts until `resume` (the database is away); the running ones go on."""
+        self.paused.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
 
     def resume(self) -> None:
         if self.scheduler is not None and self.scheduler.running and not self.stop.is_set():
             self.scheduler.resume()
+        self.paused.clear()
 
     def running(self) -> bool:
         return bool(
