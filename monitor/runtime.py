@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from monitor.alerts.service import Alerting
     from monitor.config import LoadedConfig
+    from monitor.daemon.scheduler import Daemon
 
 
 class Runtime:
@@ -23,6 +24,11 @@ class Runtime:
         self.config = config
         self.owner_only = owner_only
         self._resources = ExitStack()
+        # the daemon this runtime serves (`sfm run` sets it): staff sweeps are its jobs then
+        self.daemon: Daemon | None = None
+        from monitor.api.sweeps import StaffSweeps
+
+        self.sweeps = StaffSweeps(self)  # staff's sweeps started through the API
 
     @classmethod
     def load(cls, config_path: str | None = None, *, owner_only: bool = False) -> Runtime:
@@ -31,7 +37,9 @@ class Runtime:
         return cls(load_config(config_path), owner_only=owner_only)
 
     def close(self) -> None:
-        """Stop what this runtime started (the built-in simulator) and close the database."""
+        """Stop what this runtime started (staff sweeps, the built-in simulator) and close
+        the database."""
+        self.sweeps.close()
         self._resources.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from typing import Annotated, Any
+import time
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from monitor.cli.common import AppContext, api, console, print_json, say, state
+from monitor.cli.common import api, console, print_json, say, state
 from monitor.i18n import CATALOG, Message, t
+
+if TYPE_CHECKING:
+    from monitor.api.client import Api
+
+# how often `sfm check` asks how far its sweep got
+POLL_S = 0.4
 
 
 def check(
@@ -24,118 +29,65 @@ def check(
     ] = False,
 ) -> None:
     """Run the connectors now over every active factory (or one) and store what they say."""
-    app_state = state(ctx)
-    with ExitStack() as held:
-        if True:  # until sweeps are jobs of the API: a sweep here holds the daemon's lock
-            held.enter_context(sweeping_alone(app_state))
-        result = _sweep(app_state, factory, topic, progress=sys.stdout.isatty() and not as_json)
-    _show(result, as_json)
-    result.raise_if_incomplete()
-
-
-@contextmanager
-def sweeping_alone(app_state: AppContext) -> Iterator[None]:
-    """The daemon's leader lock, for one `sfm check`: refused (exit 3) while a daemon or
-    another check holds it, so two sweeps never interleave their writes."""
-    from monitor.daemon.leader import LeaderLock, refusal
-
-    lock = LeaderLock(app_state.engine)
-    if not lock.try_acquire():
-        raise refusal(app_state.engine, "sweep")
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _sweep(app_state: AppContext, factory: str | None, topic: str | None, *, progress: bool) -> Any:
-    from monitor.daemon import jobs
-
-    # alone, `sfm check` sends what is due before it exits; in the daemon, its dispatch job does
-    deliver = True
-    if not progress:
-        return jobs.check(app_state, deliver=deliver, topic=topic, factory_code=factory, wait=False)
-    else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console(),
-            transient=True,
-        ) as bar:
-            task = bar.add_task(t("check.progress"), total=None)
-
-            def started(total: int, _connectors: int) -> None:
-                bar.update(task, total=total or None)
-
-            return jobs.check(
-                app_state,
-                deliver=deliver,
-                topic=topic,
-                factory_code=factory,
-                progress=lambda _name: bar.advance(task),
-                on_start=started,
-                wait=False,
-            )
-
-
-def _show(result: Any, as_json: bool) -> None:
-    summary, delivery = result.summary, result.delivery
+    client = api(ctx)
+    # a job of the daemon (or, without one, of this process): refused while one runs
+    sweep = client.post("/sweeps", {"factory": factory, "topic": topic})
+    sweep = _follow(client, sweep, bar=sys.stdout.isatty() and not as_json)
+    if sweep["state"] == "failed":
+        raise _error(sweep["error"])
     if as_json:
-        print_json(result.as_json())
-        return
+        print_json(sweep["result"])
+    else:
+        _show(sweep["shown"])
+    if sweep["error"]:  # done, but incomplete (exit 5)
+        raise _error(sweep["error"])
+
+
+def _follow(client: Api, sweep: dict[str, Any], *, bar: bool) -> dict[str, Any]:
+    """The sweep once it ended, asked every POLL_S; a progress bar meanwhile on a terminal."""
+    if not bar:
+        while sweep["state"] == "running":
+            time.sleep(POLL_S)
+            sweep = client.get(f"/sweeps/{sweep['id']}")
+        return sweep
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task(t("check.progress"), total=None)
+        while True:
+            done = sweep["progress"]
+            progress.update(task, completed=done["done"], total=done["total"] or None)
+            if sweep["state"] != "running":
+                return sweep
+            time.sleep(POLL_S)
+            sweep = client.get(f"/sweeps/{sweep['id']}")
+
+
+def _error(error: dict[str, Any]) -> Exception:
+    from monitor.api.client import ApiError
+
+    return ApiError(str(error["code"]), str(error["message"]), list(error["details"]))
+
+
+def _show(shown: dict[str, Any]) -> None:
+    """The table of sources and the lines under it, as the API wrote them."""
     from rich.table import Table
 
-    table = Table(
-        title=t("check.title", factories=summary.factories, seconds=f"{summary.duration_s:.1f}")
-    )
-    for key in ("connector", "topic", "found", "not_found", "errors", "changed"):
-        table.add_column(
-            t(f"check.col.{key}"), justify="left" if key in ("connector", "topic") else "right"
-        )
-    for name, tally in summary.connectors.items():
-        errors = str(tally.errors)
-        if tally.error_kinds:
-            errors += (
-                "（"
-                + "，".join(f"{t(f'error_kind.{k}')} {n}" for k, n in tally.error_kinds.items())
-                + "）"
-            )
-        table.add_row(
-            name,
-            t(f"topic.{tally.topic}"),
-            str(tally.found),
-            str(tally.not_found),
-            errors,
-            str(tally.changed),
-        )
+    table = Table(title=shown["title"])
+    for column in shown["columns"]:
+        table.add_column(column["header"], justify=column["justify"])
+    for row in shown["rows"]:
+        table.add_row(*row)
     console().print(table)
-    for name, tally in summary.connectors.items():
-        # what an answer or a file held that was not taken as the factory's evidence
-        if tally.other_codes_dropped or tally.codes_folded or tally.rows_rejected:
-            say(
-                Message(
-                    "check.set_aside",
-                    connector=name,
-                    other_codes_dropped=tally.other_codes_dropped,
-                    codes_folded=tally.codes_folded,
-                    rows_rejected=tally.rows_rejected,
-                )
-            )
-    if summary.evaluation is not None:
-        say(Message("check.flags", **summary.evaluation.as_json()))
-    if delivery is not None:
-        say(
-            Message(
-                "alerts.dispatched",
-                sent=delivery.sent,
-                retrying=delivery.retrying,
-                failed=delivery.failed,
-            )
-        )
+    for line in shown["lines"]:
+        say(line)
 
 
 def simulator(

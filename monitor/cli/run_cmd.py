@@ -94,6 +94,7 @@ def run(
     finally:
         if server is not None:
             server.close()
+        runtime.sweeps.close(settings.daemon.stop_timeout_s)  # before the lead goes
         lock.release()
 
 
@@ -168,6 +169,7 @@ def serve_api(runtime: Runtime, daemon: Daemon, metrics: Metrics, fence: Any) ->
     from monitor.daemon.status import healthy
 
     settings = runtime.config.settings
+    runtime.daemon = daemon  # staff sweeps started through the API are its jobs
 
     def fine() -> bool:
         return (
