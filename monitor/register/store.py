@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from monitor.clock import now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district, validate_credit_code
 from monitor.errors import BadInput, NotFound, Refused
-from monitor.i18n import Message, t
+from monitor.i18n import Message
 from monitor.operators import Operator
 from monitor.register.parse import LEVELS, FactoryRow, parse_factories, plain
 from monitor.storage.db import in_slices, session_scope
@@ -406,14 +406,27 @@ def find_factory(session: Session, code: str, *, accept_codes: Iterable[str] = (
 
 
 def list_factories(
-    engine: Engine, *, district: str | None = None, level: str | None = None
+    engine: Engine,
+    *,
+    district: str | None = None,
+    level: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[Factory]:
-    """The register, filtered; district and level accept every spelling an import accepts."""
-    return list(iter_factories(engine, district=district, level=level))
+    """The register, filtered; district and level accept every spelling an import accepts.
+    `limit` and `offset` take one page of it, in its order (district, then credit code)."""
+    return list(
+        iter_factories(engine, district=district, level=level, limit=limit, offset=offset)
+    )
 
 
 def iter_factories(
-    engine: Engine, *, district: str | None = None, level: str | None = None
+    engine: Engine,
+    *,
+    district: str | None = None,
+    level: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> Iterator[Factory]:
     """The register, filtered, read a thousand entries at a time (a 100,000-factory
     register is streamed, not held)."""
@@ -428,6 +441,10 @@ def iter_factories(
         if resolved_level is None:
             raise BadInput(Message("level.unknown", value=level))
         query = query.where(Factory.level == resolved_level.value)
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     with session_scope(engine) as session:
         yield from session.exec(query.execution_options(yield_per=1000))
 
@@ -460,15 +477,3 @@ def designations_of(
                 .order_by(col(Designation.designated_on), col(Designation.id))
             )
         )
-
-
-def summary_text(report: ImportReport) -> str:
-    key = "import.summary" if report.changed else "import.nothing_changed"
-    text = t(
-        key,
-        file=report.file,
-        added=len(report.added),
-        updated=len(report.updated),
-        unchanged=report.unchanged,
-    )
-    return f"{text} {t('import.dry_run')}" if report.dry_run else text
