@@ -23,7 +23,7 @@ import httpcore
 import httpx
 
 from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER, exit_code_of
-from monitor.errors import ConfigError, Refused, SfmError
+from monitor.errors import BadInput, ConfigError, Refused, SfmError
 from monitor.i18n import Message, language
 from monitor.locations import (
     database_url_of,
@@ -122,7 +122,7 @@ class Api:
         try:
             handle = file.open("rb")
         except OSError as exc:
-            raise SfmError(f"{file}: {exc.strerror or exc}") from exc
+            raise BadInput(f"{file}: {exc.strerror or exc}") from exc
         with handle:
             return self._json(self._send("POST", path, params=_query(params), content=handle))
 
