@@ -61,6 +61,25 @@ def test_bad_import_exits_2_names_row_and_column_and_writes_nothing(
     assert json.loads(cli("factories", "list", "--json").out) == []
 
 
+def test_a_file_the_caller_cannot_open_or_the_api_will_not_take_is_bad_input(
+    cli: Cli, tmp_path: Path, database_url: str
+) -> None:
+    missing = cli("factories", "import", str(tmp_path / "missing.csv"))
+    assert missing.code == 2 and "missing.csv" in missing.err
+    text = tmp_path / "factories.txt"
+    text.write_text(DEMO_FACTORIES.read_text(encoding="utf-8"), encoding="utf-8")
+    unsupported = cli("factories", "import", str(text))
+    assert (
+        unsupported.code == 2 and "factories.txt" in unsupported.err and ".txt" in unsupported.err
+    )
+    (tmp_path / "small").mkdir()
+    limit = "[daemon]\nmax_import_bytes = 1024\n"
+    small = Cli(cli.capsys, write_config(tmp_path / "small", database_url, limit))
+    too_large = small("factories", "import", str(DEMO_FACTORIES))
+    assert too_large.code == 2 and "1024" in too_large.err
+    assert json.loads(cli("factories", "list", "--json").out) == []
+
+
 def test_dry_run_flag(cli: Cli) -> None:
     result = cli("factories", "import", str(DEMO_FACTORIES), "--dry-run", "--json")
     assert result.code == 0 and len(json.loads(result.out)["added"]) == 34
