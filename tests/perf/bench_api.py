@@ -65,7 +65,9 @@ P95_BOUND_S = 1.0
 SWEEP_SLOWDOWN_BOUND = 1.15
 # Nothing runs on its own: every job ran just now and next runs on the first of January.
 YEARLY = "0 0 1 1 *"
-SWEEP_LEAD_S = 6.0  # the scheduled sweep fires this long after the daemon answers
+# the scheduled sweep fires this long after the daemon's config is written (it starts in
+# a few seconds even on a busy machine); the clients start a second before it
+SWEEP_LEAD_S = 20.0
 PAGE = {"limit": "100", "offset": "0"}  # the CLI's first page of `flags list`
 
 
@@ -248,10 +250,12 @@ def import_breakdown(config: Path, cwd: Path) -> None:
             next(i for i, entry in enumerate(entries) if entry[3].split(".")[0] == package),
         )
         chain = [m for m in importers(first) if m.split(".")[0] != package]
-        print(
-            f"(i)   {package} ({entries[first][1] / 1000:.0f} ms cumulative) first imported by "
-            + " → ".join(chain or ["the script"])
+        how = (
+            "first imported by " + " → ".join(chain)
+            if chain
+            else "imported at top level (by the script, or lazily at run time)"
         )
+        print(f"(i)   {package} ({entries[first][1] / 1000:.0f} ms cumulative) {how}")
     ours = sorted(
         (
             (cumulative, module)
@@ -274,6 +278,7 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     swept: bool = False
+    lead_s: float = 0.0  # how long the clients ran before the sweep started
 
 
 async def one_client(number: int, socket: Path, load: Load, until: float) -> None:
@@ -305,6 +310,7 @@ class Sweep:
     fetched_s: float  # the sweep proper: fetching and storing
     rules_s: float
     found: int
+    started_at: float  # the epoch second the daemon recorded the run's start
 
 
 def finished_sweep(engine: Any) -> Sweep | None:
@@ -321,6 +327,7 @@ def finished_sweep(engine: Any) -> Sweep | None:
             fetched_s=float(summary.get("duration_s", 0.0)),
             rules_s=float(evaluation.get("duration_s", 0.0)),
             found=sum(int(t.get("found", 0)) for t in summary.get("connectors", {}).values()),
+            started_at=run.started_at.timestamp(),
         )
 
 
@@ -334,45 +341,51 @@ def sweeps_served() -> bool:
 def sweep_once(
     database: Path, folder: Path, upstream: str, clients: int
 ) -> tuple[Sweep, Load | None]:
-    """One daemon, one sweep of the register; `clients` calling the API meanwhile."""
+    """One daemon, one sweep of the register; `clients` calling the API from a second
+    before the sweep starts until it has ended and LOAD_S have passed."""
     through_api = sweeps_served()
-    sweep_at = YEARLY
+    sweep_at, at = YEARLY, datetime.now(BEIJING) + timedelta(seconds=SWEEP_LEAD_S)
     if not through_api:
-        at = datetime.now(BEIJING) + timedelta(seconds=SWEEP_LEAD_S + 3)
         sweep_at = f"{at.second} {at.minute} {at.hour} {at.day} {at.month} *"
     daemon = RunningDaemon(daemon_folder(database, folder, upstream, sweep_at))
     engine = db.make_engine(f"sqlite:///{folder / 'sfm.db'}")
-    try:
+    load = Load() if clients else None
+
+    async def watched() -> Sweep:
+        if not through_api:
+            await asyncio.sleep(max(0.0, (at - datetime.now(BEIJING)).total_seconds() - 1))
+        began = time.time()
+        until = time.monotonic() + LOAD_S
+        tasks = [
+            asyncio.create_task(one_client(number, daemon.socket, load, until))
+            for number in range(clients)
+            if load
+        ]
         if through_api:
-            with daemon.http() as http:
-                started = http.post("/sweeps", json={"topic": "registration"})
-                if started.status_code != 202:
-                    raise SystemExit(f"POST /sweeps: {started.status_code} {started.text}")
-        load = Load() if clients else None
+            await asyncio.sleep(1)
+            async with httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket)),
+                base_url="http://sfm" + PREFIX,
+                timeout=60,
+            ) as http:
+                started = await http.post("/sweeps", json={"topic": "registration"})
+            if started.status_code != 202:
+                raise SystemExit(f"POST /sweeps: {started.status_code} {started.text}")
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            if daemon.process.poll() is not None:
+                raise SystemExit(f"the daemon died: {daemon.output()}")
+            swept = await asyncio.to_thread(finished_sweep, engine)
+            if swept is not None:
+                if load:
+                    load.swept = True
+                    await asyncio.gather(*tasks)
+                    load.lead_s = swept.started_at - began
+                return swept
+            await asyncio.sleep(0.5)
+        raise SystemExit("the sweep did not finish within 900 s")
 
-        async def watched() -> Sweep:
-            until = time.monotonic() + LOAD_S
-            tasks = (
-                [
-                    asyncio.create_task(one_client(number, daemon.socket, load, until))
-                    for number in range(clients)
-                ]
-                if load
-                else []
-            )
-            deadline = time.monotonic() + 900
-            while time.monotonic() < deadline:
-                if daemon.process.poll() is not None:
-                    raise SystemExit(f"the daemon died: {daemon.output()}")
-                swept = await asyncio.to_thread(finished_sweep, engine)
-                if swept is not None:
-                    if load:
-                        load.swept = True
-                        await asyncio.gather(*tasks)
-                    return swept
-                await asyncio.sleep(0.5)
-            raise SystemExit("the sweep did not finish within 900 s")
-
+    try:
         sweep = asyncio.run(watched())
     finally:
         engine.dispose()
@@ -400,7 +413,8 @@ def bench_under_load(database: Path, scratch: Path) -> bool:
     assert load is not None
     print(
         f"    sweep beside {CLIENTS} clients: {loaded.wall_s:.2f} s "
-        f"(fetching {loaded.fetched_s:.2f} s, rules {loaded.rules_s:.2f} s) [{load_average()}]"
+        f"(fetching {loaded.fetched_s:.2f} s, rules {loaded.rules_s:.2f} s), the clients "
+        f"started {load.lead_s:.1f} s before it [{load_average()}]"
     )
     latencies = sorted(load.latencies)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
