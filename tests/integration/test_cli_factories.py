@@ -45,6 +45,23 @@ def test_english_tables(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (
         "Credit code" in listing.out and "advanced" in listing.out and "基础级" not in listing.out
     )
+    again = cli("factories", "import", str(DEMO_FACTORIES), "--dry-run")
+    assert "identical to the register" in again.out and "dry run" in again.out
+    code = next(
+        row["credit_code"]
+        for row in json.loads(cli("factories", "list", "--json").out)
+        if row["district_code"] == "110108"
+    )
+    renamed = cli(
+        "factories", "rename", code, "--name", "New Name Co.", "--approved-on", "2026-3-1"
+    )
+    assert renamed.code == 0 and "rename recorded" in renamed.out and "New Name Co." in renamed.out
+    moved = cli("factories", "move", code, "--district", "昌平", "--decided-on", "2026-04-01")
+    assert moved.code == 0 and "Haidian → Changping" in moved.out
+    bad = cli("factories", "revoke", code, "--decided-on", "May 1", "--ref", "x", "--reason", "y")
+    assert bad.code == 2 and "--decided-on: unrecognised date 'May 1'" in bad.err
+    shown = cli("factories", "show", code)
+    assert "renamed" in shown.out and "Changping" in shown.out and "认定" not in shown.out
 
 
 def test_bad_import_exits_2_names_row_and_column_and_writes_nothing(
