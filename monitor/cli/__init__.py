@@ -93,11 +93,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if language() == "zh":
             in_chinese(command, help_shown="--help" in _all_args(argv) or not _command_words)
         # not standalone: sfm shows usage errors itself, in the reader's language
-        command.main(
+        returned = command.main(
             args=None if argv is None else list(argv),
             prog_name="sfm",
             standalone_mode=False,
         )
+        if isinstance(returned, int):  # not standalone, an Exit's code is returned (Ctrl-C: 130)
+            return returned
     except typer.Exit as exit_:  # --help and the like
         return exit_.exit_code
     except typer.Abort:  # Ctrl-C at a prompt
