@@ -32,6 +32,7 @@ from monitor.config import LoadedConfig, cron_trigger
 from monitor.errors import Refused, SweepIncomplete
 from monitor.i18n import Message, language, t, using_language
 from monitor.rules.policy import PolicyChoice, measures_in_force
+from monitor.storage.audit_chain import head_and_length
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
 from monitor.vocabulary import AlertStatus
@@ -448,6 +449,9 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
         ).all()
     if not rows or not _overview_day(runtime, today):
         return len(rows)  # an overview with nothing in it, or off its weekday, is not sent
+    # The audit chain's head and length go to the bureau's own mailbox: a witness that a
+    # superuser who rewrites the audit and reseals the whole chain cannot reach.
+    head, length = head_and_length(runtime.engine)
     with using_language(runtime.config.settings.alerts.language):
         by_district = Counter(
             (
@@ -475,6 +479,7 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
                 }
                 for r in rows[:20]
             ],
+            "audit": {"length": length, "head": head},
         }
     with session_scope(runtime.engine) as session:
         runtime.alerting.outbox.note(
