@@ -229,12 +229,14 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
             row = health.get(name)
             newest = row.last_success_at if row else None
             newest_text = beijing_text(newest) if newest else "—"
-            # Hours count only once a sweep asked since: after the wall clock jumped forward
-            # (or the daemon was down) the source is not "stale" before it is asked again.
+            # Hours count only once the latest sweep that asked it got no answer: after the
+            # wall clock jumped forward (or the daemon was down) the source is not "stale"
+            # before it is asked again. Sweeps are taken in the order they ran, not by their
+            # start times, which a clock set back puts after the newest answer.
             stale = (
                 newest is not None
                 and now - newest > timedelta(hours=settings.stale_after_hours)
-                and any(name in run["connectors"] and run["at"] > newest for run in runs)
+                and failed > 0
             )
             failing = failed >= settings.down_after_runs
             down = failing or stale
