@@ -32,6 +32,7 @@ from monitor.config import LoadedConfig, cron_trigger
 from monitor.errors import Refused, SweepIncomplete
 from monitor.i18n import Message, language, t, using_language
 from monitor.rules.policy import PolicyChoice, measures_in_force
+from monitor.storage.audit_chain import head_and_length
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
 from monitor.vocabulary import AlertStatus
@@ -232,12 +233,14 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
             row = health.get(name)
             newest = row.last_success_at if row else None
             newest_text = beijing_text(newest) if newest else "—"
-            # Hours count only once a sweep asked since: after the wall clock jumped forward
-            # (or the daemon was down) the source is not "stale" before it is asked again.
+            # Hours count only once the latest sweep that asked it got no answer: after the
+            # wall clock jumped forward (or the daemon was down) the source is not "stale"
+            # before it is asked again. Sweeps are taken in the order they ran, not by their
+            # start times, which a clock set back puts after the newest answer.
             stale = (
                 newest is not None
                 and now - newest > timedelta(hours=settings.stale_after_hours)
-                and any(name in run["connectors"] and run["at"] > newest for run in runs)
+                and failed > 0
             )
             failing = failed >= settings.down_after_runs
             down = failing or stale
@@ -452,6 +455,9 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
         ).all()
     if not rows or not _overview_day(runtime, today):
         return len(rows)  # an overview with nothing in it, or off its weekday, is not sent
+    # The audit chain's head and length go to the bureau's own mailbox: a witness that a
+    # superuser who rewrites the audit and reseals the whole chain cannot reach.
+    head, length = head_and_length(runtime.engine)
     with using_language(runtime.config.settings.alerts.language):
         by_district = Counter(
             (
@@ -479,6 +485,7 @@ def overview(runtime: Runtime, today: date | None = None) -> int:
                 }
                 for r in rows[:20]
             ],
+            "audit": {"length": length, "head": head},
         }
     with session_scope(runtime.engine) as session:
         runtime.alerting.outbox.note(

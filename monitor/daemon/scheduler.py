@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import select
 
 from monitor.clock import BEIJING, now_utc
@@ -99,12 +100,61 @@ def trigger_for(job: Job, schedule: ScheduleSettings) -> Any:
     return cron_trigger(getattr(schedule, job.schedule))
 
 
+# After the wall clock jumps forward (or the host sleeps), APScheduler lists every run the gap
+# skipped before it coalesces them into one: 176,400 for an every-second job over two days,
+# decades' worth after a dead RTC battery, all the while holding its job store's lock (no
+# job starts, a dispatch wake-up blocks). So the scheduler's triggers step straight to the
+# last minute (hour, day, ...) before `now` that holds a run: the runs in between would be
+# coalesced away in any case.
+CATCH_UP_WINDOWS = (
+    timedelta(minutes=1),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=32),
+    timedelta(days=366),
+)
+
+
+def _recent_fire(trigger: Any, start: datetime, now: datetime) -> datetime | None:
+    """The first fire in the narrowest of CATCH_UP_WINDOWS before `now`, after `start`, that
+    holds one; None if none does."""
+    for window in CATCH_UP_WINDOWS:
+        if now - window > start:
+            recent: datetime | None = trigger.get_next_fire_time(None, now - window)
+            if recent is not None and recent <= now:
+                return recent
+    return None
+
+
+class CoalescingTrigger(BaseTrigger):
+    """A cron trigger that never lists more than a window's worth of runs missed in a gap."""
+
+    def __init__(self, cron: Any) -> None:
+        self.cron = cron
+
+    def get_next_fire_time(self, previous_fire_time: Any, now: datetime) -> datetime | None:
+        following: datetime | None = self.cron.get_next_fire_time(previous_fire_time, now)
+        if previous_fire_time is None or following is None:
+            return following
+        return _recent_fire(self.cron, following, now) or following
+
+    def __str__(self) -> str:
+        return str(self.cron)
+
+
 def latest_fire(
     trigger: Any, after: datetime, now: datetime, limit: int = 10_000
 ) -> datetime | None:
     """The last time `trigger` fired in (after, now], or None if it did not."""
+    start = after + timedelta(microseconds=1)
+    first = trigger.get_next_fire_time(None, start)
+    if first is None or first > now:
+        return None
+    # counted from the narrowest window before `now` that holds a fire: a few steps however
+    # long the gap (an every-second job over a two-day jump is 172,800 of them)
+    first = _recent_fire(trigger, start, now) or first
     latest = None
-    moment = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    moment = first
     for _ in range(limit):
         if moment is None or moment > now:
             return latest
@@ -357,7 +407,7 @@ class Daemon:
             extra = {"next_run_time": now} if job.id in catch_up else {}
             self.scheduler.add_job(
                 self.run_job,
-                trigger_for(job, schedule),
+                CoalescingTrigger(trigger_for(job, schedule)),
                 args=[job],
                 id=job.id,
                 name=job.id,

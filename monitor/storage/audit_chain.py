@@ -141,8 +141,12 @@ class Verification:
         return self.first_break is None
 
 
-def verify(engine: Engine) -> Verification:
-    """Walk the chain from its start; stop at the first seal or entry that does not hold."""
+def verify(engine: Engine, witness: tuple[str, int] | None = None) -> Verification:
+    """Walk the chain from its start; stop at the first seal or entry that does not hold.
+
+    `witness` is a (head, length), as `head_and_length` gave it, kept elsewhere (the bureau's
+    weekly overview): the seal at that place must still carry that hash, or the chain was
+    rebuilt whole since."""
     previous, expected_seq, length = GENESIS, 1, 0
     with engine.connect() as connection:
         for chunk in _chunks(connection):
@@ -166,6 +170,12 @@ def verify(engine: Engine) -> Verification:
                         problem = f"{where}: the entry was removed"
                     elif content_hash(seal_row["audit_table"], entry) != seal_row["content_hash"]:
                         problem = f"{where}: the entry was changed"
+                    elif (
+                        witness
+                        and witness[1] == seal_row["seq"]
+                        and witness[0] != seal_row["entry_hash"]
+                    ):
+                        problem = f"{where}: the seal is not the one the witness kept"
                 if problem:
                     return Verification(length, previous, problem, _unsealed(connection))
                 previous, expected_seq, length = (
@@ -173,6 +183,9 @@ def verify(engine: Engine) -> Verification:
                     expected_seq + 1,
                     length + 1,
                 )
+        if witness and witness[1] > length:
+            problem = f"seal {witness[1]}, which the witness kept, is missing"
+            return Verification(length, previous, problem, _unsealed(connection))
         return Verification(length, previous, None, _unsealed(connection))
 
 

@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import Engine, text
 
-from monitor.storage.audit_chain import GENESIS, content_hash, verify
+from monitor.storage.audit_chain import GENESIS, content_hash, head_and_length, seal, verify
 from tests.conftest import Cli
 
 
@@ -21,15 +21,17 @@ def _a_decision(cli: Cli) -> int:
     return int(flag["id"])
 
 
-def _behind_the_triggers_back(engine: Engine, statement: str) -> None:
+def _behind_the_triggers_back(engine: Engine, *statements: str) -> None:
     """What a database superuser can do: the append-only triggers do not stop it."""
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text("SET LOCAL session_replication_role = replica"))
         else:
-            connection.execute(text("DROP TRIGGER IF EXISTS flag_audit_no_update"))
-            connection.execute(text("DROP TRIGGER IF EXISTS flag_audit_no_delete"))
-        connection.execute(text(statement))
+            for table in ("flag_audit", "audit_seal"):
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_update"))
+                connection.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_delete"))
+        for statement in statements:
+            connection.execute(text(statement))
 
 
 def test_every_audit_entry_is_sealed_and_the_chain_verifies(register: Engine, cli: Cli) -> None:
@@ -57,12 +59,23 @@ def test_a_changed_entry_is_found_and_named(register: Engine, cli: Cli) -> None:
         f"UPDATE flag_audit SET reason = '无需处理' WHERE flag_id = {flag_id}"
         " AND to_state = 'confirmed'",
     )
+    with register.connect() as connection:
+        entry = connection.execute(
+            text(f"SELECT id FROM flag_audit WHERE flag_id = {flag_id} AND to_state = 'confirmed'")
+        ).scalar_one()
+        before = connection.execute(
+            text(
+                f"SELECT seq FROM audit_seal WHERE audit_table = 'flag_audit' AND row_id = {entry}"
+            )
+        ).scalar_one()
     found = verify(register)
-    assert not found.intact and "flag_audit" in (found.first_break or "")
+    assert not found.intact and f"flag_audit #{entry} " in (found.first_break or "")
     assert "changed" in (found.first_break or "")
+    assert found.length == before - 1  # the chain holds up to the entry before it
     said = cli("audit", "verify", "--json")
     assert said.code == 1
     assert json.loads(said.out)["intact"] is False
+    assert f"flag_audit #{entry} " in json.loads(said.out)["first_break"]
 
 
 def test_a_removed_entry_is_found(register: Engine, cli: Cli) -> None:
@@ -90,3 +103,25 @@ def test_the_operators_name_is_sealed_and_entries_sealed_before_it_existed_still
         "AND to_state = 'confirmed'",
     )
     assert not verify(register).intact
+
+
+def test_a_chain_rebuilt_whole_is_found_only_by_the_witness_the_overview_kept(
+    register: Engine, cli: Cli
+) -> None:
+    flag_id = _a_decision(cli)
+    witness = head_and_length(register)  # what the weekly overview mailed to the bureau
+    assert verify(register, witness=witness).intact
+    _behind_the_triggers_back(
+        register,
+        f"UPDATE flag_audit SET reason = '无需处理' WHERE flag_id = {flag_id}"
+        " AND to_state = 'confirmed'",
+        "DELETE FROM audit_seal",
+    )
+    assert seal(register) == witness[1]  # the superuser reseals every entry
+    assert verify(register).intact  # the chain holds in itself...
+    found = verify(register, witness=witness)
+    assert not found.intact and "witness" in (found.first_break or "")
+    # a chain cut short before the witness's place is found too
+    _behind_the_triggers_back(register, f"DELETE FROM audit_seal WHERE seq >= {witness[1]}")
+    shorter = verify(register, witness=witness)
+    assert not shorter.intact and "missing" in (shorter.first_break or "")

@@ -17,14 +17,14 @@ STRESS = Path(__file__).with_name("stress.py")
 
 
 @pytest.mark.postgres
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_every_promise_holds_at_a_small_scale(postgres_available: None) -> None:
     done = subprocess.run(
         [sys.executable, str(STRESS)],
         env={**os.environ, "SFM_STRESS_SCALE": "0.02"},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     assert "Traceback" not in done.stdout + done.stderr, (done.stdout + done.stderr)[-4000:]
@@ -42,6 +42,11 @@ def test_every_promise_holds_at_a_small_scale(postgres_available: None) -> None:
         "lock session is ended",
         "database outage leaves one leader",
         "SQLite file is deleted",
+        "wall clock set back",
+        "audit entry changed",
+        "Memory holds steady",
     ):
         assert promise in table, promise
     assert "NO" not in table.split("held")[-1]
+    if Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1").exists():
+        assert "skipped" not in table.split("held")[-1], table  # tried where it can be

@@ -8,7 +8,7 @@ import pytest
 
 from monitor.clock import BEIJING
 from monitor.config import ScheduleSettings, Settings, cron_trigger
-from monitor.daemon.scheduler import JOBS, due_jobs, latest_fire, next_runs
+from monitor.daemon.scheduler import JOBS, CoalescingTrigger, due_jobs, latest_fire, next_runs
 from monitor.storage.models import JobRun
 
 # 2026-11-25 10:00 in Beijing
@@ -53,6 +53,55 @@ def test_latest_fire_finds_the_last_run_a_schedule_owed() -> None:
     two_days_ago = NOW - timedelta(days=2)
     assert latest_fire(daily, two_days_ago, NOW) == datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
     assert latest_fire(daily, NOW - timedelta(hours=1), NOW) is None
+
+
+class Counted:
+    """A trigger that counts how often it is asked: the cost of a look over a long gap."""
+
+    def __init__(self, expression: str) -> None:
+        self.cron = cron_trigger(expression)
+        self.asked = 0
+
+    def get_next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
+        self.asked += 1
+        return self.cron.get_next_fire_time(previous, now)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("expression", "gap"),
+    [
+        ("* * * * * *", timedelta(days=2)),  # a test schedule, the clock set two days on
+        ("* * * * *", timedelta(days=365 * 30)),  # a dead RTC battery: from 1996 to now
+        ("0 9 * * 1", timedelta(days=365 * 30)),
+    ],
+)
+def test_a_long_gap_is_looked_over_in_a_few_steps_and_the_latest_fire_is_exact(
+    expression: str, gap: timedelta
+) -> None:
+    trigger = Counted(expression)
+    latest = latest_fire(trigger, NOW - gap, NOW)
+    assert latest is not None and latest <= NOW
+    assert trigger.cron.get_next_fire_time(latest, latest + timedelta(microseconds=1)) > NOW
+    assert trigger.asked <= 100
+    # APScheduler lists the runs a gap skipped (job._get_run_times) through its trigger
+    # before it coalesces them into one: they must be few, the last one the latest owed
+    coalescing = CoalescingTrigger(trigger)
+    trigger.asked = 0
+    run_times, moment = [], trigger.cron.get_next_fire_time(None, NOW - gap)
+    while moment is not None and moment <= NOW:
+        run_times.append(moment)
+        moment = coalescing.get_next_fire_time(moment, NOW)
+    assert run_times[-1] == latest and len(run_times) <= 62 and trigger.asked <= 100
+
+
+def test_the_coalescing_trigger_is_the_cron_trigger_when_no_run_was_missed() -> None:
+    every_second = CoalescingTrigger(cron_trigger("* * * * * *"))
+    assert every_second.get_next_fire_time(NOW, NOW) == NOW + timedelta(seconds=1)
+    late = NOW + timedelta(seconds=20)  # the scheduler woke late: every run is listed
+    assert every_second.get_next_fire_time(NOW, late) == NOW + timedelta(seconds=1)
+    daily = CoalescingTrigger(cron_trigger("0 3 * * *"))
+    assert daily.get_next_fire_time(None, NOW) == datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
+    assert "cron[" in str(daily)
 
 
 def test_start_up_makes_up_a_missed_run_within_grace_only() -> None:

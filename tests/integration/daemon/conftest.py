@@ -47,10 +47,18 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = ""
 class Daemon:
     """One `sfm run` process; its output goes to files for the test to read."""
 
-    def __init__(self, config: Path, cwd: Path, *args: str, name: str = "daemon") -> None:
+    def __init__(
+        self,
+        config: Path,
+        cwd: Path,
+        *args: str,
+        name: str = "daemon",
+        environ: dict[str, str] | None = None,
+    ) -> None:
         self.out = cwd / f"{name}.out"
         self.err = cwd / f"{name}.err"
         env = {**os.environ, "SFM_LANG": "en", "SFM_OUTBOX_DIR": str(cwd / "outbox")}
+        env.update(environ or {})
         env.pop("SFM_OPERATOR", None)
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.process = subprocess.Popen(

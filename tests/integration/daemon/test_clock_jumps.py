@@ -126,3 +126,29 @@ def test_a_jump_forward_raises_no_source_down_note_until_a_sweep_asks(
                 )
             )
         assert jobs.watch_connectors(runtime) == [f"{name}: down"]
+
+
+def test_a_clock_set_back_then_forward_raises_no_source_down_note_while_sources_answer(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """Sweeps started before a jump back carry later times than the answers after it: the
+    sweeps are taken in the order they ran, so the latest, answered, is what counts."""
+    with time_machine.travel(FRIDAY, tick=False) as traveller:
+        runtime = _runtime(engine, database_url, tmp_path)
+        name = next(c.name for c in runtime.config.settings.connectors if c.enabled)
+        limit = next(c.stale_after_hours for c in runtime.config.settings.connectors if c.enabled)
+        answered = {"connectors": {name: {"found": 34, "errors": 0}}}
+        with session_scope(engine) as session:
+            session.add(SweepRun(started_at=now_utc(), status="completed", summary=answered))
+        traveller.shift(timedelta(hours=-1))  # set back: the next sweep starts "earlier"
+        with session_scope(engine) as session:
+            session.add(SweepRun(started_at=now_utc(), status="completed", summary=answered))
+            session.add(
+                ConnectorHealth(connector=name, topic="registration", last_success_at=now_utc())
+            )
+        traveller.shift(timedelta(hours=limit + 1))  # then set far forward
+        assert jobs.watch_connectors(runtime) == []
+        with session_scope(engine) as session:
+            assert (
+                session.scalars(select(col(Alert.id)).where(col(Alert.kind) == "ops")).all() == []
+            )

@@ -17,6 +17,7 @@ from monitor.daemon import jobs
 from monitor.decisions import decide, raise_for
 from monitor.operators import Operator
 from monitor.register.store import import_factories
+from monitor.storage.audit_chain import verify
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert
 from monitor.vocabulary import FlagState
@@ -183,6 +184,43 @@ def test_the_bureau_gets_a_weekly_overview_of_every_open_flag(
     assert len(overviews) == 1 and "2026W49" in overviews[0].subject
     text = overviews[0].part("text/plain")
     assert "第十一条" in text and "海淀区" in text and "基础级" in text
+
+
+def test_the_overview_carries_the_audit_chains_head_and_length_as_verify_reports_them(
+    filed: Engine, database_url: str, tmp_path: Path, smtp: SmtpServer
+) -> None:
+    config = daemon_config(tmp_path, database_url, {"municipal": [smtp.url(BUREAU)]})
+    runtime = runtime_for(config)
+    flag = raise_for(
+        filed, HAIDIAN_BASIC[0], "art12.1-false-information", operator=BUREAU_OPERATOR,
+        reason="x", outbox=None,
+    )  # fmt: skip
+    before = verify(filed)
+    assert before.intact and before.length > 0
+    with time_machine.travel(_beijing(2026, 11, 30), tick=False):  # Monday, week 49
+        assert jobs.overview(runtime) == 1
+        jobs.dispatch(runtime)
+    decide(
+        filed, flag.id, FlagState.CONFIRMED, operator=BUREAU_OPERATOR, reason="现场核实",
+        outbox=None,
+    )  # fmt: skip
+    after = verify(filed)
+    assert after.intact and after.length > before.length and after.head != before.head
+    with time_machine.travel(_beijing(2026, 12, 7), tick=False):  # Monday, week 50
+        raise_for(
+            filed, HAIDIAN_BASIC[1], "art12.1-false-information", operator=BUREAU_OPERATOR,
+            reason="x", outbox=None,
+        )  # fmt: skip
+        latest = verify(filed)
+        assert jobs.overview(runtime) == 1
+        jobs.dispatch(runtime)
+    texts = [m.part("text/plain") for m in smtp.mails if "周报" in m.subject]
+    assert len(texts) == 2
+    first, second = texts
+    assert f"共 {before.length} 条" in first and before.head in first
+    assert latest.head != before.head and latest.length > after.length
+    assert f"共 {latest.length} 条" in second and latest.head in second
+    assert before.head not in second
 
 
 def test_ops_is_told_once_when_a_source_is_down_and_once_when_it_is_back(

@@ -357,6 +357,10 @@ NOTES: dict[str, tuple[str, dict[str, Any]]] = {
                     "first_seen": "2026-11-24",
                 },
             ],
+            "audit": {
+                "length": 418,
+                "head": "5d1f0c3e9a7b24c86e0f1d2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e",
+            },
         },
     ),
     "ops-connector-down": (
