@@ -18,7 +18,8 @@
     (`python -X importtime`), by top-level package and by monitor module.
 
 Run with `make bench`; SFM_BENCH_FACTORIES changes N, SFM_BENCH_RUNS, SFM_BENCH_CLIENTS and
-SFM_BENCH_LOAD_S the rest (the suite's smoke test runs all of it at a tiny scale).
+SFM_BENCH_LOAD_S the rest (the suite's smoke test runs all of it at a tiny scale), and
+SFM_BENCH_PARTS=ac (say) runs only those parts.
 """
 
 from __future__ import annotations
@@ -442,20 +443,15 @@ def bench_under_load(database: Path, scratch: Path) -> bool:
     return ok and ratio <= 1.0
 
 
-def main() -> int:
-    with tempfile.TemporaryDirectory() as name:
-        scratch = Path(name)
-        started = time.perf_counter()
-        database = template(scratch)
-        print(
-            f"setup: {FACTORIES} factories, {FLAGS} flags in {time.perf_counter() - started:.1f} s"
-        )
-
-        config = daemon_folder(database, scratch / "commands", "http://127.0.0.1:9")
-        folder = config.parent
+def bench_commands(database: Path, scratch: Path, parts: str) -> bool:
+    """(a) and (i) with a daemon, then (c) without one, on the same folder."""
+    config = daemon_folder(database, scratch / "commands", "http://127.0.0.1:9")
+    folder = config.parent
+    ok = True
+    if "a" in parts:
         daemon = RunningDaemon(config)
         try:
-            ok = report_command(
+            ok &= report_command(
                 f"(a) sfm flags list (first page) through the daemon, {FLAGS} flags",
                 timed_runs(sfm(config, "flags", "list"), folder, RUNS),
                 COMMAND_BOUND_S,
@@ -471,14 +467,42 @@ def main() -> int:
                 COMMAND_BOUND_S,
             )
             import_breakdown(config, folder)
+            floors = {
+                "python -c pass": [sys.executable, "-c", "pass"],
+                "python -c 'import typer, httpx'": [sys.executable, "-c", "import typer, httpx"],
+            }
+            print(
+                "(i) the floor, median of the same runs: "
+                + ", ".join(
+                    f"{label} {statistics.median(timed_runs(argv, folder, RUNS)):.3f} s"
+                    for label, argv in floors.items()
+                )
+                + f" [{load_average()}]"
+            )
         finally:
             daemon.stop()
+    if "c" in parts:
         ok &= report_command(
             f"(c) sfm flags list (first page) direct, no daemon, {FLAGS} flags",
             timed_runs(sfm(config, "flags", "list"), folder, RUNS),
             DIRECT_BOUND_S,
         )
-        ok &= bench_under_load(database, scratch)
+    return ok
+
+
+def main() -> int:
+    # SFM_BENCH_PARTS: which of (a) (with (i)), (b) and (c) to run; all by default
+    parts = os.environ.get("SFM_BENCH_PARTS", "abc")
+    with tempfile.TemporaryDirectory() as name:
+        scratch = Path(name)
+        started = time.perf_counter()
+        database = template(scratch)
+        print(
+            f"setup: {FACTORIES} factories, {FLAGS} flags in {time.perf_counter() - started:.1f} s"
+        )
+        ok = bench_commands(database, scratch, parts)
+        if "b" in parts:
+            ok &= bench_under_load(database, scratch)
     return 0 if ok else 1
 
 

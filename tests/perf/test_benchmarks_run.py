@@ -43,6 +43,7 @@ TINY = {
                 "(a) sfm flags show ID through the daemon",
                 "(a) sfm status through the daemon",
                 "(i) imports of sfm flags list",
+                "(i) the floor",
                 "(c) sfm flags list (first page) direct",
                 "(b) 3 clients",
                 "(b) errors:",
