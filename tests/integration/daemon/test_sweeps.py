@@ -30,6 +30,7 @@ from monitor.storage.db import session_scope
 from monitor.storage.models import JobRun, SweepRun
 from tests.conftest import Cli, shipped_connectors, write_config
 from tests.integration.daemon.conftest import Daemon, daemons, wait_for  # noqa: F401
+from tests.integration.daemon.test_outages import ON_POSTGRES, Proxy, proxy  # noqa: F401
 
 YEARLY = "0 0 3 1 1 *"
 STAFF_DAEMON = f"""
@@ -280,6 +281,49 @@ def test_without_a_daemon_the_sweep_runs_on_a_thread_of_the_cli_and_delivers(
         assert sweep["result"]["alerts"]["sent"] > 0  # delivered before it was done
         assert sweep["shown"]["lines"][-1].startswith(("已发送", "sent"))
     assert [run.status for run in runs(register)] == ["completed"]
+
+
+@ON_POSTGRES
+def test_a_daemon_paused_for_a_database_outage_refuses_a_staff_sweep_until_it_answers(
+    register: Engine,
+    database_url: str,
+    proxy: Proxy,  # noqa: F811
+    tmp_path: Path,
+    socket_path: Path,
+    daemons: list[Daemon],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SFM_LANG", "zh")
+    outage = "[daemon]\nstandby_poll_s = 0.5\ndb_outage_s = 120\n"
+    config = staff_config(tmp_path, proxy.url(database_url), socket_path, connectors()).read_text(
+        encoding="utf-8"
+    )
+    # one [daemon] table: the socket's and the outage's settings together
+    (tmp_path / "sfm.toml").write_text(config.replace("[daemon]\n", outage, 1), encoding="utf-8")
+    daemon, client = start_daemon(tmp_path / "sfm.toml", tmp_path, daemons, register, socket_path)
+    wait_for(lambda: _said(daemon, "daemon started"), what="the jobs to be scheduled")
+    with closing(client):
+        proxy.pause()  # the sessions live, the database does not answer
+        try:
+            wait_for(lambda: _said(daemon, "jobs paused"), timeout=60, what="the jobs paused")
+            with pytest.raises(ApiError) as refused:
+                client.post("/sweeps", {})
+            assert refused.value.exit_code == 3
+            assert "数据库无响应" in str(refused.value)
+        finally:
+            proxy.restore()
+        wait_for(lambda: _said(daemon, "jobs resume"), timeout=60, what="the jobs resumed")
+        sweep = client.post("/sweeps", {"topic": "credit"})
+        done = follow(client, sweep, lambda s: s["state"] != "running")
+        assert done["state"] == "done", done["error"]
+    assert daemon.stop() == 0
+
+
+def _said(daemon: Daemon, words: str) -> bool:
+    log_file = daemon.out.parent / "sfm.log"
+    text = log_file.read_text(encoding="utf-8") if log_file.exists() else ""
+    return words in daemon.log() + text
 
 
 @pytest.mark.parametrize(
