@@ -11,8 +11,7 @@
     tasks in one process, each its own `httpx.AsyncClient` and connection over the Unix
     socket. The sweep: the shipped registration connector at a provider's quota of 500 a
     second, against the simulator in its own process (20 ms latency), started through
-    POST /sweeps where the API serves it, else by the daemon's own schedule (a cron second
-    a few seconds after the daemon is up).
+    POST /sweeps a second after the clients.
 (c) The same `sfm flags list` in direct mode (no daemon): median ≤ 0.6 s.
 (i) Information, no bound: where (a)'s `sfm flags list` spends its import time
     (`python -X importtime`), by top-level package and by monitor module.
@@ -35,7 +34,6 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +46,7 @@ from sqlalchemy import insert, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 from monitor.api.protocol import PREFIX  # noqa: E402
-from monitor.clock import BEIJING, now_utc  # noqa: E402
+from monitor.clock import now_utc  # noqa: E402
 from monitor.daemon.scheduler import JOBS  # noqa: E402
 from monitor.storage import db  # noqa: E402
 from monitor.storage.db import session_scope  # noqa: E402
@@ -66,9 +64,6 @@ P95_BOUND_S = 1.0
 SWEEP_SLOWDOWN_BOUND = 1.15
 # Nothing runs on its own: every job ran just now and next runs on the first of January.
 YEARLY = "0 0 1 1 *"
-# the scheduled sweep fires this long after the daemon's config is written (it starts in
-# a few seconds even on a busy machine); the clients start a second before it
-SWEEP_LEAD_S = 20.0
 PAGE = {"limit": "100", "offset": "0"}  # the CLI's first page of `flags list`
 
 
@@ -101,12 +96,12 @@ def template(directory: Path) -> Path:
     return directory / "sfm.db"
 
 
-def daemon_folder(database: Path, folder: Path, upstream: str, sweep_at: str = YEARLY) -> Path:
+def daemon_folder(database: Path, folder: Path, upstream: str) -> Path:
     """A folder with a copy of the database and the daemon's config; the config's path."""
     folder.mkdir()
     shutil.copy(database, folder / "sfm.db")
     schedule = "[schedule]\n" + "".join(
-        f'{name} = "{sweep_at if name == "registration_sweep" else YEARLY}"\n'
+        f'{name} = "{YEARLY}"\n'
         for name in (
             "registration_sweep",
             "credit_sweep",
@@ -332,29 +327,16 @@ def finished_sweep(engine: Any) -> Sweep | None:
         )
 
 
-def sweeps_served() -> bool:
-    """Whether the API starts sweeps (POST /sweeps); until it does, the schedule starts one."""
-    from monitor.api.routes import table
-
-    return any(op.method == "POST" and op.pattern == "/sweeps" for op in table())
-
-
 def sweep_once(
     database: Path, folder: Path, upstream: str, clients: int
 ) -> tuple[Sweep, Load | None]:
     """One daemon, one sweep of the register; `clients` calling the API from a second
     before the sweep starts until it has ended and LOAD_S have passed."""
-    through_api = sweeps_served()
-    sweep_at, at = YEARLY, datetime.now(BEIJING) + timedelta(seconds=SWEEP_LEAD_S)
-    if not through_api:
-        sweep_at = f"{at.second} {at.minute} {at.hour} {at.day} {at.month} *"
-    daemon = RunningDaemon(daemon_folder(database, folder, upstream, sweep_at))
+    daemon = RunningDaemon(daemon_folder(database, folder, upstream))
     engine = db.make_engine(f"sqlite:///{folder / 'sfm.db'}")
     load = Load() if clients else None
 
     async def watched() -> Sweep:
-        if not through_api:
-            await asyncio.sleep(max(0.0, (at - datetime.now(BEIJING)).total_seconds() - 1))
         began = time.time()
         until = time.monotonic() + LOAD_S
         tasks = [
@@ -362,16 +344,16 @@ def sweep_once(
             for number in range(clients)
             if load
         ]
-        if through_api:
+        if load:
             await asyncio.sleep(1)
-            async with httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket)),
-                base_url="http://sfm" + PREFIX,
-                timeout=60,
-            ) as http:
-                started = await http.post("/sweeps", json={"topic": "registration"})
-            if started.status_code != 202:
-                raise SystemExit(f"POST /sweeps: {started.status_code} {started.text}")
+        async with httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(daemon.socket)),
+            base_url="http://sfm" + PREFIX,
+            timeout=60,
+        ) as http:
+            started = await http.post("/sweeps", json={"topic": "registration"})
+        if started.status_code != 202:
+            raise SystemExit(f"POST /sweeps: {started.status_code} {started.text}")
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             if daemon.process.poll() is not None:
@@ -400,11 +382,10 @@ def bench_under_load(database: Path, scratch: Path) -> bool:
     port = free_port()
     simulator = start_simulator(port)
     upstream = f"http://127.0.0.1:{port}"
-    how = "POST /sweeps" if sweeps_served() else "the daemon's schedule (POST /sweeps not served)"
     try:
         alone, _ = sweep_once(database, scratch / "alone", upstream, clients=0)
         print(
-            f"    sweep alone, started by {how}: {alone.wall_s:.2f} s "
+            f"    sweep alone, started by POST /sweeps: {alone.wall_s:.2f} s "
             f"(fetching {alone.fetched_s:.2f} s, rules {alone.rules_s:.2f} s) [{load_average()}]"
         )
         loaded, load = sweep_once(database, scratch / "loaded", upstream, clients=CLIENTS)

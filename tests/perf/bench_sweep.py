@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.http import HttpConnector  # noqa: E402
 from monitor.codes import check_character  # noqa: E402
-from monitor.config import LoadedConfig, Settings  # noqa: E402
+from monitor.config import LoadedConfig, LoggingSettings, Settings  # noqa: E402
+from monitor.logs import configure_logging  # noqa: E402
 from monitor.register.store import import_factories  # noqa: E402
 from monitor.storage import db  # noqa: E402
 from monitor.sweep.run import run_sweep  # noqa: E402
@@ -218,6 +219,8 @@ def report(label: str, seconds: float, bound: float, formula: str) -> bool:
 
 
 def main() -> int:
+    # as the daemon logs (warnings up, to stderr): not a line per flag raised on stdout
+    configure_logging(LoggingSettings(file=""))
     port = free_port()
     simulator = start_simulator(port)
     base_url = f"http://127.0.0.1:{port}"
