@@ -154,16 +154,18 @@ def state(ctx: typer.Context) -> AppContext:
 PAGE = 1000
 
 
-def pages(client: Api, path: str, limit: int = 0, **filters: Any) -> Iterator[dict[str, Any]]:
-    """The rows of a paged listing (`limit`/`offset`), up to `limit` (0: all), fetched a
-    page at a time, so a long listing is streamed, never held whole."""
+def pages(
+    client: Api, path: str, limit: int = 0, *, page: int = PAGE, **filters: Any
+) -> Iterator[dict[str, Any]]:
+    """The rows of a paged listing (`limit`/`offset`), up to `limit` (0: all), fetched
+    `page` rows at a time, so a long listing is streamed, never held whole."""
     offset = 0
     while True:
-        size = PAGE if limit == 0 else min(PAGE, limit - offset)
-        page = client.get(path, limit=size, offset=offset, **filters)
-        yield from page
-        offset += len(page)
-        if len(page) < size or (limit and offset >= limit):
+        size = page if limit == 0 else min(page, limit - offset)
+        rows = client.get(path, limit=size, offset=offset, **filters)
+        yield from rows
+        offset += len(rows)
+        if len(rows) < size or (limit and offset >= limit):
             return
 
 

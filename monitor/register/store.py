@@ -415,9 +415,7 @@ def list_factories(
 ) -> list[Factory]:
     """The register, filtered; district and level accept every spelling an import accepts.
     `limit` and `offset` take one page of it, in its order (district, then credit code)."""
-    return list(
-        iter_factories(engine, district=district, level=level, limit=limit, offset=offset)
-    )
+    return list(iter_factories(engine, district=district, level=level, limit=limit, offset=offset))
 
 
 def iter_factories(

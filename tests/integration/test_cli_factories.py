@@ -38,6 +38,16 @@ def test_import_list_and_show(cli: Cli) -> None:
     assert [event["kind"] for event in shown["events"]] == ["designated"]
 
 
+def test_the_listing_is_read_page_after_page(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import_demo(cli)
+    whole = json.loads(cli("factories", "list", "--json").out)
+    monkeypatch.setattr("monitor.cli.factories.REGISTER_PAGE", 10)
+    assert json.loads(cli("factories", "list", "--json").out) == whole
+    monkeypatch.setattr("monitor.cli.factories.REGISTER_PAGE", 17)  # the last page is full
+    assert json.loads(cli("factories", "list", "--json").out) == whole
+    assert "34" in cli("factories", "list").out
+
+
 def test_english_tables(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     import_demo(cli)
     monkeypatch.setenv("SFM_LANG", "en")
