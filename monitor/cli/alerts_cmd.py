@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import console, print_json, say, state
-from monitor.errors import BadInput, DeliveryIncomplete, NotFound
+from monitor.cli.common import api, console, print_json, say, state
+from monitor.errors import BadInput, DeliveryIncomplete
 from monitor.i18n import Message, t
 
 app = typer.Typer(
@@ -18,21 +18,22 @@ notify_app = typer.Typer(help="Check the notification channels.", no_args_is_hel
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
-def _report(report: Any, as_json: bool) -> None:
+def _report(report: dict[str, Any], as_json: bool) -> None:
+    """A dispatch run's report (DispatchReport.as_json), shown; exit 1 unless all went out."""
     if as_json:
-        print_json(report.as_json())
+        print_json(report)
     else:
         say(
             Message(
                 "alerts.dispatched",
-                sent=report.sent,
-                retrying=report.retrying,
-                failed=report.failed,
+                sent=report["sent"],
+                retrying=report["retrying"],
+                failed=report["failed"],
             )
         )
-        for problem in report.config_errors:
+        for problem in report["config_errors"]:
             say(Message("alerts.config_error", detail=problem))
-    if not report.all_went_out:
+    if report["retrying"] or report["failed"] or report["config_errors"]:
         raise DeliveryIncomplete(Message("alerts.incomplete"))
 
 
@@ -44,12 +45,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """The outbox, newest first."""
-    from monitor.alerts.queries import list_alerts
-
-    app_state = state(ctx)
-    rows = list_alerts(
-        app_state.engine, app_state.alerting.authorities, failed_only=failed, limit=limit or None
-    )
+    rows = api(ctx).get("/alerts", failed=failed, limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -77,7 +73,7 @@ def dispatch(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Send everything due now, then exit: 0 when all went out, 1 when any did not."""
     from monitor.daemon import jobs
 
-    _report(jobs.dispatch(state(ctx)), as_json)
+    _report(jobs.dispatch(state(ctx)).as_json(), as_json)
 
 
 @app.command("retry")
@@ -90,11 +86,8 @@ def retry(
     """Give failed alerts a new retry budget and send them now."""
     if (alert_id is None) == (not failed):
         raise BadInput(Message("alerts.retry_usage"))
-    dispatcher = state(ctx).alerting.dispatcher
-    count = dispatcher.retry(None if failed else [alert_id or 0])
-    if alert_id is not None and count == 0:
-        raise NotFound(Message("alerts.not_failed", id=alert_id))
-    _report(dispatcher.dispatch_due(), as_json)
+    path = "/alerts/retry" if alert_id is None else f"/alerts/{alert_id}/retry"
+    _report(api(ctx).post(path), as_json)
 
 
 @app.command("digest")
@@ -103,7 +96,7 @@ def digest(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from monitor.daemon import jobs
 
     jobs.digest(state(ctx))
-    _report(jobs.dispatch(state(ctx)), as_json)
+    _report(jobs.dispatch(state(ctx)).as_json(), as_json)
 
 
 @app.command("remind")
@@ -112,7 +105,7 @@ def remind(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from monitor.daemon import jobs
 
     jobs.remind(state(ctx))
-    _report(jobs.dispatch(state(ctx)), as_json)
+    _report(jobs.dispatch(state(ctx)).as_json(), as_json)
 
 
 @notify_app.command("test")
@@ -122,10 +115,7 @@ def notify_test(
     as_json: JsonOption = False,
 ) -> None:
     """Send a test message to one authority's URLs and report each URL's result."""
-    from monitor.alerts.queries import send_test
-
-    alerting = state(ctx).alerting
-    results = send_test(state(ctx).engine, alerting, authority)
+    results = api(ctx).post("/notify/test", {"authority": authority})
     if as_json:
         print_json(results)
     else:
