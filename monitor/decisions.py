@@ -79,13 +79,28 @@ def decide(
     operator: Operator,
     reason: str,
     outbox: Outbox | None = None,
+    from_state: FlagState | None = None,
 ) -> tuple[Flag, FlagAudit]:
     """Staff confirm, dismiss or reopen a flag of a factory within their scope; every office
-    that was told of the flag is told of the decision."""
+    that was told of the flag is told of the decision.
+
+    `from_state` is the state the decision was made from (what the caller saw): a flag
+    that is no longer in it is refused (exit 3), and the update itself is conditional on
+    it, so of two decisions on one flag only one is recorded."""
     if not reason or not reason.strip():
         raise BadInput(Message("reason.required"))
     with session_scope(engine) as session:
         flag = get_flag(session, flag_id)
+        if from_state is not None and flag.state != from_state.value:
+            raise Refused(
+                Message(
+                    "flag.changed_meanwhile",
+                    id=flag.id,
+                    from_state=from_state.value,
+                    to_state=to_state.value,
+                    now_state=flag.state,
+                )
+            )
         factory = session.get(Factory, flag.factory_id)
         assert factory is not None
         operator.require_decision_power(factory, flag.severity, districts_of(session, factory))

@@ -15,7 +15,7 @@ from monitor.clock import beijing_text
 from monitor.errors import BadInput
 from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
-from monitor.i18n import Message, audit_reason, flag_summary, language, t
+from monitor.i18n import audit_reason, flag_summary, language, t
 from monitor.rules.policy import PolicyChoice
 from monitor.storage.db import session_scope
 from monitor.storage.models import Designation, DesignationEvent, Factory, Flag, FlagAudit
@@ -288,22 +288,6 @@ def filings_title(quarter: Quarter) -> str:
 def check_format(fmt: str) -> None:
     if fmt not in ("csv", "xlsx"):
         raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
-
-
-def export_target(out: Path, fmt: str | None) -> str:
-    """The format to write `out` in: as given, else from its extension; never one that
-    contradicts the extension, and never into a folder that does not exist."""
-    suffix = out.suffix.lower()
-    named = {".csv": "csv", ".xlsx": "xlsx"}.get(suffix)
-    if fmt is not None:
-        check_format(fmt)
-        if named is not None and named != fmt:
-            raise BadInput(Message("export.format_mismatch", fmt=fmt, suffix=suffix))
-    elif named is None:
-        raise BadInput(Message("export.unknown_format", name=out.name))
-    if not out.parent.is_dir():
-        raise BadInput(Message("export.no_folder", folder=str(out.parent)))
-    return fmt or str(named)
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

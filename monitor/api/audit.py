@@ -1,7 +1,39 @@
-"""/audit: not yet served (ported in its own commit)."""
+"""/audit: every decision and flag transition, and the walk of the audit's hash chain."""
 
 from __future__ import annotations
 
-from monitor.api.routes import Routes
+from typing import Any
+
+from monitor.api.routes import Call, Routes
 
 routes = Routes()
+
+
+@routes.get("/audit")
+def trail(call: Call) -> list[dict[str, Any]]:
+    """Oldest first, of one factory (`factory`: a credit code) or all; each entry carries
+    the words a reader sees (subject_text, change_text, reason_text)."""
+    from monitor.reports import audit_trail
+
+    return audit_trail(
+        call.runtime.engine,
+        credit_code=call.text("factory"),
+        accept_codes=call.runtime.accept_codes,
+    )
+
+
+@routes.get("/audit/verify")
+def verify(call: Call) -> dict[str, Any]:
+    """The chain walked: `intact`, its length and head, the first break and how many
+    entries are not sealed yet. A broken chain is an answer, not an error: the caller
+    shows it (`sfm audit verify` then exits 1)."""
+    from monitor.storage.audit_chain import verify as walk
+
+    found = walk(call.runtime.engine)
+    return {
+        "intact": found.intact,
+        "length": found.length,
+        "head": found.head,
+        "first_break": found.first_break,
+        "unsealed": found.unsealed,
+    }

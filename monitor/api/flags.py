@@ -51,3 +51,87 @@ def show_flag(call: Call) -> dict[str, Any]:
     for entry in detail["audit"]:
         entry["change_text"] = change_text(entry["from"], entry["to"])
     return detail
+
+
+# the states a decision may move a flag to; `resolved` and `cleared` are the system's
+DECISIONS = ("confirmed", "dismissed", "open")
+
+
+@routes.post("/flags/{id}/decisions", status=201)
+def decide(call: Call) -> dict[str, Any]:
+    """Confirm, dismiss or reopen a flag: {"to", "from", "reason"}. `from` is the state the
+    caller decided from; a flag no longer in it is refused (exit 3), so of two decisions
+    on one flag exactly one is recorded."""
+    from monitor.decisions import decide as record
+    from monitor.vocabulary import FlagState
+
+    to_state = _state(call, "to", DECISIONS)
+    from_state = _state(call, "from", tuple(state.value for state in FlagState))
+    flag_id = call.arg_id()
+    operator = call.operator
+    flag, audit = record(
+        call.runtime.engine,
+        flag_id,
+        FlagState(to_state),
+        operator=operator,
+        reason=call.field("reason", required=False) or "",
+        outbox=call.runtime.alerting.outbox,
+        from_state=FlagState(from_state),
+    )
+    return {
+        "id": flag.id,
+        "state": audit.to_state,
+        "audit": {
+            "id": audit.id,
+            "at": audit.at,
+            "actor": audit.actor,
+            "actor_name": audit.actor_name,
+            "from": audit.from_state,
+            "to": audit.to_state,
+            "reason": audit.reason,
+        },
+    }
+
+
+def _state(call: Call, name: str, allowed: tuple[str, ...]) -> str:
+    from monitor.errors import BadInput
+    from monitor.i18n import Message
+
+    value = call.field(name)
+    if value not in allowed:
+        raise BadInput(
+            Message("flag.bad_state", name=name, value=str(value), allowed=", ".join(allowed))
+        )
+    return str(value)
+
+
+@routes.post("/flags/{id}/notes", status=201)
+def note(call: Call) -> dict[str, Any]:
+    """What an office in scope found, on a flag, without deciding it: {"text"}."""
+    from monitor.decisions import add_note
+
+    flag_id = call.arg_id()
+    flag = add_note(
+        call.runtime.engine,
+        flag_id,
+        operator=call.operator,
+        text=str(call.field("text", required=False) or ""),
+    )
+    return {"id": flag.id, "state": flag.state}
+
+
+@routes.post("/flags", status=201)
+def raise_flag(call: Call) -> dict[str, Any]:
+    """A flag raised by staff under any clause: {"credit_code", "rule", "reason"}."""
+    from monitor.decisions import raise_for
+
+    flag = raise_for(
+        call.runtime.engine,
+        str(call.field("credit_code")),
+        str(call.field("rule")),
+        operator=call.operator,
+        reason=str(call.field("reason", required=False) or ""),
+        outbox=call.runtime.alerting.outbox,
+        accept_codes=call.runtime.accept_codes,
+    )
+    return {"id": flag.id, "state": flag.state, "rule_id": flag.rule_id}

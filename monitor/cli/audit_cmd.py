@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from monitor.cli import flags_cmd
-from monitor.cli.common import print_json, say, state
-from monitor.i18n import Message
+from monitor.cli.common import api, console, print_json, say
+from monitor.cli.flags_cmd import local_time, who
+from monitor.errors import AuditBroken
+from monitor.i18n import Message, t
 
 app = typer.Typer(invoke_without_command=True)
 
@@ -20,8 +21,27 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="JSON only.")] = False,
 ) -> None:
     """Every decision and flag transition: who, when, from, to, why."""
-    if ctx.invoked_subcommand is None:
-        flags_cmd.audit(ctx, factory=factory, as_json=as_json)
+    if ctx.invoked_subcommand is not None:
+        return
+    entries = api(ctx).get("/audit", factory=factory)
+    if as_json:
+        print_json(entries)
+        return
+    from rich.table import Table
+
+    table = Table(title=t("audit.title"))
+    for key in ("at", "actor", "credit_code", "subject", "change", "reason"):
+        table.add_column(t(f"audit.col.{key}"), overflow="fold")
+    for entry in entries:
+        table.add_row(
+            local_time(entry["at"]),
+            who(entry),
+            entry["credit_code"],
+            entry["subject_text"],
+            entry["change_text"],
+            entry["reason_text"],
+        )
+    console().print(table)
 
 
 @app.command("verify")
@@ -30,25 +50,14 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="JSON only.")] = False,
 ) -> None:
     """Walk the audit's hash chain; name the first entry changed, removed or out of place."""
-    from monitor.errors import AuditBroken
-    from monitor.storage.audit_chain import verify as walk
-
-    found = walk(state(ctx).engine)
+    found = api(ctx).get("/audit/verify")
     if as_json:
-        print_json(
-            {
-                "intact": found.intact,
-                "length": found.length,
-                "head": found.head,
-                "first_break": found.first_break,
-                "unsealed": found.unsealed,
-            }
-        )
-    if not found.intact:
+        print_json(found)
+    if not found["intact"]:
         raise AuditBroken(
-            Message("audit.broken", length=found.length, problem=found.first_break or "")
+            Message("audit.broken", length=found["length"], problem=found["first_break"] or "")
         )
     if not as_json:
-        say(Message("audit.intact", length=found.length, head=found.head))
-        if found.unsealed:
-            say(Message("audit.unsealed", count=found.unsealed))
+        say(Message("audit.intact", length=found["length"], head=found["head"]))
+        if found["unsealed"]:
+            say(Message("audit.unsealed", count=found["unsealed"]))

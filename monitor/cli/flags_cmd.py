@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from monitor.clauses import reference
-from monitor.cli.common import api, console, print_json, say, state, stream_json
+from monitor.cli.common import api, console, print_json, say, stream_json
+from monitor.errors import BadInput
 
 if TYPE_CHECKING:
     from monitor.api.client import Api
@@ -125,22 +126,22 @@ def show(
         trail.add_column(t(f"audit.col.{key}"), overflow="fold")
     for entry in detail["audit"]:
         trail.add_row(
-            _local(entry["at"]),
-            _who(entry),
+            local_time(entry["at"]),
+            who(entry),
             entry["change_text"],
             audit_reason(entry["reason"] or ""),
         )
     out.print(trail)
 
 
-def _who(entry: dict[str, Any]) -> str:
+def who(entry: dict[str, Any]) -> str:
     """Who decided, as the audit records them: the operator's configured name, with the
     OS login beside it (the system's own entries have only the login, sfm)."""
     name = entry.get("actor_name")
     return f"{name}（{entry['actor']}）" if name else str(entry["actor"])
 
 
-def _local(iso: str) -> str:
+def local_time(iso: str) -> str:
     from datetime import datetime
 
     from monitor.clock import beijing_text
@@ -149,24 +150,19 @@ def _local(iso: str) -> str:
 
 
 def _decide(ctx: typer.Context, flag_id: int, to_state: str, reason: str) -> None:
-    from monitor.decisions import decide
-    from monitor.vocabulary import FlagState
-
-    app_state = state(ctx)
-    flag, audit = decide(
-        app_state.engine,
-        flag_id,
-        FlagState(to_state),
-        operator=app_state.operator,
-        reason=reason,
-        outbox=app_state.alerting.outbox,
+    """A decision sent with the state it was made from, as read just now: if the flag
+    moved meanwhile (another office, a sweep), the daemon refuses it (exit 3)."""
+    client = api(ctx)
+    seen = client.get(f"/flags/{flag_id}")["state"]
+    decided = client.post(
+        f"/flags/{flag_id}/decisions", {"to": to_state, "from": seen, "reason": reason}
     )
     say(
         Message(
             "flag.moved",
-            id=flag.id,
-            from_state=t(f"state.{audit.from_state}"),
-            to_state=t(f"state.{audit.to_state}"),
+            id=decided["id"],
+            from_state=t(f"state.{decided['audit']['from']}"),
+            to_state=t(f"state.{decided['audit']['to']}"),
         )
     )
 
@@ -202,11 +198,8 @@ def note(
     text: Annotated[str, typer.Option("--text", help="What your office found.")],
 ) -> None:
     """Add what your office found to a flag, without deciding it."""
-    from monitor.decisions import add_note
-
-    app_state = state(ctx)
-    flag = add_note(app_state.engine, flag_id, operator=app_state.operator, text=text)
-    say(Message("flag.noted", id=flag.id))
+    noted = api(ctx).post(f"/flags/{flag_id}/notes", {"text": text})
+    say(Message("flag.noted", id=noted["id"]))
 
 
 @app.command("raise")
@@ -219,51 +212,8 @@ def raise_(
     reason: ReasonOption,
 ) -> None:
     """Raise a flag under any clause, for evidence that reached you outside the connectors."""
-    from monitor.decisions import raise_for
-
-    app_state = state(ctx)
-    flag = raise_for(
-        app_state.engine,
-        code,
-        rule,
-        operator=app_state.operator,
-        reason=reason,
-        outbox=app_state.alerting.outbox,
-        accept_codes=app_state.accept_codes,
-    )
-    say(Message("flag.raised", id=flag.id))
-
-
-def audit(
-    ctx: typer.Context,
-    factory: Annotated[str | None, typer.Option("--factory", help="One credit code.")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Every decision and flag transition: who, when, from, to, why."""
-    from monitor.reports import audit_trail
-
-    app_state = state(ctx)
-    entries = audit_trail(
-        app_state.engine, credit_code=factory, accept_codes=app_state.accept_codes
-    )
-    if as_json:
-        print_json(entries)
-        return
-    from rich.table import Table
-
-    table = Table(title=t("audit.title"))
-    for key in ("at", "actor", "credit_code", "subject", "change", "reason"):
-        table.add_column(t(f"audit.col.{key}"), overflow="fold")
-    for entry in entries:
-        table.add_row(
-            _local(entry["at"]),
-            _who(entry),
-            entry["credit_code"],
-            entry["subject_text"],
-            entry["change_text"],
-            entry["reason_text"],
-        )
-    console().print(table)
+    raised = api(ctx).post("/flags", {"credit_code": code, "rule": rule, "reason": reason})
+    say(Message("flag.raised", id=raised["id"]))
 
 
 @export_app.command("flags")
@@ -275,13 +225,8 @@ def export_flags(
     ] = None,
 ) -> None:
     """Every flag as a spreadsheet for reports (Chinese headers; SFM_LANG=en for English)."""
-    from monitor.reports import export_flags as write
-    from monitor.reports import export_target
-
-    app_state = state(ctx)
-    with app_state.writing(out) as target:
-        count = write(app_state.engine, target, export_target(target, fmt))
-    say(Message("export.done", count=count, path=str(out)))
+    result = api(ctx).download("/exports/flags", out, format=export_format(out, fmt))
+    say(Message("export.done", count=result["count"], path=str(out)))
 
 
 @export_app.command("filings")
@@ -297,24 +242,32 @@ def export_filings(
     ] = None,
 ) -> None:
     """Article 6: basic-level factories filed in a quarter, their open flags and decisions."""
-    from monitor.calendar import Quarter
-    from monitor.codes import resolve_district
-    from monitor.errors import BadInput
-    from monitor.reports import export_filings as write
+    result = api(ctx).download(
+        "/exports/filings",
+        out,
+        format=export_format(out, fmt),
+        quarter=quarter,
+        district=district,
+    )
+    say(Message("export.done", count=result["count"], path=str(out)))
 
-    try:
-        chosen = Quarter.parse(quarter)
-    except ValueError as exc:
-        raise BadInput(f"--quarter: {exc}") from exc
-    code = None
-    if district is not None:
-        found = resolve_district(district)
-        if found is None:
-            raise BadInput("--district: " + t("district.unknown", value=district))
-        code = found.code
-    from monitor.reports import export_target
 
-    app_state = state(ctx)
-    with app_state.writing(out) as draft:
-        count = write(app_state.engine, draft, export_target(draft, fmt), chosen, code)
-    say(Message("export.done", count=count, path=str(out)))
+EXPORT_FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
+
+
+def export_format(out: Path, fmt: str | None) -> str:
+    """The format to write `out` in: as given, else from its extension; never one that
+    contradicts the extension, and never into a folder that does not exist. Decided here,
+    before asking the daemon for anything: only this user knows where OUT goes."""
+    suffix = out.suffix.lower()
+    named = EXPORT_FORMATS.get(suffix)
+    if fmt is not None:
+        if fmt not in EXPORT_FORMATS.values():
+            raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
+        if named is not None and named != fmt:
+            raise BadInput(Message("export.format_mismatch", fmt=fmt, suffix=suffix))
+    elif named is None:
+        raise BadInput(Message("export.unknown_format", name=out.name))
+    if not out.parent.is_dir():
+        raise BadInput(Message("export.no_folder", folder=str(out.parent)))
+    return fmt or str(named)
