@@ -9,6 +9,7 @@ for what the caller must hear, which `error_reply` turns into the stable JSON er
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -163,22 +164,36 @@ class Router:
 
 
 def answer(operation: Operation, call: Call) -> tuple[int, Any]:
-    """Run one operation for its caller: its status and result, or its error as JSON; the
-    log line names the caller's uid and the operator they act as."""
+    """Run one operation for its caller: its status and result, or its error as JSON.
+    Every line logged meanwhile, the request's own included, names the caller's uid and
+    the operator configured for it (none: the caller is not one)."""
     import structlog
 
     log = structlog.get_logger("sfm.api")
+    started = time.monotonic()
     with structlog.contextvars.bound_contextvars(
-        uid=call.caller.uid, operation=f"{operation.method} {operation.pattern}"
+        uid=call.caller.uid,
+        pid=call.caller.pid,
+        operator=_operator_of(call),
+        operation=f"{operation.method} {operation.pattern}",
     ):
         try:
-            return operation.status, operation.handler(call)
+            status, result = operation.status, operation.handler(call)
         except SfmError as error:
             log.info("request refused", error=str(error), exit_code=error.exit_code)
-            return error_reply(error)
+            status, result = error_reply(error)
         except Exception as error:
             log.exception("request failed")
-            return error_reply(SfmError(one_line(error)), "unexpected")
+            status, result = error_reply(SfmError(one_line(error)), "unexpected")
+        log.info("request", status=status, took_ms=round((time.monotonic() - started) * 1000))
+        return status, result
+
+
+def _operator_of(call: Call) -> str | None:
+    try:
+        return call.operator.user
+    except SfmError:  # no operator for this uid, or a claim the config does not allow
+        return None
 
 
 def error_code(error: SfmError) -> str:

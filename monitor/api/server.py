@@ -59,6 +59,8 @@ PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 COMMAND_BODY_BYTES = 64 << 10  # a decision, a note, a sweep's options
 # descriptors kept for the jobs whatever the API holds (database, connectors, mail)
 RESERVED_DESCRIPTORS = 256
+# connections asyncio may accept in one turn of the loop before any is refused and closed
+ACCEPT_BURST = 128
 
 
 def peer_of(connection: socket.socket) -> Caller:
@@ -94,6 +96,7 @@ class Api:
         self.limits = limits
         self.pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="sfm-api")
         self.busy: dict[asyncio.BaseTransport, int] = {}  # connections being answered
+        self.connections = 0  # admitted and not yet closed, counted as they are accepted
         self.uploads = Path(tempfile.mkdtemp(prefix="sfm-uploads-"))  # the daemon's alone
         self.app = web.Application(client_max_size=COMMAND_BODY_BYTES)
         for operation in table():
@@ -262,6 +265,7 @@ class _Guard(asyncio.Protocol):
         self.inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.api.connections -= 1
         if self.timer is not None:
             self.timer.cancel()
         self.inner.connection_lost(exc)
@@ -304,7 +308,7 @@ class ApiServer:
         self.loop = asyncio.new_event_loop()
         self._runners: list[web.AppRunner] = []
         self._servers: list[asyncio.base_events.Server] = []
-        keep_descriptors_for_jobs()
+        cap = connection_cap(limits.max_connections, keep_descriptors_for_jobs())
         sock = bind_socket(path, group) if path is not None else None
         started = threading.Event()
         failure: list[BaseException] = []
@@ -326,11 +330,17 @@ class ApiServer:
                 assert factory is not None
 
                 def guarded() -> asyncio.Protocol:
-                    if factory is not None and len(factory.connections) >= limits.max_connections:
-                        return _Busy(limits.max_connections)
+                    # counted here, when the connection is accepted: a burst accepted in one
+                    # turn of the loop is made before any of its connections is
+                    if self.api.connections >= cap:
+                        return _Busy(cap)
+                    assert factory is not None
+                    self.api.connections += 1
                     return _Guard(factory(), self.api, self.loop)
 
-                self._servers.append(await self.loop.create_unix_server(guarded, sock=sock))
+                self._servers.append(
+                    await self.loop.create_unix_server(guarded, sock=sock, backlog=ACCEPT_BURST)
+                )
             if health is not None and http is not None:
                 runner = web.AppRunner(health, access_log=None, handle_signals=False)
                 await runner.setup()
@@ -378,12 +388,30 @@ class ApiServer:
             self.path.unlink(missing_ok=True)
 
 
-def keep_descriptors_for_jobs() -> None:
+def keep_descriptors_for_jobs() -> int:
     """As many descriptors as the system allows this process (systemd's LimitNOFILE is the
-    hard limit), so a full API leaves the jobs theirs."""
+    hard limit), so a full API leaves the jobs theirs; how many that is."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def connection_cap(configured: int, descriptors: int) -> int:
+    """The connections the API admits at once: as configured, unless the descriptor limit
+    would then leave the jobs fewer than RESERVED_DESCRIPTORS (with a burst of refused
+    connections still open for a moment)."""
+    room = max(1, descriptors - RESERVED_DESCRIPTORS - ACCEPT_BURST)
+    if configured > room:
+        log.warning(
+            "fewer API connections than configured: the descriptor limit keeps the rest "
+            "for the jobs",
+            max_connections=configured,
+            admitted=room,
+            descriptor_limit=descriptors,
+        )
+    return min(configured, room)
 
 
 def bind_socket(path: Path, group: str) -> socket.socket:
@@ -402,7 +430,7 @@ def bind_socket(path: Path, group: str) -> socket.socket:
         if gid is not None:
             os.chown(path, -1, gid)
             os.chmod(path, 0o660)
-        sock.listen(128)
+        sock.listen(ACCEPT_BURST)
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
