@@ -259,6 +259,8 @@ def _listening(path: Path) -> bool:
         return False
     except PermissionError as exc:  # the socket's folder or mode is the operators' group's
         raise Refused(Message("door.denied", socket=str(path))) from exc
+    except (TimeoutError, BlockingIOError) as exc:  # a daemon whose queue is full: stopped
+        raise Refused(Message("api.timeout", socket=str(path))) from exc
     except OSError:
         return False
     finally:
