@@ -81,7 +81,10 @@ def _configure_logging(context: AppContext | None) -> None:
         settings = context.config.settings.logging if context else LoggingSettings()
     except SfmError:  # the command itself reports the broken config
         settings = LoggingSettings(file="")
-    configure_logging(settings)
+    try:
+        configure_logging(settings)
+    except OSError:  # a log file this user may not write: staff beside the daemon's log
+        configure_logging(settings.model_copy(update={"file": ""}))
 
 
 def run(argv: Sequence[str] | None = None) -> int:
