@@ -7,15 +7,18 @@ or slow client costs a descriptor and a few objects, never a thread. Handlers ar
 functions (monitor/api/routes.py) run on a small pool of threads, so requests are answered
 concurrently while a sweep runs.
 
-Abuse is bounded here: at most `max_connections` at once (the next is told, in one JSON
-line, that the daemon is busy); a connection that neither sends nor takes bytes for
-`io_timeout_s` while not being answered is closed; a command's body is small and an
-upload's is at most `max_import_bytes`.
+Abuse is bounded here: at most `max_connections` at once, and never so many that the
+descriptor limit leaves the jobs fewer than RESERVED_DESCRIPTORS (the next is told, in one
+JSON line, that the daemon is busy); a request's head must arrive within `io_timeout_s`,
+and a connection that neither sends nor takes bytes for `io_timeout_s` while not being
+answered is closed; a command's body is small and an upload's is at most
+`max_import_bytes`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import grp
 import json
@@ -61,6 +64,9 @@ COMMAND_BODY_BYTES = 64 << 10  # a decision, a note, a sweep's options
 RESERVED_DESCRIPTORS = 256
 # connections asyncio may accept in one turn of the loop before any is refused and closed
 ACCEPT_BURST = 128
+# a refusal (busy) waits this long, and this many at once, for the caller's language
+BUSY_WAIT_S = 0.25
+BUSY_WAITING = 32
 
 
 def peer_of(connection: socket.socket) -> Caller:
@@ -97,6 +103,7 @@ class Api:
         self.pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="sfm-api")
         self.busy: dict[asyncio.BaseTransport, int] = {}  # connections being answered
         self.connections = 0  # admitted and not yet closed, counted as they are accepted
+        self.refusing = 0  # refused ones waiting a moment to learn the caller's language
         self.uploads = Path(tempfile.mkdtemp(prefix="sfm-uploads-"))  # the daemon's alone
         self.app = web.Application(client_max_size=COMMAND_BODY_BYTES)
         for operation in table():
@@ -220,7 +227,9 @@ def _answer(operation: Operation, call: Call, language: str) -> tuple[int, Any]:
 
 class _Guard(asyncio.Protocol):
     """One connection, watched: closed when it neither sends nor takes bytes for the
-    timeout while not being answered (a half-sent request, a reader that stopped)."""
+    timeout while not being answered (a half-sent body, a reader that stopped). A request's
+    head must be complete within the timeout of the connection's start or of its last
+    answer, however slowly it trickles in (aiohttp's keep-alive timeout, set to it)."""
 
     def __init__(self, inner: Any, api: Api, loop: asyncio.AbstractEventLoop) -> None:
         self.inner, self.api, self.loop = inner, api, loop
@@ -272,14 +281,46 @@ class _Guard(asyncio.Protocol):
 
 
 class _Busy(asyncio.Protocol):
-    """Past the connection cap: one answer saying so, then the connection is closed."""
+    """Past the connection cap: one answer saying so, then the connection is closed.
 
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
+    The answer is in the caller's language when its request's head arrives within
+    BUSY_WAIT_S (a client sends it as soon as it connects); at most BUSY_WAITING refusals
+    wait for it at once, the rest are answered at once in the daemon's language, so that
+    a flood of connections never holds more descriptors than the cap and a few."""
+
+    def __init__(self, cap: int, api: Api, loop: asyncio.AbstractEventLoop) -> None:
+        self.cap, self.api, self.loop = cap, api, loop
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        _status, data = error_reply(SfmError(Message("api.busy", cap=self.cap)), "busy")
+        self.transport = transport
+        if self.api.refusing >= BUSY_WAITING:
+            self._answer(None)
+            return
+        self.api.refusing += 1
+        self.timer = self.loop.call_later(BUSY_WAIT_S, self._answer, None)
+
+    def data_received(self, data: bytes) -> None:
+        self._answer(_accepted_language(data))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._done()
+
+    def _done(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.api.refusing -= 1
+
+    def _answer(self, language: str | None) -> None:
+        self._done()
+        transport, self.transport = self.transport, None
+        if transport is None or transport.is_closing():
+            return
+        with using_language(language) if language else contextlib.nullcontext():
+            _status, data = error_reply(SfmError(Message("api.busy", cap=self.cap)), "busy")
         body = json.dumps(data, ensure_ascii=False).encode()
         transport.write(
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -287,6 +328,16 @@ class _Busy(asyncio.Protocol):
             + body
         )
         transport.close()
+
+
+def _accepted_language(head: bytes) -> str | None:
+    """The Accept-Language of a request's first bytes, as `_language` reads it."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"accept-language":
+            wanted = value.decode("latin-1").split(",")[0].strip().lower()
+            return "en" if wanted.startswith("en") else "zh"
+    return None
 
 
 class ApiServer:
@@ -333,7 +384,7 @@ class ApiServer:
                     # counted here, when the connection is accepted: a burst accepted in one
                     # turn of the loop is made before any of its connections is
                     if self.api.connections >= cap:
-                        return _Busy(cap)
+                        return _Busy(cap, self.api, self.loop)
                     assert factory is not None
                     self.api.connections += 1
                     return _Guard(factory(), self.api, self.loop)
@@ -402,7 +453,7 @@ def connection_cap(configured: int, descriptors: int) -> int:
     """The connections the API admits at once: as configured, unless the descriptor limit
     would then leave the jobs fewer than RESERVED_DESCRIPTORS (with a burst of refused
     connections still open for a moment)."""
-    room = max(1, descriptors - RESERVED_DESCRIPTORS - ACCEPT_BURST)
+    room = max(1, descriptors - RESERVED_DESCRIPTORS - ACCEPT_BURST - BUSY_WAITING)
     if configured > room:
         log.warning(
             "fewer API connections than configured: the descriptor limit keeps the rest "
