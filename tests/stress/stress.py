@@ -61,6 +61,7 @@ from tests.conftest import (  # noqa: E402
 )
 from tests.integration.alerts.conftest import SmtpServer, write_alert_config  # noqa: E402
 from tests.integration.daemon.conftest import FAST_SCHEDULE, Daemon, wait_for  # noqa: E402
+from tests.stress.door import door_under_abuse  # noqa: E402
 
 SCALE = float(os.environ.get("SFM_STRESS_SCALE", "1"))
 SHIPPED = ("registry-qcc", "credit-qcc", "safety-tyc")
@@ -1355,6 +1356,7 @@ CHECKS: list[tuple[str, Callable[[Path], Row]]] = [
     ("clock jumps", clock_jumps),
     ("audit tampered", audit_tampered),
     ("memory soak", soak),
+    ("door", lambda folder: Row(*door_under_abuse(folder))),
 ]
 
 

@@ -45,6 +45,7 @@ def test_every_promise_holds_at_a_small_scale(postgres_available: None) -> None:
         "wall clock set back",
         "audit entry changed",
         "Memory holds steady",
+        "door holds under abuse",
     ):
         assert promise in table, promise
     assert "NO" not in table.split("held")[-1]

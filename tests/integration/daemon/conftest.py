@@ -54,6 +54,7 @@ class Daemon:
         *args: str,
         name: str = "daemon",
         environ: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,  # e.g. a service's resource limits
     ) -> None:
         self.out = cwd / f"{name}.out"
         self.err = cwd / f"{name}.err"
@@ -67,6 +68,7 @@ class Daemon:
                 env=env,
                 stdout=out,
                 stderr=err,
+                preexec_fn=preexec_fn,
             )
 
     @property

@@ -41,14 +41,14 @@ MANY_FLAGS = 3000  # a listing of them is megabytes: more than a socket's buffer
 @dataclass
 class Door:
     daemon: Daemon
-    socket: Path
+    path: Path
     config: Path
     engine: Engine
 
     def connection(self) -> socket.socket:
         raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         raw.settimeout(30)
-        raw.connect(str(self.socket))
+        raw.connect(str(self.path))
         return raw
 
     def rss_mb(self) -> float:
@@ -61,7 +61,7 @@ class Door:
 
     def status_answered(self) -> bool:
         """A legitimate caller, through the client the CLI uses."""
-        api = connect(str(self.config), str(self.socket))
+        api = connect(str(self.config), str(self.path))
         try:
             return "jobs" in api.get("/status")
         finally:
@@ -264,7 +264,7 @@ def test_a_stopped_daemon_is_given_up_on_with_a_message(door: Door) -> None:
         door.daemon.process.send_signal(signal.SIGCONT)
     assert stopped.returncode == 3
     assert "未在规定时间内应答" in one_line(stopped.stderr)
-    assert str(door.socket) in stopped.stderr
+    assert str(door.path) in stopped.stderr
     continued = datetime.now(UTC)
     assert wait_for(door.status_answered, what="an answer once it runs again")
     wait_for(lambda: swept_since(door.engine, continued), what="sweeps once it runs again")
