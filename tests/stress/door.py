@@ -35,6 +35,7 @@ from sqlmodel import Session, col
 
 from monitor.api.client import connect
 from monitor.errors import SfmError
+from monitor.i18n import using_language
 from monitor.register.store import import_factories
 from monitor.storage import db
 from monitor.storage.models import SweepRun
@@ -62,6 +63,7 @@ class Phase:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended: datetime | None = None
     calls: list[tuple[float, str]] = field(default_factory=list)  # seconds, outcome
+    peak_mb: float = 0.0  # the daemon's RSS at its highest while the phase lasted
 
     def summary(self) -> str:
         took = [seconds for seconds, _ in self.calls]
@@ -69,7 +71,10 @@ class Phase:
         said = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
         median = statistics.median(took) if took else float("nan")
         worst = max(took, default=float("nan"))
-        return f"{self.name}: {said}; median {median:.2f} s, worst {worst:.2f} s"
+        return (
+            f"{self.name}: {said}; median {median:.2f} s, worst {worst:.2f} s; "
+            f"RSS peak {self.peak_mb:.0f} MB"
+        )
 
     def held(self) -> bool:
         return bool(self.calls) and all(
@@ -95,6 +100,10 @@ class Caller:
                 phase.calls.append(self.once())
 
     def once(self) -> tuple[float, str]:
+        with using_language("en"):  # its refusals in the words classified below
+            return self._once()
+
+    def _once(self) -> tuple[float, str]:
         started = time.monotonic()
         try:
             api = connect(str(self.config), str(self.socket))
@@ -122,6 +131,7 @@ class Watch:
     """The daemon's RSS and descriptors, sampled every tenth of a second."""
 
     def __init__(self, pid: int) -> None:
+        self.phase: Phase | None = None
         self.process = psutil.Process(pid)
         self.start_mb = self.rss_mb()
         self.peak_mb, self.peak_fds = self.start_mb, self.process.num_fds()
@@ -135,7 +145,10 @@ class Watch:
     def _sample(self) -> None:
         while not self.stop.wait(0.1):
             with contextlib.suppress(psutil.Error):
-                self.peak_mb = max(self.peak_mb, self.rss_mb())
+                now = self.rss_mb()
+                self.peak_mb = max(self.peak_mb, now)
+                if self.phase is not None:
+                    self.phase.peak_mb = max(self.phase.peak_mb, now)
                 self.peak_fds = max(self.peak_fds, self.process.num_fds())
 
     def close(self) -> None:
@@ -149,14 +162,14 @@ def service_limits() -> None:
 
 
 @contextlib.contextmanager
-def phase(caller: Caller, phases: list[Phase], name: str) -> Iterator[Phase]:
+def phase(caller: Caller, watch: Watch, phases: list[Phase], name: str) -> Iterator[Phase]:
     current = Phase(name)
     phases.append(current)
-    caller.phase = current
+    caller.phase = watch.phase = current
     try:
         yield current
     finally:
-        caller.phase = None
+        caller.phase = watch.phase = None
         current.ended = datetime.now(UTC)
 
 
@@ -233,16 +246,16 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
         wait_for(lambda: len(sweep_starts(engine)) >= 3, timeout=60, what="sweeps")
         watch = Watch(daemon.pid)
 
-        with phase(caller, phases, "quiet"):
+        with phase(caller, watch, phases, "quiet"):
             time.sleep(3)
 
-        with phase(caller, phases, f"{idle:,} idle connections"):
+        with phase(caller, watch, phases, f"{idle:,} idle connections"):
             held = at_once(idle, lambda: connection(socket_path))
             time.sleep(io_timeout_s + 2)  # the admitted ones are closed meanwhile
             for raw in held:
                 raw.close()
 
-        with phase(caller, phases, f"{oversized} unterminated 1 MB requests"):
+        with phase(caller, watch, phases, f"{oversized} unterminated 1 MB requests"):
 
             def unterminated() -> socket.socket:
                 raw = connection(socket_path)
@@ -255,7 +268,7 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
             for raw in held:
                 raw.close()
 
-        with phase(caller, phases, "a reader that stops"):
+        with phase(caller, watch, phases, "a reader that stops"):
             stalled = connection(socket_path)
             asked = f"GET /api/v1/flags?limit={LISTED} HTTP/1.1\r\nHost: sfm\r\n\r\n"
             stalled.sendall(asked.encode())
@@ -274,7 +287,7 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
             stalled_closed = 0 < len(body) < length  # cut off by the watchdog, then closed
             stalled.close()
 
-        with phase(caller, phases, f"SIGSTOP for {stopped_s:.0f} s"):
+        with phase(caller, watch, phases, f"SIGSTOP for {stopped_s:.0f} s"):
             daemon.process.send_signal(signal.SIGSTOP)
             time.sleep(stopped_s)
             daemon.process.send_signal(signal.SIGCONT)
