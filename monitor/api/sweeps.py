@@ -54,6 +54,7 @@ class StaffSweep:
     topic: str | None
     uid: int
     started_at: datetime
+    in_daemon: bool = True  # else in the process that asked for it (no daemon runs)
     state: str = RUNNING
     done: int = 0  # answers stored
     total: int | None = None  # answers to ask for, once the factories are counted
@@ -85,6 +86,7 @@ class StaffSweep:
         return {
             "id": self.id,
             "state": state,
+            "in_daemon": self.in_daemon,
             "factory": self.factory,
             "topic": self.topic,
             "started_at": self.started_at,
@@ -201,7 +203,9 @@ class StaffSweeps:
         try:
             if daemon is None:
                 leader = self._lead_alone()
-            record = StaffSweep(secrets.token_hex(4), factory, topic, caller.uid, now_utc())
+            record = StaffSweep(
+                secrets.token_hex(4), factory, topic, caller.uid, now_utc(), daemon is not None
+            )
             # the caller's language and log context (uid) go with the sweep
             context = contextvars.copy_context()
             thread = threading.Thread(

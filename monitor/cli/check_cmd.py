@@ -32,7 +32,12 @@ def check(
     client = api(ctx)
     # a job of the daemon (or, without one, of this process): refused while one runs
     sweep = client.post("/sweeps", {"factory": factory, "topic": topic})
-    sweep = _follow(client, sweep, bar=sys.stdout.isatty() and not as_json)
+    try:
+        sweep = _follow(client, sweep, bar=sys.stdout.isatty() and not as_json)
+    except KeyboardInterrupt:  # Ctrl-C: the daemon's sweep goes on; this process's stops
+        key = "check.left_running" if sweep["in_daemon"] else "check.interrupted"
+        print(t(key, id=sweep["id"]), file=sys.stderr)
+        raise
     if sweep["state"] == "failed":
         raise _error(sweep["error"])
     if as_json:

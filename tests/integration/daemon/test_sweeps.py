@@ -123,6 +123,7 @@ def test_a_staff_sweep_runs_as_a_job_of_the_daemon_and_is_followed_to_its_result
         assert answer.status_code == 202, answer.text
         started = answer.json()
         assert started["state"] in ("running", "done") and started["id"]
+        assert started["in_daemon"] is True
         done = follow(client, started, lambda s: s["state"] != "running")
         assert done["state"] == "done", done["error"]
         result = done["result"]
@@ -263,7 +264,7 @@ def test_without_a_daemon_the_sweep_runs_on_a_thread_of_the_cli_and_delivers(
         answer = client.http.post("/sweeps", json={})
         assert answer.status_code == 202
         sweep = answer.json()
-        assert sweep["state"] == "running"
+        assert sweep["state"] == "running" and sweep["in_daemon"] is False
         with pytest.raises(ApiError) as second:
             client.post("/sweeps", {})
         assert second.value.exit_code == 3
