@@ -306,6 +306,12 @@ def test_through_the_daemon_the_cli_renders_the_same_json_importing_nothing_heav
     assert (code, heavy) == (0, []) and first in out and "认定" in out
     code, _out, heavy = run_client(door.config, tmp_path, "factories", "show", "91110000600037341L")
     assert (code, heavy) == (4, [])
+    haidian = next(row for row in listed if row["district_code"] == "110108")["credit_code"]
+    move = ["factories", "move", haidian, "--district", "昌平"]
+    code, _out, heavy = run_client(door.config, tmp_path, *move, "--decided-on", "someday")
+    assert (code, heavy) == (2, [])
+    code, out, heavy = run_client(door.config, tmp_path, *move, "--decided-on", "2026-04-01")
+    assert (code, heavy) == (0, []) and "海淀区 → 昌平区" in out
 
 
 # ---------------------------------------------------------------- another OS user's file
