@@ -23,13 +23,21 @@ if TYPE_CHECKING:
 
 
 def list_alerts(
-    engine: Engine, authorities: Authorities, *, failed_only: bool, limit: int | None
+    engine: Engine,
+    authorities: Authorities,
+    *,
+    failed_only: bool,
+    limit: int | None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """The outbox, newest first; `limit` and `offset` page through it."""
     query = select(Alert).order_by(col(Alert.id).desc())
     if failed_only:
         query = query.where(col(Alert.status) == AlertStatus.FAILED.value)
     if limit:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     with session_scope(engine) as session:
         alerts = list(session.scalars(query))
     names = {key: authority.name for key, authority in authorities.by_key.items()}

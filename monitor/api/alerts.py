@@ -9,17 +9,22 @@ from monitor.api.routes import Call, Routes
 routes = Routes()
 
 
+# A page is bounded; the CLI pages through more when asked for all (--limit 0).
+MAX_PAGE = 10_000
+
+
 @routes.get("/alerts")
 def list_alerts(call: Call) -> list[dict[str, Any]]:
-    """The outbox, newest first: `failed=true` only the alerts that gave up; `limit` (0:
-    all, the default 100)."""
+    """The outbox, newest first: `failed=true` only the alerts that gave up; `limit`
+    (default 100, at most a page of 10,000) and `offset` page through it."""
     from monitor.alerts.queries import list_alerts as listed
 
     return listed(
         call.runtime.engine,
         call.runtime.alerting.authorities,
         failed_only=call.flag("failed"),
-        limit=call.number("limit", 100) or None,
+        limit=min(call.number("limit", 100, least=1), MAX_PAGE),
+        offset=call.number("offset", 0),
     )
 
 

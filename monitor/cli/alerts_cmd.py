@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import api, console, print_json, say, state
+from monitor.cli.common import api, console, pages, print_json, say, state, stream_json
 from monitor.errors import BadInput, DeliveryIncomplete
 from monitor.i18n import Message, t
 
@@ -45,12 +45,13 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """The outbox, newest first."""
-    rows = api(ctx).get("/alerts", failed=failed, limit=limit)
+    listed = pages(api(ctx), "/alerts", limit, failed=failed)
     if as_json:
-        print_json(rows)
+        stream_json(listed)
         return
     from rich.table import Table
 
+    rows = list(listed)
     table = Table(title=t("alerts.title"), caption=t("flags.count", count=len(rows)))
     for key in ("id", "kind", "authority", "status", "flag_id", "attempts", "subject", "error"):
         table.add_column(t(f"alerts.col.{key}"), overflow="fold")

@@ -1,4 +1,4 @@
-"""`sfm flags`, `sfm audit`, `sfm export flags`: staff decide on flags; every decision audited."""
+"""`sfm flags`, `sfm export`: staff decide on flags (every decision audited), and reports."""
 
 from __future__ import annotations
 
