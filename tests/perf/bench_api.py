@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -171,18 +172,27 @@ class RunningDaemon:
         self.log.close()
 
 
-def timed_runs(argv: list[str], cwd: Path, runs: int) -> list[float]:
-    """Wall times of `argv` from process start to exit, after one run not counted."""
-    times = []
+@dataclass
+class Runs:
+    wall: list[float] = field(default_factory=list)  # from process start to exit
+    cpu: list[float] = field(default_factory=list)  # user + system time of the process
+
+
+def timed_runs(argv: list[str], cwd: Path, runs: int) -> Runs:
+    """`argv` run `runs` times after one run not counted."""
+    timed = Runs()
     for run in range(runs + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
         took = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-2000:]!r}")
         if run:
-            times.append(took)
-    return times
+            timed.wall.append(took)
+            timed.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return timed
 
 
 def p90(times: list[float]) -> float:
@@ -190,12 +200,16 @@ def p90(times: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
-def report_command(label: str, times: list[float], bound: float) -> bool:
+def report_command(label: str, timed: Runs, bound: float) -> bool:
+    """The wall time judged; the CPU time beside it says how much of it was this command's
+    own work rather than waiting for a busy machine."""
+    times = timed.wall
     median = statistics.median(times)
     ratio = median / bound
     print(
         f"{label}: median {median:.3f} s, p90 {p90(times):.3f} s over {len(times)} runs "
-        f"(min {min(times):.3f}, max {max(times):.3f}); bound {bound:.3f} s; "
+        f"(min {min(times):.3f}, max {max(times):.3f}; CPU median "
+        f"{statistics.median(timed.cpu):.3f} s); bound {bound:.3f} s; "
         f"ratio {ratio:.3f} {verdict(ratio)} [{load_average()}]"
     )
     return ratio <= 1.0
@@ -205,24 +219,32 @@ def sfm(config: Path, *args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "sfm"), "--config", str(config), *args]
 
 
-def import_breakdown(config: Path, cwd: Path) -> None:
-    """`python -X importtime` of `sfm flags list`: self time by top-level package, the
-    chain of imports that first brought in each heavy package, and monitor's own modules."""
+def imports_of(argv: list[str], cwd: Path) -> list[tuple[int, int, int, str]]:
+    """`python -X importtime` of a command: (self µs, cumulative µs, depth, module) per
+    import, each printed after the ones it caused."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", *sfm(config, "flags", "list")],
+        [sys.executable, "-X", "importtime", *argv],
         cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
     )
-    # (self µs, cumulative µs, depth, module), children printed before their importer
-    entries: list[tuple[int, int, int, str]] = []
+    entries = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         own, cumulative, name = line.removeprefix("import time:").split("|")
         depth = (len(name) - len(name.lstrip()) - 1) // 2
         entries.append((int(own), int(cumulative), depth, name.strip()))
+    return entries
+
+
+def import_breakdown(config: Path, cwd: Path) -> None:
+    """Where `sfm flags list` spends its import time, in the least disturbed of a few runs:
+    self time by top-level package, the chain of imports that first brought in each heavy
+    package, and monitor's own modules."""
+    runs = [imports_of(sfm(config, "flags", "list"), cwd) for _ in range(max(1, RUNS // 3))]
+    entries = min(runs, key=lambda entries: sum(entry[0] for entry in entries))
 
     def importers(index: int) -> list[str]:
         chain: list[str] = []
@@ -238,7 +260,10 @@ def import_breakdown(config: Path, cwd: Path) -> None:
         by_package[module.split(".")[0]] += self_us
     total = sum(by_package.values())
     top = sorted(by_package.items(), key=lambda item: -item[1])[:14]
-    print(f"(i) imports of sfm flags list (through the daemon): {total / 1000:.0f} ms in all")
+    print(
+        f"(i) imports of sfm flags list (through the daemon): {total / 1000:.0f} ms in all, "
+        f"the least of {len(runs)} runs [{load_average()}]"
+    )
     print("(i)   self ms by package: " + ", ".join(f"{p} {us / 1000:.0f}" for p, us in top))
     for package, _us in [item for item in top if item[0] != "monitor"][:8]:
         first = next(
@@ -455,7 +480,7 @@ def bench_commands(database: Path, scratch: Path, parts: str) -> bool:
             print(
                 "(i) the floor, median of the same runs: "
                 + ", ".join(
-                    f"{label} {statistics.median(timed_runs(argv, folder, RUNS)):.3f} s"
+                    f"{label} {statistics.median(timed_runs(argv, folder, RUNS).wall):.3f} s"
                     for label, argv in floors.items()
                 )
                 + f" [{load_average()}]"
