@@ -200,12 +200,12 @@ class StaffSweeps:
         if not SWEEPING.acquire(blocking=False):
             raise Refused(Message("sweep.busy"))
         leader: LeaderLock | None = None
+        record = StaffSweep(
+            secrets.token_hex(4), factory, topic, caller.uid, now_utc(), daemon is not None
+        )
         try:
             if daemon is None:
                 leader = self._lead_alone()
-            record = StaffSweep(
-                secrets.token_hex(4), factory, topic, caller.uid, now_utc(), daemon is not None
-            )
             # the caller's language and log context (uid) go with the sweep
             context = contextvars.copy_context()
             thread = threading.Thread(
@@ -217,7 +217,10 @@ class StaffSweeps:
             with self._lock:
                 self._remember(record, thread)
             thread.start()
-        except BaseException:
+        except BaseException:  # not started (no thread to be had): nothing claimed stays so
+            with self._lock:
+                self._records.pop(record.id, None)
+                self._threads.pop(record.id, None)
             if leader is not None:
                 leader.release()
             SWEEPING.release()

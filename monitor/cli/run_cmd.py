@@ -94,7 +94,8 @@ def run(
     finally:
         if server is not None:
             server.close()
-        runtime.sweeps.close(settings.daemon.stop_timeout_s)  # before the lead goes
+        stop.set()  # whatever ended the lead, a staff sweep stops too, before the lead goes
+        runtime.sweeps.close(settings.daemon.stop_timeout_s)
         lock.release()
 
 
