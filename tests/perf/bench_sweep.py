@@ -214,7 +214,11 @@ def bare_aiohttp_loop(base_url: str) -> float:
 def report(label: str, seconds: float, bound: float, formula: str) -> bool:
     ratio = seconds / bound
     verdict = "OK" if ratio <= 1.0 else "OVER BOUND"
-    print(f"{label}: {seconds:.2f} s; bound {bound:.2f} s ({formula}); ratio {ratio:.3f} {verdict}")
+    load = "load {:.2f}/{:.2f}".format(*os.getloadavg()[:2])
+    print(
+        f"{label}: {seconds:.2f} s; bound {bound:.2f} s ({formula}); ratio {ratio:.3f} {verdict} "
+        f"[{load}]"
+    )
     return ratio <= 1.0
 
 
