@@ -473,6 +473,24 @@ def bench_commands(database: Path, scratch: Path, parts: str) -> bool:
                 COMMAND_BOUND_S,
             )
             import_breakdown(config, folder)
+            answers = []
+            with daemon.http() as http:
+                for path, params in (
+                    ("/flags", PAGE),
+                    (f"/flags/{FLAGS // 2}", {}),
+                    ("/status", {}),
+                ):
+                    times = []
+                    for _ in range(RUNS + 1):
+                        started = time.perf_counter()
+                        http.get(path, params=params).raise_for_status()
+                        times.append(time.perf_counter() - started)
+                    answers.append(f"{path} {statistics.median(times[1:]) * 1000:.0f} ms")
+            print(
+                "(i) the daemon's answer to a client already started and connected, median: "
+                + ", ".join(answers)
+                + f" [{load_average()}]"
+            )
             floors = {
                 "python -c pass": [sys.executable, "-c", "pass"],
                 "python -c 'import typer, httpx'": [sys.executable, "-c", "import typer, httpx"],

@@ -44,6 +44,7 @@ TINY = {
                 "(a) sfm status through the daemon",
                 "(i) imports of sfm flags list",
                 "(i) the floor",
+                "(i) the daemon's answer",
                 "(c) sfm flags list (first page) direct",
                 "(b) 3 clients",
                 "(b) errors:",
