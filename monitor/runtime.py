@@ -60,7 +60,6 @@ class Runtime:
     def simulator_url(self) -> str | None:
         """Where the built-in upstream answers, started now if a connector's url names it."""
         from connectors.loader import SIMULATOR_PLACEHOLDER
-        from monitor.cli.common import start_simulator
 
         if not any(
             SIMULATOR_PLACEHOLDER in (connector.url or "")
@@ -102,3 +101,28 @@ def require_owner(database_url: str) -> None:
         raise Refused(Message("door.not_owner", path=database, owner="?")) from exc
     if owner != os.getuid():
         raise Refused(Message("door.not_owner", path=database, owner=user_of(owner)))
+
+
+def start_simulator(config: LoadedConfig, resources: ExitStack) -> str:
+    """The built-in upstream on a free loopback port, stopped when `resources` closes."""
+    import structlog
+
+    from connectors.simulator import Behaviour, RunningSimulator, Simulator, load_upstream
+    from monitor.errors import BadInput
+
+    settings = config.settings.simulator
+    try:
+        data = load_upstream(config.simulator_data)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"simulator data {config.simulator_data}: {exc}") from exc
+    behaviour = Behaviour(
+        latency_ms=settings.latency_ms,
+        error_rate=settings.error_rate,
+        error_kinds=list(settings.error_kinds),
+        seed=settings.seed,
+        rate_limit_per_s=settings.rate_limit_per_s,
+        synthesize=settings.synthesize,
+    )
+    running = resources.enter_context(RunningSimulator(Simulator(data, behaviour)))
+    structlog.get_logger("sfm.simulator").info("simulator started", url=running.base_url)
+    return running.base_url

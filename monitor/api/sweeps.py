@@ -107,7 +107,7 @@ def _error_json(error: Exception) -> dict[str, Any]:
     if isinstance(error, SfmError):
         _status, reply = error_reply(error)
     else:
-        from monitor.cli import one_line
+        from monitor.errors import one_line
 
         _status, reply = error_reply(SfmError(one_line(error)), "unexpected")
     problem: dict[str, Any] = reply["error"]

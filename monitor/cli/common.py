@@ -87,6 +87,8 @@ class AppContext:
             if connector.enabled
         ):
             return None
+        from monitor.runtime import start_simulator
+
         return start_simulator(self.config, self._resources)
 
     @cached_property
@@ -113,31 +115,6 @@ class AppContext:
     @property
     def accept_codes(self) -> list[str]:
         return self.config.settings.codes.accept
-
-
-def start_simulator(config: LoadedConfig, resources: ExitStack) -> str:
-    """The built-in upstream on a free loopback port, stopped when `resources` closes."""
-    import structlog
-
-    from connectors.simulator import Behaviour, RunningSimulator, Simulator, load_upstream
-    from monitor.errors import BadInput
-
-    settings = config.settings.simulator
-    try:
-        data = load_upstream(config.simulator_data)
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"simulator data {config.simulator_data}: {exc}") from exc
-    behaviour = Behaviour(
-        latency_ms=settings.latency_ms,
-        error_rate=settings.error_rate,
-        error_kinds=list(settings.error_kinds),
-        seed=settings.seed,
-        rate_limit_per_s=settings.rate_limit_per_s,
-        synthesize=settings.synthesize,
-    )
-    running = resources.enter_context(RunningSimulator(Simulator(data, behaviour)))
-    structlog.get_logger("sfm.simulator").info("simulator started", url=running.base_url)
-    return running.base_url
 
 
 def api(ctx: typer.Context) -> Api:

@@ -1,7 +1,8 @@
 """Imports point one way: each part of monitor/ imports only from the parts below it.
 
 Read from the bottom: the words, then the rules and storage, alerts, flags, the
-register, sweeps, staff decisions and reports, the daemon, and the CLI on top.
+register, sweeps, staff decisions and reports, the daemon, the runtime and the API it
+serves, and the CLI on top (a client of the API).
 Connectors never import monitor. A lazy import inside a function counts too.
 """
 
@@ -13,6 +14,7 @@ import pytest
 ROOT = Path(__file__).parents[2]
 LAYERS = [
     {"vocabulary", "clauses", "clock", "codes", "i18n", "errors", "calendar", "defaults"},
+    {"locations"},
     {"rules"},
     {"config", "logs", "storage"},
     {"alerts"},
@@ -21,6 +23,7 @@ LAYERS = [
     {"sweep"},
     {"decisions", "reports"},
     {"daemon"},
+    {"runtime", "api"},
     {"cli"},
 ]
 LAYER_OF = {part: index for index, parts in enumerate(LAYERS) for part in parts}

@@ -149,7 +149,7 @@ def test_a_failing_job_says_why_and_since_when_and_fails_healthz_after_three_run
 def test_the_daemon_makes_its_sockets_folder_for_the_staff_group(tmp_path: Path) -> None:
     import grp
 
-    from monitor.daemon.door import make_socket_folder
+    from monitor.api.server import make_socket_folder
 
     group = grp.getgrgid(os.getgid()).gr_name
     socket_path = tmp_path / "run" / "sfm" / "sfm.sock"
