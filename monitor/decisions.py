@@ -22,7 +22,13 @@ from monitor.errors import BadInput, Refused
 from monitor.flags.book import get_flag, open_flag, resolve_answered, transition
 from monitor.i18n import Message, t
 from monitor.operators import Operator
-from monitor.register.store import districts_of, find_factory, record_event, summarise
+from monitor.register.store import (
+    claim_factory,
+    districts_of,
+    find_factory,
+    record_event,
+    summarise,
+)
 from monitor.rules import CLAUSES, Finding
 from monitor.rules.naming import normalise_name
 from monitor.storage.db import session_scope
@@ -209,7 +215,7 @@ def rename_factory(
     """Record the bureau's approval of a name change; return the factory and its former name."""
     new_name = re.sub(r"\s+", " ", _require_text(new_name, "--name"))
     with session_scope(engine) as session:
-        factory = find_factory(session, code, accept_codes=accept_codes)
+        factory = claim_factory(session, code, accept_codes=accept_codes)
         operator.require_municipal("认定企业名称变更")
         _require_in_force(factory, "factory.revoked_cannot_rename")
         if factory.name == new_name:
@@ -261,7 +267,7 @@ def revoke_factory(
     reference = _require_text(reference, "--ref")
     reason = _require_text(reason, "--reason")
     with session_scope(engine) as session:
-        factory = find_factory(session, code, accept_codes=accept_codes)
+        factory = claim_factory(session, code, accept_codes=accept_codes)
         operator.require_revocation_power(factory, districts_of(session, factory))
         _require_in_force(factory, "factory.revoked_already")
         _check_decision_date(factory, decided_on, today or today_beijing())
@@ -319,7 +325,7 @@ def move_factory(
     if target is None:
         raise BadInput("--district: " + t("district.unknown", value=district))
     with session_scope(engine) as session:
-        factory = find_factory(session, code, accept_codes=accept_codes)
+        factory = claim_factory(session, code, accept_codes=accept_codes)
         _require_in_force(factory, "factory.revoked_cannot_move")
         held = list(
             session.scalars(

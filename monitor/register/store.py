@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, update
 from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc, today_beijing
@@ -403,6 +403,19 @@ def find_factory(session: Session, code: str, *, accept_codes: Iterable[str] = (
     if factory is None:
         raise NotFound(Message("factory.not_found", code=normalised))
     return factory
+
+
+def claim_factory(session: Session, code: str, *, accept_codes: Iterable[str] = ()) -> Factory:
+    """The factory with this credit code, held for a decision until the transaction ends.
+
+    The first statement writes its row (PostgreSQL locks it; SQLite takes its write lock),
+    so two decisions on one enterprise at once (two staff through the daemon) are taken one
+    after the other, the second judged on what the first recorded."""
+    normalised = validate_credit_code(code, accept=accept_codes)
+    session.execute(
+        update(Factory).where(col(Factory.credit_code) == normalised).values(updated_at=now_utc())
+    )
+    return find_factory(session, normalised, accept_codes=accept_codes)
 
 
 def list_factories(
