@@ -378,3 +378,34 @@ def test_an_import_through_the_socket_reads_only_what_its_caller_can_read(
     code, _out, err = import_as(NOBODY, door.socket, "factories", "import", str(everything))
     assert code == 3 and "all.csv" in err
     assert counts(engine) == (4, 4)
+
+
+# ---------------------------------------------------------------- two staff at once
+
+
+def test_concurrent_decisions_on_one_enterprise_are_taken_one_after_the_other(
+    door: Door, engine: Engine
+) -> None:
+    """The daemon answers requests concurrently: eight revocations of one enterprise sent at
+    once record one revocation; the others are refused (exit 3) as already revoked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert door.upload(DEMO_FACTORIES).status_code == 200
+    rows = door.http.get("/factories").json()
+    code = next(r for r in rows if r["level"] == "basic")["credit_code"]
+    revoke = {"decided_on": "2026-05-01", "ref": "京经信发〔2026〕9号", "reason": "12(2) 注销"}
+
+    def send(_: int) -> int:
+        with httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(door.socket)),
+            base_url="http://sfm/api/v1",
+            headers={"Sfm-Operator": "li"},
+            timeout=60,
+        ) as client:
+            return client.post(f"/factories/{code}/revoke", json=revoke).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(send, range(8)))
+    assert statuses == [200] + [409] * 7
+    shown = door.http.get(f"/factories/{code}").json()
+    assert [event["kind"] for event in shown["events"]] == ["designated", "revoked"]
