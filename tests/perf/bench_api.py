@@ -13,8 +13,9 @@
     second, against the simulator in its own process (20 ms latency), started through
     POST /sweeps a second after the clients.
 (c) The same `sfm flags list` in direct mode (no daemon): median ≤ 0.6 s.
-(i) Information, no bound: where (a)'s `sfm flags list` spends its import time
-    (`python -X importtime`), by top-level package and by monitor module.
+(i) Information, no bound: where (a)'s and (c)'s `sfm flags list` spend their import time
+    (`python -X importtime`), by top-level package and by monitor module; the daemon's own
+    answer to a warm client; Python's start-up alone and with typer and httpx.
 
 Run with `make bench`; SFM_BENCH_FACTORIES changes N, SFM_BENCH_RUNS, SFM_BENCH_CLIENTS and
 SFM_BENCH_LOAD_S the rest (the suite's smoke test runs all of it at a tiny scale), and
@@ -239,7 +240,7 @@ def imports_of(argv: list[str], cwd: Path) -> list[tuple[int, int, int, str]]:
     return entries
 
 
-def import_breakdown(config: Path, cwd: Path) -> None:
+def import_breakdown(config: Path, cwd: Path, how: str) -> None:
     """Where `sfm flags list` spends its import time, in the least disturbed of a few runs:
     self time by top-level package, the chain of imports that first brought in each heavy
     package, and monitor's own modules."""
@@ -261,7 +262,7 @@ def import_breakdown(config: Path, cwd: Path) -> None:
     total = sum(by_package.values())
     top = sorted(by_package.items(), key=lambda item: -item[1])[:14]
     print(
-        f"(i) imports of sfm flags list (through the daemon): {total / 1000:.0f} ms in all, "
+        f"(i) imports of sfm flags list ({how}): {total / 1000:.0f} ms in all, "
         f"the least of {len(runs)} runs [{load_average()}]"
     )
     print("(i)   self ms by package: " + ", ".join(f"{p} {us / 1000:.0f}" for p, us in top))
@@ -472,7 +473,7 @@ def bench_commands(database: Path, scratch: Path, parts: str) -> bool:
                 timed_runs(sfm(config, "status"), folder, RUNS),
                 COMMAND_BOUND_S,
             )
-            import_breakdown(config, folder)
+            import_breakdown(config, folder, "through the daemon")
             answers = []
             with daemon.http() as http:
                 for path, params in (
@@ -511,6 +512,7 @@ def bench_commands(database: Path, scratch: Path, parts: str) -> bool:
             timed_runs(sfm(config, "flags", "list"), folder, RUNS),
             DIRECT_BOUND_S,
         )
+        import_breakdown(config, folder, "direct")
     return ok
 
 

@@ -16,7 +16,7 @@ PERF = Path(__file__).parent
 TINY = {
     "SFM_BENCH_FACTORIES": "30",
     "SFM_BENCH_BACKLOG": "200",
-    "SFM_BENCH_RUNS": "2",
+    "SFM_BENCH_RUNS": "1",
     "SFM_BENCH_CLIENTS": "3",
     "SFM_BENCH_LOAD_S": "2",
 }
@@ -42,7 +42,8 @@ TINY = {
                 "(a) sfm flags list (first page) through the daemon",
                 "(a) sfm flags show ID through the daemon",
                 "(a) sfm status through the daemon",
-                "(i) imports of sfm flags list",
+                "(i) imports of sfm flags list (through the daemon)",
+                "(i) imports of sfm flags list (direct)",
                 "(i) the floor",
                 "(i) the daemon's answer",
                 "(c) sfm flags list (first page) direct",
