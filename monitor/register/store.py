@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, false, insert, text, update
 from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc, today_beijing
@@ -292,6 +292,8 @@ def import_factories(
         )
     report = ImportReport(file=path.name, dry_run=dry_run)
     with session_scope(engine) as session:
+        if not dry_run:
+            _hold_register(session)
         existing = _existing(session, [row.credit_code for row in rows])
         for row in rows:  # every refusal before the first write
             _check_scope(operator, row, existing.get(row.credit_code), path.name)
@@ -366,6 +368,16 @@ def import_factories(
                 details={"changes": {k: [plain(v) for v in pair] for k, pair in changes.items()}},
             )
     return report
+
+
+def _hold_register(session: Session) -> None:
+    """The register's write lock until the transaction ends, taken before anything is read:
+    two imports at once (two offices through the daemon) run one after the other, the second
+    comparing its file with what the first wrote, never inserting the same enterprise."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('sfm-register-import'))"))
+    else:  # SQLite: a write (of nothing) takes the database's write lock
+        session.execute(update(Factory).where(false()).values(updated_at=Factory.updated_at))
 
 
 def _insert_new(session: Session, rows: list[FactoryRow], actor: str, source: str) -> None:
