@@ -409,3 +409,30 @@ def test_concurrent_decisions_on_one_enterprise_are_taken_one_after_the_other(
     assert statuses == [200] + [409] * 7
     shown = door.http.get(f"/factories/{code}").json()
     assert [event["kind"] for event in shown["events"]] == ["designated", "revoked"]
+
+
+def test_imports_at_once_are_taken_one_after_the_other(door: Door, engine: Engine) -> None:
+    """Two offices importing the same register at once: one adds it, the other finds it
+    unchanged; neither meets the other's rows half-way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(_: int) -> httpx.Response:
+        with (
+            httpx.Client(
+                transport=httpx.HTTPTransport(uds=str(door.socket)),
+                base_url="http://sfm/api/v1",
+                headers={"Sfm-Operator": "li"},
+                timeout=60,
+            ) as client,
+            DEMO_FACTORIES.open("rb") as body,
+        ):
+            return client.post(
+                "/factories/import", content=body, params={"filename": "factories.csv"}
+            )
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, range(4)))
+    assert [answer.status_code for answer in answers] == [200] * 4, [a.text for a in answers]
+    added = sorted(len(answer.json()["added"]) for answer in answers)
+    assert added == [0, 0, 0, 34]
+    assert counts(engine) == (34, 34)
