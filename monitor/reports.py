@@ -15,7 +15,7 @@ from monitor.clock import beijing_text
 from monitor.errors import BadInput
 from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
-from monitor.i18n import audit_reason, flag_summary, language, t
+from monitor.i18n import Message, audit_reason, flag_summary, language, t
 from monitor.rules.policy import PolicyChoice
 from monitor.storage.db import session_scope
 from monitor.storage.models import Designation, DesignationEvent, Factory, Flag, FlagAudit
@@ -287,7 +287,7 @@ def filings_title(quarter: Quarter) -> str:
 
 def check_format(fmt: str) -> None:
     if fmt not in ("csv", "xlsx"):
-        raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
+        raise BadInput(Message("export.bad_format", fmt=fmt))
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

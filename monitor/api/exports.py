@@ -36,7 +36,7 @@ def filings(call: Call) -> Download:
     try:
         quarter = Quarter.parse(call.text("quarter") or "")
     except ValueError as exc:
-        raise BadInput(f"--quarter: {exc}") from exc
+        raise BadInput(Message("quarter.invalid", value=call.text("quarter") or "")) from exc
     district = call.text("district")
     code = None
     if district is not None:

@@ -263,7 +263,7 @@ def export_format(out: Path, fmt: str | None) -> str:
     named = EXPORT_FORMATS.get(suffix)
     if fmt is not None:
         if fmt not in EXPORT_FORMATS.values():
-            raise BadInput(f"--format: {fmt!r} is not csv or xlsx")
+            raise BadInput(Message("export.bad_format", fmt=fmt))
         if named is not None and named != fmt:
             raise BadInput(Message("export.format_mismatch", fmt=fmt, suffix=suffix))
     elif named is None:

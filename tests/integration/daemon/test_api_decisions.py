@@ -338,6 +338,10 @@ def test_exports_are_sent_as_the_answers_body(
         ):
             said = error_of(li.get("/exports/filings", params=params), 400, "bad_input", 2)
             assert said.startswith(("--quarter", "--district", "--format", "请求")), said
+        bad_quarter = li.get("/exports/filings", params={"format": "csv", "quarter": "2026Q5"})
+        assert "2026Q5 不是季度" in error_of(bad_quarter, 400, "bad_input", 2)
+        bad_format = li.get("/exports/flags", params={"format": "pdf"})
+        assert "不是 csv 或 xlsx" in error_of(bad_format, 400, "bad_input", 2)
 
 
 @pytest.fixture
