@@ -50,6 +50,30 @@ def retry_failed(call: Call) -> dict[str, Any]:
     return dispatcher.dispatch_due().as_json()
 
 
+@routes.post("/alerts/dispatch")
+def dispatch(call: Call) -> dict[str, Any]:
+    """Everything due sent now (as the dispatch job does): the run's report."""
+    return call.runtime.alerting.dispatcher.dispatch_due().as_json()
+
+
+@routes.post("/alerts/digest")
+def digest(call: Call) -> dict[str, Any]:
+    """The held review/action alerts bundled into one digest per authority, then sent."""
+    from monitor.daemon import jobs
+
+    jobs.digest(call.runtime)
+    return dispatch(call)
+
+
+@routes.post("/alerts/remind")
+def remind(call: Call) -> dict[str, Any]:
+    """Reminders about open flags past their deadline and escalations written, then sent."""
+    from monitor.daemon import jobs
+
+    jobs.remind(call.runtime)
+    return dispatch(call)
+
+
 @routes.post("/notify/test")
 def notify_test(call: Call) -> dict[str, Any]:
     """A test message to one authority's URLs ({"authority": municipal, ops, or a district's

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from monitor.cli.common import api, console, pages, print_json, say, state, stream_json
+from monitor.cli.common import api, console, pages, print_json, say, stream_json
 from monitor.errors import BadInput, DeliveryIncomplete
 from monitor.i18n import Message, t
 
@@ -72,9 +72,7 @@ def list_(
 @app.command("dispatch")
 def dispatch(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Send everything due now, then exit: 0 when all went out, 1 when any did not."""
-    from monitor.daemon import jobs
-
-    _report(jobs.dispatch(state(ctx)).as_json(), as_json)
+    _report(api(ctx).post("/alerts/dispatch"), as_json)
 
 
 @app.command("retry")
@@ -94,19 +92,13 @@ def retry(
 @app.command("digest")
 def digest(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Bundle held review/action alerts into one digest per authority and send them."""
-    from monitor.daemon import jobs
-
-    jobs.digest(state(ctx))
-    _report(jobs.dispatch(state(ctx)).as_json(), as_json)
+    _report(api(ctx).post("/alerts/digest"), as_json)
 
 
 @app.command("remind")
 def remind(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Remind about open flags past their deadline; escalate the oldest; send."""
-    from monitor.daemon import jobs
-
-    jobs.remind(state(ctx))
-    _report(jobs.dispatch(state(ctx)).as_json(), as_json)
+    _report(api(ctx).post("/alerts/remind"), as_json)
 
 
 @notify_app.command("test")
