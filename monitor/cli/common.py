@@ -1,48 +1,40 @@
-"""What every command needs: the loaded config, the database, the acting user, output."""
+"""What every command needs: the daemon's API (the local commands: the config), output."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from monitor.i18n import Message
 
-# Kept out of start-up: `sfm flags list` must answer within 0.5 s of a cold start.
+# Kept out of start-up: `sfm flags list` answers within a quarter of a second (issue 20).
 if TYPE_CHECKING:
     from rich.console import Console
-    from sqlalchemy import Engine
 
-    from monitor.alerts.service import Alerting
     from monitor.api.client import Api
     from monitor.config import LoadedConfig
-    from monitor.operators import Operator
 
 
 @dataclass
 class AppContext:
     """One command's world: where to find the daemon's API, and for the commands that run
-    here (`run`, `init`, `db`, `config`, `simulator`) the loaded config and the database."""
+    here (`run`, `init`, `db`, `config`, `simulator`) the loaded config."""
 
     config_path: str | None
     socket_path: str | None = None
     _config: LoadedConfig | None = field(default=None, init=False)
     _api: Api | None = field(default=None, init=False)
-    _resources: ExitStack = field(default_factory=ExitStack, init=False)
 
     def close(self) -> None:
-        """Stop what this command started (the built-in simulator, the API's connection)."""
+        """Close the API's connection (and, without a daemon, the in-process runtime)."""
         if self._api is not None:
             self._api.close()
-        self._resources.close()
 
     @property
     def api(self) -> Api:
@@ -61,60 +53,9 @@ class AppContext:
             self._config = load_config(self.config_path)
         return self._config
 
-    @cached_property
-    def engine(self) -> Engine:
-        """The database, opened here only by its owner, of the schema this code expects."""
-        from monitor.runtime import require_owner
-        from monitor.storage.db import make_engine, require_current_schema
-
-        require_owner(self.database_url)
-        engine = make_engine(self.database_url)
-        require_current_schema(engine)
-        return engine
-
     @property
     def database_url(self) -> str:
         return self.config.settings.database.url
-
-    @cached_property
-    def simulator_url(self) -> str | None:
-        """Where the built-in upstream answers, started now if a connector's url names it."""
-        from connectors.loader import SIMULATOR_PLACEHOLDER
-
-        if not any(
-            SIMULATOR_PLACEHOLDER in (connector.url or "")
-            for connector in self.config.settings.connectors
-            if connector.enabled
-        ):
-            return None
-        from monitor.runtime import start_simulator
-
-        return start_simulator(self.config, self._resources)
-
-    @cached_property
-    def alerting(self) -> Alerting:
-        from monitor.alerts.service import alerting_for
-
-        return alerting_for(self.engine, self.config)
-
-    @property
-    def operator(self) -> Operator:
-        """The configured operator acting now; refused (exit 3) if there is none."""
-        from monitor.operators import current_operator
-
-        return current_operator(self.config.settings)
-
-    @contextmanager
-    def reading(self, path: Path) -> Iterator[Path]:
-        yield path
-
-    @contextmanager
-    def writing(self, path: Path) -> Iterator[Path]:
-        yield path
-
-    @property
-    def accept_codes(self) -> list[str]:
-        return self.config.settings.codes.accept
 
 
 def api(ctx: typer.Context) -> Api:

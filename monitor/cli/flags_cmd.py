@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from monitor.clauses import reference
-from monitor.cli.common import api, console, print_json, say, stream_json
+from monitor.cli.common import api, console, pages, print_json, say, stream_json
 from monitor.errors import BadInput
-
-if TYPE_CHECKING:
-    from monitor.api.client import Api
 from monitor.i18n import Message, audit_reason, language, t
 
 app = typer.Typer(
@@ -43,7 +39,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """Flags, newest first."""
-    rows = _pages(
+    rows = pages(
         api(ctx),
         "/flags",
         limit,
@@ -76,22 +72,6 @@ def list_(
             row["summary"],
         )
     console().print(table)
-
-
-# the API's page; `--limit 0` (all) or a larger limit reads page after page
-PAGE = 1000
-
-
-def _pages(client: Api, path: str, limit: int, **filters: Any) -> Iterator[dict[str, Any]]:
-    """The rows of a listing, up to `limit` (0: all), fetched a page at a time."""
-    offset = 0
-    while True:
-        size = PAGE if limit == 0 else min(PAGE, limit - offset)
-        page = client.get(path, limit=size, offset=offset, **filters)
-        yield from page
-        offset += len(page)
-        if len(page) < size or (limit and offset >= limit):
-            return
 
 
 @app.command("show")
