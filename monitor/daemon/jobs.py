@@ -45,7 +45,8 @@ log = structlog.get_logger("sfm.jobs")
 
 
 class Runtime(Protocol):
-    """What a job needs; the CLI's context and the daemon's both provide it."""
+    """What a job needs, as monitor/runtime.py provides it (the daemon's, or a command's own
+    without a daemon)."""
 
     @property
     def engine(self) -> Engine: ...
