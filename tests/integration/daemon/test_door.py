@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlmodel import Session, col
 
+from monitor.storage.models import Factory, Flag, FlagAudit
 from tests.conftest import write_config
 from tests.integration.daemon.conftest import Daemon, wait_for
 from tests.integration.test_flags import swept  # noqa: F401  (fixture)
@@ -65,6 +67,7 @@ def _preload(argv: list[str]) -> None:
 
 
 def _calls(
+    index: int,
     uid: int,
     gid: int,
     socket_path: str | None,
@@ -93,7 +96,7 @@ def _calls(
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = run(argv)
-        results.put((code, out.getvalue(), err.getvalue()))
+        results.put((index, (code, out.getvalue(), err.getvalue())))
 
 
 def call_as(
@@ -105,16 +108,16 @@ def call_as(
     **environ: str,
 ) -> tuple[int | None, str, str]:
     """Run `sfm ARGV` from a child process that is `uid` (SFM_SOCKET = `socket_path`)."""
-    [outcome] = calls_at_once([(uid, gid, socket_path, list(argv), environ, cwd)], rounds=1)
+    [[outcome]] = calls_at_once([(uid, gid, socket_path, list(argv), environ, cwd)], rounds=1)
     return outcome
 
 
 def calls_at_once(
     callers: list[tuple[int, int, Path | None, list[str], dict[str, str], Path | None]],
     rounds: int,
-) -> list[tuple[int | None, str, str]]:
+) -> list[list[tuple[int | None, str, str]]]:
     """Each caller (uid, gid, socket, argv, environ, cwd) in its own child, all started
-    together, each running its command `rounds` times; every outcome, in no set order."""
+    together, each running its command `rounds` times; each caller's outcomes."""
     fork = multiprocessing.get_context("fork")
     results = fork.Queue()
     start = fork.Event() if len(callers) > 1 else None
@@ -122,6 +125,7 @@ def calls_at_once(
         fork.Process(
             target=_calls,
             args=(
+                index,
                 uid,
                 gid,
                 None if path is None else str(path),
@@ -133,13 +137,16 @@ def calls_at_once(
                 results,
             ),
         )
-        for uid, gid, path, argv, environ, cwd in callers
+        for index, (uid, gid, path, argv, environ, cwd) in enumerate(callers)
     ]
     for child in children:
         child.start()
     if start is not None:
         start.set()
-    outcomes = [results.get(timeout=120) for _ in range(len(callers) * rounds)]
+    outcomes: list[list[tuple[int | None, str, str]]] = [[] for _ in callers]
+    for _ in range(len(callers) * rounds):
+        index, outcome = results.get(timeout=120)
+        outcomes[index].append(outcome)
     for child in children:
         child.join(timeout=10)
     return outcomes
@@ -231,12 +238,54 @@ def test_two_users_at_once_are_each_their_uid_whatever_they_claim(
         rounds=rounds,
     )
     shutil.rmtree(forged.parent)
-    assert all(code == 0 for code, _out, _err in outcomes), outcomes
-    assert all('"rule_id"' in out for _code, out, _err in outcomes)
+    answers = [outcome for each in outcomes for outcome in each]
+    assert all(code == 0 for code, _out, _err in answers), answers
+    assert all('"rule_id"' in out for _code, out, _err in answers)
     logged = requests_logged(tmp_path / "sfm.log")[before:]
     who = sorted((entry["uid"], entry["operator"]) for entry in logged)
     assert who == [(DAEMON_USER, "daemon")] * rounds + [(NOBODY, "nobody")] * rounds
     assert {entry["operation"] for entry in logged} == {"GET /flags"}
+
+
+HAIDIAN, DONGCHENG = "911101085214771897", "911101012215955975"  # nobody's, daemon's district
+
+
+def test_two_users_raising_at_once_are_recorded_as_their_uid_within_its_scope(
+    door: Path,
+    swept: Engine,  # noqa: F811
+) -> None:
+    """Four raises at once, each caller claiming to be the other: the audit names each
+    raise's kernel uid, and each uid's own scope decides what it may raise."""
+    as_daemon = {"LOGNAME": "daemon", "USER": "daemon", "SFM_OPERATOR": "daemon"}
+    as_nobody = {"LOGNAME": "nobody", "USER": "nobody", "SFM_OPERATOR": "nobody"}
+
+    def raising(code: str) -> list[str]:
+        return ["flags", "raise", code, "--rule", "art12.1-false-information", "--reason", "身份"]
+
+    outcomes = calls_at_once(
+        [
+            (NOBODY, NOGROUP, door, raising(HAIDIAN), as_daemon, None),
+            (NOBODY, NOGROUP, door, raising(DONGCHENG), as_daemon, None),
+            (DAEMON_USER, NOGROUP, door, raising(DONGCHENG), as_nobody, None),
+            (DAEMON_USER, NOGROUP, door, raising(HAIDIAN), as_nobody, None),
+        ],
+        rounds=1,
+    )
+    codes = [code for [(code, _out, _err)] in outcomes]
+    assert codes == [0, 3, 0, 3], outcomes
+    assert "东城区" in one_line(outcomes[1][0][2])
+    assert "海淀区" in one_line(outcomes[3][0][2])
+    with Session(swept) as session:
+        recorded = session.execute(
+            select(col(FlagAudit.actor), col(Factory.credit_code))
+            .join(Flag, col(Flag.id) == col(FlagAudit.flag_id))
+            .join(Factory, col(Factory.id) == col(Flag.factory_id))
+            .where(col(FlagAudit.reason) == "身份")
+        )
+        assert sorted(tuple(row) for row in recorded) == [
+            ("daemon", DONGCHENG),
+            ("nobody", HAIDIAN),
+        ]
 
 
 def test_answers_and_refusals_come_back_through_the_door(door: Path) -> None:
@@ -261,6 +310,29 @@ def test_the_socket_option_and_the_environment_name_the_daemon(door: Path) -> No
     code, _out, err = call_as(NOBODY, door, "--socket", elsewhere, "status")
     assert code == 3
     assert one_line(err) == f"sfm: 守护进程未运行（{elsewhere}）；请联系运维人员"
+
+
+def test_an_export_is_written_by_the_caller_with_its_own_rights(door: Path) -> None:
+    """The daemon sends the file as the answer's body; the caller writes it where its own
+    command line said, as itself, or cannot."""
+    folder = public_folder("sfm-export-")
+    try:
+        writable = folder / "out"
+        writable.mkdir()
+        os.chown(writable, NOBODY, NOGROUP)
+        exported = writable / "flags.csv"
+        code, _out, err = call_as(NOBODY, door, "export", "flags", str(exported))
+        assert code == 0, err
+        assert exported.stat().st_uid == NOBODY
+        assert "统一社会信用代码" in exported.read_text(encoding="utf-8-sig")
+        assert [path.name for path in writable.iterdir()] == ["flags.csv"]  # no draft left
+
+        code, _out, err = call_as(NOBODY, door, "export", "flags", str(folder / "x.csv"))
+        assert code != 0  # a folder the caller may not write to (the daemon, root, could)
+        assert "Permission denied" in one_line(err)
+        assert not (folder / "x.csv").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- who answers
