@@ -176,7 +176,9 @@ class Api:
             raise Refused(
                 Message("api.impostor", socket=self.where, user=_user(impostor.uid))
             ) from None
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, httpx.ConnectError) as exc:
+            # a connection never made sent nothing: a daemon whose queue is full (stopped,
+            # or flooded) has not answered, which is no lost outcome
             raise Refused(Message("api.timeout", socket=self.where)) from exc
         except httpx.TransportError as exc:
             raise Refused(Message("api.lost", socket=self.where, detail=str(exc))) from exc
