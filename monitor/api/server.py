@@ -67,6 +67,9 @@ ACCEPT_BURST = 128
 # a refusal (busy) waits this long, and this many at once, for the caller's language
 BUSY_WAIT_S = 0.25
 BUSY_WAITING = 32
+BUSY_HEAD_BYTES = 2048
+# what one read of a connection takes at most (aiohttp bounds a head's line at 8190 bytes)
+READ_BYTES = 16 << 10
 
 
 def peer_of(connection: socket.socket) -> Caller:
@@ -225,14 +228,19 @@ def _answer(operation: Operation, call: Call, language: str) -> tuple[int, Any]:
         return answer(operation, call)
 
 
-class _Guard(asyncio.Protocol):
+class _Guard(asyncio.BufferedProtocol):
     """One connection, watched: closed when it neither sends nor takes bytes for the
     timeout while not being answered (a half-sent body, a reader that stopped). A request's
     head must be complete within the timeout of the connection's start or of its last
-    answer, however slowly it trickles in (aiohttp's keep-alive timeout, set to it)."""
+    answer, however slowly it trickles in (aiohttp's keep-alive timeout, set to it).
+
+    Bytes are read READ_BYTES at a time into one buffer of its own (asyncio would read a
+    quarter of a megabyte at a time): a flood of oversized requests costs the cap times
+    that, not the cap times what each sent."""
 
     def __init__(self, inner: Any, api: Api, loop: asyncio.AbstractEventLoop) -> None:
         self.inner, self.api, self.loop = inner, api, loop
+        self.buffer = bytearray(READ_BYTES)
         self.transport: asyncio.Transport | None = None
         self.last_seen = loop.time()
         self.unsent = 0
@@ -260,9 +268,12 @@ class _Guard(asyncio.Protocol):
             return
         self._watch()
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self.buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.last_seen = self.loop.time()
-        self.inner.data_received(data)
+        self.inner.data_received(bytes(self.buffer[:nbytes]))
 
     def eof_received(self) -> bool | None:
         return self.inner.eof_received()
@@ -280,7 +291,7 @@ class _Guard(asyncio.Protocol):
         self.inner.connection_lost(exc)
 
 
-class _Busy(asyncio.Protocol):
+class _Busy(asyncio.BufferedProtocol):
     """Past the connection cap: one answer saying so, then the connection is closed.
 
     The answer is in the caller's language when its request's head arrives within
@@ -290,6 +301,7 @@ class _Busy(asyncio.Protocol):
 
     def __init__(self, cap: int, api: Api, loop: asyncio.AbstractEventLoop) -> None:
         self.cap, self.api, self.loop = cap, api, loop
+        self.head = bytearray(BUSY_HEAD_BYTES)  # the request's start, for its language
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
 
@@ -302,8 +314,11 @@ class _Busy(asyncio.Protocol):
         self.api.refusing += 1
         self.timer = self.loop.call_later(BUSY_WAIT_S, self._answer, None)
 
-    def data_received(self, data: bytes) -> None:
-        self._answer(_accepted_language(data))
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return memoryview(self.head)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._answer(_accepted_language(bytes(self.head[:nbytes])))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._done()
@@ -380,7 +395,7 @@ class ApiServer:
                 factory = runner.server
                 assert factory is not None
 
-                def guarded() -> asyncio.Protocol:
+                def guarded() -> asyncio.BaseProtocol:
                     # counted here, when the connection is accepted: a burst accepted in one
                     # turn of the loop is made before any of its connections is
                     if self.api.connections >= cap:

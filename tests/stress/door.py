@@ -272,7 +272,14 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
             stalled = connection(socket_path)
             asked = f"GET /api/v1/flags?limit={LISTED} HTTP/1.1\r\nHost: sfm\r\n\r\n"
             stalled.sendall(asked.encode())
-            time.sleep(io_timeout_s + 3)
+            asked_at = time.monotonic()
+            with contextlib.suppress(AssertionError):
+                wait_for(
+                    lambda: "closing a stalled API connection" in _read(folder / "sfm.log"),
+                    timeout=io_timeout_s + 60,
+                    what="the watchdog",
+                )
+            cut_after_s = time.monotonic() - asked_at
             stalled.settimeout(5)
             received = b""
             with contextlib.suppress(OSError):
@@ -285,6 +292,12 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
                 0,
             )  # fmt: skip
             stalled_closed = 0 < len(body) < length  # cut off by the watchdog, then closed
+            print(
+                f"   the reader that stops: {length / (1 << 20):.1f} MB answer, "
+                f"{len(body) / (1 << 20):.1f} MB of it taken, cut {cut_after_s:.1f} s after "
+                f"it asked (io_timeout_s {io_timeout_s:.0f})",
+                flush=True,
+            )
             stalled.close()
 
         with phase(caller, watch, phases, f"SIGSTOP for {stopped_s:.0f} s"):

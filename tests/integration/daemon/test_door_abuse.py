@@ -104,7 +104,9 @@ def door(register: Engine, database_url: str, tmp_path: Path) -> Iterator[Door]:
         database_url,
         FAST_SCHEDULE + shipped_connectors() + LIMITS.format(socket=socket_path),
     )
-    daemon = Daemon(config, tmp_path)
+    private = tmp_path / "tmp"  # the daemon's temporary files (exports, uploads)
+    private.mkdir()
+    daemon = Daemon(config, tmp_path, environ={"TMPDIR": str(private)})
     try:
         wait_for(socket_path.is_socket, what="the door to open")
         yield Door(daemon, socket_path, config, register)
@@ -245,14 +247,36 @@ def test_a_client_that_never_reads_its_answer_holds_nothing(door: Door) -> None:
     wait_for(lambda: door.said("closing a stalled API connection"), what="the watchdog to close it")
     received = read_to_end(stalled)
     head, _, body = received.partition(b"\r\n\r\n")
-    length = int(next(
-        line.split(b":")[1] for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length")
-    ))  # fmt: skip
+    length = content_length(head)
     assert length > 1 << 20
     assert len(body) < length  # cut off: the daemon let go of it
     [closed] = door.said("closing a stalled API connection")
     assert int(str(closed["unsent_bytes"])) > 0
+
+
+def content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise AssertionError(head)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_client_that_never_reads_its_export_holds_nothing(door: Door) -> None:
+    """The export is written in a private folder and streamed; a reader that stops is cut
+    off by the watchdog and the folder goes with it."""
+    private = door.config.parent / "tmp"
+    stalled = door.connection()
+    stalled.sendall(b"GET /api/v1/exports/flags?format=csv HTTP/1.1\r\nHost: sfm\r\n\r\n")
+    wait_for(lambda: list(private.glob("sfm-export-*")), what="the export being written")
+    assert door.status_answered()  # others are answered meanwhile
+    wait_for(lambda: door.said("closing a stalled API connection"), what="the watchdog to close it")
+    wait_for(lambda: not list(private.glob("sfm-export-*")), what="the export's folder removed")
+    head, _, body = read_to_end(stalled).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert len(body) < content_length(head)  # cut off
+    assert not [f for f in psutil.Process(door.daemon.pid).open_files() if "sfm-export" in f.path]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
