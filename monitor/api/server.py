@@ -466,9 +466,11 @@ def keep_descriptors_for_jobs() -> int:
 
 def connection_cap(configured: int, descriptors: int) -> int:
     """The connections the API admits at once: as configured, unless the descriptor limit
-    would then leave the jobs fewer than RESERVED_DESCRIPTORS (with a burst of refused
-    connections still open for a moment)."""
-    room = max(1, descriptors - RESERVED_DESCRIPTORS - ACCEPT_BURST - BUSY_WAITING)
+    would then leave the jobs fewer than RESERVED_DESCRIPTORS. Refused connections are open
+    for a moment too: those waiting for their caller's language, and up to three bursts
+    accepted before the first is closed (1,000 connections at once peaked at about 490
+    descriptors with the default cap of 64)."""
+    room = max(1, descriptors - RESERVED_DESCRIPTORS - 3 * ACCEPT_BURST - BUSY_WAITING)
     if configured > room:
         log.warning(
             "fewer API connections than configured: the descriptor limit keeps the rest "
