@@ -76,12 +76,26 @@ def door(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[Door]:
     daemon = Daemon(config, tmp_path)
     door = Door(socket, config, folder)
     try:
-        wait_for(socket.is_socket, what="the API to open")
+        wait_for(lambda: accepts(socket), what="the API to accept connections")
         yield door
     finally:
         door.http.close()
         daemon.kill()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def accepts(path: Path) -> bool:
+    """The daemon listens on its socket (the file exists a moment before it does)."""
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def counts(engine: Engine) -> tuple[int, int]:
