@@ -64,10 +64,24 @@ def daemon_socket(swept: Engine, database_url: str, tmp_path: Path) -> Iterator[
     config = write_config(tmp_path, database_url, f'[daemon]\nsocket = "{socket}"\n')
     daemon = Daemon(config, tmp_path)
     try:
-        wait_for(socket.is_socket, what="the API to open")
+        wait_for(lambda: accepting(socket), what="the API to accept connections")
         yield socket
     finally:
         daemon.kill()
+
+
+def accepting(path: Path) -> bool:
+    """The daemon listens on `path` (the file appears a moment before it accepts)."""
+    import socket as sockets
+
+    probe = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def in_process(config: Path, path: str) -> object:
