@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import grp
 import json
+import logging
 import os
 import pwd
 import resource
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER
 from monitor.api.routes import (
@@ -138,6 +140,9 @@ class Api:
                     body = await request.json()
                 else:
                     body = None
+            except ConnectionError:  # the watchdog closed it, or the caller went away
+                log.info("an API caller went away before its request was whole")
+                return web.Response(status=400)  # to no one: nothing more is written
             except (ValueError, UnicodeDecodeError):
                 with using_language(language):
                     status, data = error_reply(BadInput(Message("api.bad_json")))
@@ -213,6 +218,8 @@ class Api:
                 while chunk := source.read(1 << 16):
                     await response.write(chunk)  # a client that stops reading: the watchdog
             await response.write_eof()
+        except ConnectionError:
+            log.info("an API caller stopped taking its download", file=download.filename)
         finally:
             download.cleanup()
         return response
@@ -355,6 +362,24 @@ def _accepted_language(head: bytes) -> str | None:
     return None
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a caller's malformed request (a line too long, too many headers) as an
+    error with its traceback; the caller was told 400, and a flood of them must not flood
+    the log nor page anyone: one info line each instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            log.info(
+                "refused a malformed API request", status=error.code, reason=error.message[:120]
+            )
+            return False
+        return True
+
+
+MALFORMED_REQUESTS = _MalformedRequests()
+
+
 class ApiServer:
     """The API on its socket and the health endpoints on loopback, on one event loop in
     their own thread; `close()` stops both and removes the socket."""
@@ -375,6 +400,9 @@ class ApiServer:
         self._runners: list[web.AppRunner] = []
         self._servers: list[asyncio.base_events.Server] = []
         cap = connection_cap(limits.max_connections, keep_descriptors_for_jobs())
+        aiohttp_server = logging.getLogger("aiohttp.server")
+        if MALFORMED_REQUESTS not in aiohttp_server.filters:
+            aiohttp_server.addFilter(MALFORMED_REQUESTS)
         sock = bind_socket(path, group) if path is not None else None
         started = threading.Event()
         failure: list[BaseException] = []

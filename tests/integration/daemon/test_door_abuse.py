@@ -54,6 +54,9 @@ class Door:
     def rss_mb(self) -> float:
         return float(psutil.Process(self.daemon.pid).memory_info().rss) / (1 << 20)
 
+    def log_text(self) -> str:
+        return (self.config.parent / "sfm.log").read_text(encoding="utf-8")
+
     def said(self, event: str) -> list[dict[str, object]]:
         log = self.config.parent / "sfm.log"
         entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
@@ -232,6 +235,8 @@ def test_unfinished_and_oversized_requests_are_closed_or_refused(door: Door) -> 
             answer = read_to_end(line)
             assert answer.startswith((b"HTTP/1.0 400", b"HTTP/1.1 503")), answer[:80]
             line.close()
+    assert door.said("refused a malformed API request")  # one line each, no traceback
+    assert "Error handling request" not in door.log_text()
     grown = door.rss_mb() - started_mb
     print(f"RSS {started_mb:.0f} MB before, grown by {grown:.1f} MB")
     assert grown < 50
@@ -252,6 +257,7 @@ def test_a_client_that_never_reads_its_answer_holds_nothing(door: Door) -> None:
     assert len(body) < length  # cut off: the daemon let go of it
     [closed] = door.said("closing a stalled API connection")
     assert int(str(closed["unsent_bytes"])) > 0
+    assert "Error handling request" not in door.log_text()
 
 
 def content_length(head: bytes) -> int:
@@ -277,6 +283,8 @@ def test_a_client_that_never_reads_its_export_holds_nothing(door: Door) -> None:
     assert head.startswith(b"HTTP/1.1 200")
     assert len(body) < content_length(head)  # cut off
     assert not [f for f in psutil.Process(door.daemon.pid).open_files() if "sfm-export" in f.path]
+    assert door.said("an API caller stopped taking its download")  # told, not an error
+    assert "Error handling request" not in door.log_text()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
