@@ -6,8 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlmodel import col
+from sqlalchemy import Engine
 
 from monitor.calendar import Quarter
 from monitor.clauses import reference
@@ -15,10 +14,19 @@ from monitor.clock import beijing_text
 from monitor.errors import BadInput
 from monitor.flags.book import get_flag
 from monitor.flags.listing import list_flags
+from monitor.flags.store import audit_entries, decisions_of, open_flags_of, trail_of
 from monitor.i18n import Message, audit_reason, flag_summary, language, t
+from monitor.register.store import (
+    basic_filings,
+    credit_codes,
+    designation_events,
+    events_of,
+    factory_by_id,
+    find_factory,
+)
 from monitor.rules.policy import PolicyChoice
 from monitor.storage.db import session_scope
-from monitor.storage.models import Designation, DesignationEvent, Factory, Flag, FlagAudit
+from monitor.storage.models import FlagAudit
 
 
 def flag_detail(
@@ -29,15 +37,8 @@ def flag_detail(
 
     with session_scope(engine) as session:
         flag = get_flag(session, flag_id)
-        factory = session.get(Factory, flag.factory_id)
-        assert factory is not None
-        trail = list(
-            session.scalars(
-                select(FlagAudit)
-                .where(col(FlagAudit.flag_id) == flag_id)
-                .order_by(col(FlagAudit.id))
-            )
-        )
+        factory = factory_by_id(session, flag.factory_id)
+        trail = trail_of(session, flag_id)
         return {
             "id": flag.id,
             "rule_id": flag.rule_id,
@@ -80,29 +81,19 @@ def audit_trail(
     engine: Engine, *, credit_code: str | None = None, accept_codes: list[str] | None = None
 ) -> list[dict[str, Any]]:
     """Every decision and transition, oldest first: flag audit rows and designation events."""
-    from monitor.register.store import find_factory
-
     with session_scope(engine) as session:
         factory_id = None
         if credit_code:
             factory_id = find_factory(session, credit_code, accept_codes=accept_codes or []).id
-        flags = (
-            select(FlagAudit, col(Flag.rule_id), col(Factory.credit_code))
-            .join(Flag, col(Flag.id) == col(FlagAudit.flag_id))
-            .join(Factory, col(Factory.id) == col(Flag.factory_id))
-        )
-        events = select(DesignationEvent, col(Factory.credit_code)).join(
-            Factory, col(Factory.id) == col(DesignationEvent.factory_id)
-        )
-        if factory_id is not None:
-            flags = flags.where(col(Flag.factory_id) == factory_id)
-            events = events.where(col(DesignationEvent.factory_id) == factory_id)
-        entries = [
+        flag_entries = audit_entries(session, factory_id)
+        codes = credit_codes(session, (owner for _, _, owner in flag_entries))
+        events = designation_events(session, factory_id)
+        entries: list[dict[str, Any]] = [
             {
                 "at": audit.at,
                 "actor": audit.actor,
                 "actor_name": audit.actor_name,
-                "credit_code": code,
+                "credit_code": codes[owner],
                 "subject": f"flag {audit.flag_id} ({rule})",
                 "change": f"{audit.from_state or '—'} → {audit.to_state}",
                 "reason": audit.reason,
@@ -111,7 +102,7 @@ def audit_trail(
                 "change_text": change_text(audit.from_state, audit.to_state),
                 "reason_text": audit_reason(audit.reason),
             }
-            for audit, rule, code in session.execute(flags)
+            for audit, rule, owner in flag_entries
         ] + [
             {
                 "at": event.recorded_at,
@@ -125,7 +116,7 @@ def audit_trail(
                 "change_text": t(f"event.{event.kind}"),
                 "reason_text": event.reason or event.reference or "",
             }
-            for event, code in session.execute(events)
+            for event, code in events
         ]
     entries.sort(key=lambda entry: entry["at"])
     return [{**entry, "at": entry["at"].isoformat()} for entry in entries]
@@ -185,51 +176,21 @@ def filings_report(
     from monitor.codes import DISTRICTS_BY_CODE
 
     first, last = quarter.filing_window
-    query = (
-        select(Designation, Factory)
-        .join(Factory, col(Factory.id) == col(Designation.factory_id))
-        .where(
-            col(Designation.level) == "basic",
-            col(Designation.designated_on) >= first,
-            col(Designation.designated_on) <= last,
-        )
-        .order_by(
-            col(Designation.district_code), col(Designation.designated_on), col(Designation.id)
-        )
-    )
-    if district_code is not None:
-        query = query.where(col(Designation.district_code) == district_code)
     table = []
     with session_scope(engine) as session:
-        filed = [(designation, factory) for designation, factory in session.execute(query)]
-        ids = [factory.id for _, factory in filed]
+        filed = basic_filings(session, first, last, district_code)
+        ids = [factory.id or 0 for _, factory in filed]
         open_flags: dict[int, list[str]] = {}
-        for flag in session.scalars(
-            select(Flag)
-            .where(col(Flag.factory_id).in_(ids), col(Flag.state) == "open")
-            .order_by(col(Flag.id))
-        ):
+        for flag in open_flags_of(session, ids):
             summary = flag_summary(flag.summary_key, flag.summary_params)
             open_flags.setdefault(flag.factory_id, []).append(f"#{flag.id} {summary}")
         decisions: dict[int, list[str]] = {}
-        for audit, factory_id in session.execute(
-            select(FlagAudit, col(Flag.factory_id))
-            .join(Flag, col(Flag.id) == col(FlagAudit.flag_id))
-            .where(col(Flag.factory_id).in_(ids), col(FlagAudit.to_state).in_(DECIDED))
-            .order_by(col(FlagAudit.id))
-        ):
+        for audit, factory_id in decisions_of(session, ids, DECIDED):
             decisions.setdefault(factory_id, []).append(
                 f"{beijing_text(audit.at)[:10]} #{audit.flag_id} {t('state.' + audit.to_state)}"
                 f"（{audit.actor}）：{audit.reason}"
             )
-        for event in session.scalars(
-            select(DesignationEvent)
-            .where(
-                col(DesignationEvent.factory_id).in_(ids),
-                col(DesignationEvent.kind).in_(("renamed", "revoked")),
-            )
-            .order_by(col(DesignationEvent.id))
-        ):
+        for event in events_of(session, ids, ("renamed", "revoked")):
             decisions.setdefault(event.factory_id, []).append(
                 f"{event.occurred_on} {t('event.' + event.kind)}（{event.actor}）："
                 f"{event.reference or ''} {event.reason or ''}".rstrip()

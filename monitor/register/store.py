@@ -500,3 +500,72 @@ def designations_of(
                 .order_by(col(Designation.designated_on), col(Designation.id))
             )
         )
+
+
+def factory_by_id(session: Session, factory_id: int) -> Factory:
+    """The enterprise a flag or an event belongs to (the foreign key guarantees it exists)."""
+    factory = session.get(Factory, factory_id)
+    assert factory is not None
+    return factory
+
+
+def credit_codes(session: Session, factory_ids: Iterable[int]) -> dict[int, str]:
+    """The credit code of each of these enterprises, asked in slices."""
+    found: dict[int, str] = {}
+    for chunk in in_slices(sorted(set(factory_ids))):
+        found.update(
+            session.execute(
+                select(col(Factory.id), col(Factory.credit_code)).where(col(Factory.id).in_(chunk))
+            ).all()
+        )
+    return found
+
+
+def designation_events(
+    session: Session, factory_id: int | None = None
+) -> list[tuple[DesignationEvent, str]]:
+    """Every designation event (of one enterprise when `factory_id` is given) with its
+    enterprise's credit code."""
+    query = select(DesignationEvent, col(Factory.credit_code)).join(
+        Factory, col(Factory.id) == col(DesignationEvent.factory_id)
+    )
+    if factory_id is not None:
+        query = query.where(col(DesignationEvent.factory_id) == factory_id)
+    return [(event, code) for event, code in session.execute(query)]
+
+
+def basic_filings(
+    session: Session, first: date, last: date, district_code: str | None = None
+) -> list[tuple[Designation, Factory]]:
+    """The basic-level designations filed between `first` and `last` (in one district when
+    given), by district, date and id, each with its enterprise (Article 6's filings)."""
+    query = (
+        select(Designation, Factory)
+        .join(Factory, col(Factory.id) == col(Designation.factory_id))
+        .where(
+            col(Designation.level) == "basic",
+            col(Designation.designated_on) >= first,
+            col(Designation.designated_on) <= last,
+        )
+        .order_by(
+            col(Designation.district_code), col(Designation.designated_on), col(Designation.id)
+        )
+    )
+    if district_code is not None:
+        query = query.where(col(Designation.district_code) == district_code)
+    return [(designation, factory) for designation, factory in session.execute(query)]
+
+
+def events_of(
+    session: Session, factory_ids: list[int], kinds: Iterable[str]
+) -> list[DesignationEvent]:
+    """These enterprises' designation events of the given kinds, oldest first."""
+    wanted = list(kinds)
+    found: list[DesignationEvent] = []
+    for chunk in in_slices(factory_ids):
+        found += session.exec(
+            select(DesignationEvent).where(
+                col(DesignationEvent.factory_id).in_(chunk), col(DesignationEvent.kind).in_(wanted)
+            )
+        )
+    return sorted(found, key=lambda event: event.id or 0)
