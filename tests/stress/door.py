@@ -217,6 +217,7 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
     idle, oversized = scaled(1000, least=20), scaled(300, least=6)
     stopped_s = 10.0 if SCALE >= 1 else 3.0
     io_timeout_s = 15.0 if SCALE >= 1 else 4.0
+    cap = 64 if SCALE >= 1 else 8  # the default; at a small scale, one the idle ones fill
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * idle + 256)), hard))
     url = f"sqlite:///{folder / 'sfm.db'}"
@@ -230,7 +231,8 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
         url,
         FAST_SCHEDULE
         + shipped_connectors()
-        + f'[daemon]\nsocket = "{socket_path}"\nio_timeout_s = {io_timeout_s}\n',
+        + f'[daemon]\nsocket = "{socket_path}"\nio_timeout_s = {io_timeout_s}\n'
+        + f"max_connections = {cap}\n",
     )
     previous_timeout = os.environ.get("SFM_API_TIMEOUT_S")
     os.environ["SFM_API_TIMEOUT_S"] = str(CLIENT_TIMEOUT_S)
@@ -251,6 +253,7 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
 
         with phase(caller, watch, phases, f"{idle:,} idle connections"):
             held = at_once(idle, lambda: connection(socket_path))
+            print(f"   {len(held):,} of {idle:,} idle connections made", flush=True)
             time.sleep(io_timeout_s + 2)  # the admitted ones are closed meanwhile
             for raw in held:
                 raw.close()
@@ -357,7 +360,7 @@ def door_under_abuse(folder: Path) -> tuple[str, str, str, bool]:
         PROMISE,
         f"{idle:,} idle connections, {oversized} unterminated 1 MB requests, a reader that "
         f"stops on a {LISTED:,}-flag listing, SIGSTOP for {stopped_s:.0f} s; sweeps every 2 s, "
-        f"LimitNOFILE {DESCRIPTORS}, a caller every 0.5 s",
+        f"LimitNOFILE {DESCRIPTORS}, max_connections {cap}, a caller every 0.5 s",
         f"{sum(len(p.calls) for p in phases)} calls, worst {worst:.2f} s (bound "
         f"{ANSWER_BOUND_S:.0f} s), "
         f"{sum(1 for p in phases for _, o in p.calls if o not in ('answered', 'busy', 'timeout'))}"
