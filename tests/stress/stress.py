@@ -5,8 +5,9 @@ server and the audit say afterwards; the run ends with one table (promise, what
 was tried, outcome) and exits 1 if any promise failed. SFM_STRESS_SCALE scales
 the counts (1: 1,000 faults, 50 crashes, 1,000 race rounds per database, 2,000
 fuzz examples, 5,000 due alerts to a mail server taking 0.25 s each, about 21
-minutes of it, 20 lock sessions ended, 10 files deleted); `make test` runs it at a small
-scale (test_stress_runs.py). SFM_STRESS_ONLY picks rows by name (e.g. "fencing,lost file").
+minutes of it, 20 lock sessions ended, 10 files deleted, 20 audit entries changed, a two-hour
+soak: SFM_SOAK_MINUTES); `make test` runs it at a small scale (test_stress_runs.py).
+SFM_STRESS_ONLY picks rows by name (e.g. "fencing,lost file").
 """
 
 from __future__ import annotations
