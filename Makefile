@@ -49,7 +49,8 @@ bench: install
 	done; exit $$status
 
 # Faults, crashes, races, identity and fuzzing at full scale: one table of promises.
-# Not part of `make test`, which runs the same at a small scale. About 10 minutes.
+# Not part of `make test`, which runs the same at a small scale. About three hours, two of
+# them the memory soak (SFM_SOAK_MINUTES shortens it).
 stress: install
 	$(BIN)/python tests/stress/stress.py
 

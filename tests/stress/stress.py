@@ -5,8 +5,9 @@ server and the audit say afterwards; the run ends with one table (promise, what
 was tried, outcome) and exits 1 if any promise failed. SFM_STRESS_SCALE scales
 the counts (1: 1,000 faults, 50 crashes, 1,000 race rounds per database, 2,000
 fuzz examples, 5,000 due alerts to a mail server taking 0.25 s each, about 21
-minutes of it, 20 lock sessions ended, 10 files deleted); `make test` runs it at a small
-scale (test_stress_runs.py). SFM_STRESS_ONLY picks rows by name (e.g. "fencing,lost file").
+minutes of it, 20 lock sessions ended, 10 files deleted, 20 audit entries changed, a two-hour
+soak: SFM_SOAK_MINUTES); `make test` runs it at a small scale (test_stress_runs.py).
+SFM_STRESS_ONLY picks rows by name (e.g. "fencing,lost file").
 """
 
 from __future__ import annotations
@@ -1240,20 +1241,22 @@ def soak_config(folder: Path, simulator_url: str) -> Path:
 
 
 def soak_series(
-    pid: int, minutes: float, every_s: float, alive: Callable[[], bool]
-) -> list[tuple[float, float]]:
-    """(minutes since start, RSS in MB) of process `pid`, sampled every `every_s`."""
-    import psutil
-
-    process = psutil.Process(pid)
+    pid: int, beside: int, minutes: float, every_s: float, alive: Callable[[], bool]
+) -> list[tuple[float, float, float]]:
+    """(minutes since start, RSS in MB of process `pid`, and of process `beside`), sampled
+    every `every_s` and printed as they come."""
     started = time.monotonic()
-    series: list[tuple[float, float]] = []
+    series: list[tuple[float, float, float]] = []
     while True:
         elapsed = time.monotonic() - started
         if not alive():
             break
-        series.append((elapsed / 60, process.memory_info().rss / 2**20))
-        print(f"   soak {elapsed / 60:5.1f} min: daemon RSS {series[-1][1]:.1f} MB", flush=True)
+        series.append((elapsed / 60, _rss_mb(pid), _rss_mb(beside)))
+        print(
+            f"   soak {elapsed / 60:5.1f} min: daemon RSS {series[-1][1]:.1f} MB, "
+            f"simulator {series[-1][2]:.1f} MB",
+            flush=True,
+        )
         if elapsed >= minutes * 60:
             break
         time.sleep(min(every_s, max(0.0, minutes * 60 - elapsed)))
@@ -1284,14 +1287,15 @@ def soak(folder: Path) -> Row:
         wait_for(lambda: _answers(port), timeout=60, what="the simulator")
         daemon = Daemon(config, folder)
         running = daemon
-        series = soak_series(daemon.pid, minutes, every_s, lambda: running.process.poll() is None)
+        series = soak_series(
+            daemon.pid, simulator.pid, minutes, every_s, lambda: running.process.poll() is None
+        )
         alive = daemon.process.poll() is None
         with Session(engine) as session:
             sweeps = list(
                 session.scalars(select(SweepRun).where(col(SweepRun.status) == "completed"))
             )
             failed = list(session.scalars(select(JobRun).where(col(JobRun.outcome) == "failed")))
-        simulator_mb = _rss_mb(simulator.pid)
     finally:
         if daemon is not None:
             daemon.kill()
@@ -1299,10 +1303,11 @@ def soak(folder: Path) -> Row:
         simulator.wait(timeout=10)
         simulator_out.close()
         engine.dispose()
-    settled = [mb for at, mb in series if at >= SOAK_SETTLE_MINUTES - 0.5]
+    settled = [mb for at, mb, _ in series if at >= SOAK_SETTLE_MINUTES - 0.5]
     judged = minutes >= SOAK_SETTLE_MINUTES + 30 and len(settled) >= 2
     growth = settled[-1] - settled[0] if judged else 0.0
-    shown = ", ".join(f"{at:.0f} min {mb:.0f}" for at, mb in series if at >= 0.2)
+    shown = ", ".join(f"{at:.0f} min {mb:.0f}" for at, mb, _ in series if at >= 0.2)
+    simulator_mb = [mb for at, _, mb in series if at >= 0.2] or [0.0]
     return Row(
         "Memory holds steady for hours of sweeps",
         f"{SOAK_FACTORIES:,} factories, every topic each minute, `sfm run` for {minutes:g} min "
@@ -1315,7 +1320,8 @@ def soak(folder: Path) -> Row:
             else "too short to judge growth; "
         )
         + f"{len(sweeps)} sweeps completed, {len(failed)} jobs failing at the end; "
-        f"simulator RSS {simulator_mb:.0f} MB; daemon {'alive' if alive else 'DIED'}",
+        f"simulator RSS {simulator_mb[0]:.0f} → {simulator_mb[-1]:.0f} MB; "
+        f"daemon {'alive' if alive else 'DIED'}",
         alive and bool(sweeps) and not failed and growth <= SOAK_GROWTH_MB,
     )
 

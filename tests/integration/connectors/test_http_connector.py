@@ -266,3 +266,26 @@ def test_signed_plugin_is_loaded_by_entry_point_and_signs(
 def test_unknown_kind_names_the_installed_plugins() -> None:
     with pytest.raises(Exception, match="md5-signed"):
         plugin_class("nope")
+
+
+def test_the_simulator_keeps_only_its_newest_requests_and_counts_them_all(
+    upstream: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hours of sweeps against the simulator do not grow it (issue 22's soak): it keeps the
+    newest requests one by one, and counts every one."""
+    import connectors.simulator as simulator_module
+    from connectors.simulator import RunningSimulator, Simulator
+
+    monkeypatch.setattr(simulator_module, "LOG_KEPT", 10)
+    with RunningSimulator(Simulator(upstream)) as running:
+        running.simulator.behaviour.synthesize = True
+        settings = shipped_connector("registry-qcc", running.base_url, rate_limit_per_s=20)
+        codes = [f"9111010800000{index:04d}X" for index in range(45)]
+        assert all(o.kind == "found" for o in fetch_all(settings, codes))
+        stats = running.simulator.stats()
+        assert stats["requests"] == 45 and stats["by_status"] == {"200": 45}, stats
+        assert 1 <= stats["max_in_any_second"] <= 20
+        kept = list(running.simulator.log)
+        assert len(kept) == 10 and [e.credit_code for e in kept] != codes[:10]
+        running.simulator.reset()
+        assert running.simulator.stats() == {"requests": 0, "by_status": {}, "max_in_any_second": 0}
