@@ -11,11 +11,11 @@ import time_machine
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from monitor.cli.common import AppContext
 from monitor.clock import BEIJING, now_utc
 from monitor.config import ScheduleSettings
 from monitor.daemon import jobs
 from monitor.daemon.scheduler import JOBS, Daemon, WallClockWatch, next_runs_after_jump
+from monitor.runtime import Runtime
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert, ConnectorHealth, JobRun, SweepRun
 from tests.conftest import shipped_connectors
@@ -61,12 +61,12 @@ def test_the_watch_tells_a_jump_from_time_passing() -> None:
         assert watch.jumped() is None  # once
 
 
-def _runtime(engine: Engine, database_url: str, tmp_path: Path) -> AppContext:
+def _runtime(engine: Engine, database_url: str, tmp_path: Path) -> Runtime:
     config = write_alert_config(tmp_path, database_url, {}, extra=shipped_connectors())
     with session_scope(engine) as session:  # every job ran just now: nothing to catch up
         for job in JOBS:
             session.add(JobRun(job_id=job.id, started_at=now_utc(), outcome="ok"))
-    return AppContext(config_path=str(config))
+    return Runtime.load(str(config))
 
 
 def test_a_running_daemon_keeps_its_schedule_across_jumps_back_and_forward(

@@ -12,11 +12,11 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, select
 from sqlmodel import col
 
-from monitor.cli.common import AppContext
 from monitor.daemon import jobs
 from monitor.decisions import decide, raise_for
 from monitor.operators import Operator
 from monitor.register.store import import_factories
+from monitor.runtime import Runtime
 from monitor.storage.audit_chain import verify
 from monitor.storage.db import session_scope
 from monitor.storage.models import Alert
@@ -50,8 +50,8 @@ def filed(engine: Engine, tmp_path: Path) -> Engine:
     return engine
 
 
-def runtime_for(config: Path) -> AppContext:
-    return AppContext(config_path=str(config))
+def runtime_for(config: Path) -> Runtime:
+    return Runtime.load(str(config))
 
 
 def _beijing(year: int, month: int, day: int, hour: int = 9) -> datetime:

@@ -10,10 +10,10 @@ import pytest
 import time_machine
 from sqlalchemy import Engine
 
-from monitor.cli.common import AppContext
 from monitor.daemon import jobs
 from monitor.daemon.status import status
 from monitor.register.store import import_factories
+from monitor.runtime import Runtime
 from tests.conftest import REGISTRAR, Cli
 from tests.integration.daemon.conftest import BUREAU, SmtpServer, daemon_config
 
@@ -42,7 +42,7 @@ def test_the_first_day_of_a_gap_tells_the_bureau_once_and_status_says_so(
 ) -> None:
     config = daemon_config(tmp_path, database_url, {"municipal": [smtp.url(BUREAU)]}, extra=GAP)
     cli = Cli(capsys, config)
-    runtime = AppContext(config_path=str(config))
+    runtime = Runtime.load(str(config))
     with time_machine.travel(beijing(2026, 12, 31), tick=False):
         assert jobs.expiry_warning(runtime) == 0
         report = status(engine, runtime.config)
