@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select
@@ -107,3 +108,32 @@ def configuration_errors(session: Session) -> list[str]:
         .distinct()
     )
     return [error for error in found if error]
+
+
+def newest_id(session: Session) -> int:
+    """The id of the newest alert (0 when there is none): a mark to count what came after."""
+    return session.scalar(select(func.max(col(Alert.id)))) or 0
+
+
+def count_between(session: Session, after: int, upto: int, statuses: Iterable[str]) -> int:
+    """How many alerts with ids in (`after`, `upto`] are in one of `statuses`."""
+    return (
+        session.scalar(
+            select(func.count()).where(
+                col(Alert.id) > after,
+                col(Alert.id) <= upto,
+                col(Alert.status).in_(list(statuses)),
+            )
+        )
+        or 0
+    )
+
+
+def newest_dedup_key(session: Session, kind: str, prefix: str) -> str | None:
+    """The dedup key of the newest alert of `kind` whose key starts with `prefix`."""
+    return session.scalars(
+        select(col(Alert.dedup_key))
+        .where(col(Alert.kind) == kind, col(Alert.dedup_key).like(f"{prefix}%"))
+        .order_by(col(Alert.id).desc())
+        .limit(1)
+    ).first()

@@ -14,14 +14,14 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from sqlalchemy import Engine, func, select
-from sqlmodel import col
+from sqlalchemy import Engine
 
+from monitor.alerts import queries as alert_queries
 from monitor.alerts.authorities import MUNICIPAL, OPS
 from monitor.alerts.record import DispatchReport
 from monitor.calendar import expiry_warning_due, filing_reminder_due, iso_week
@@ -30,11 +30,12 @@ from monitor.clock import BEIJING, beijing_text, now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE
 from monitor.config import LoadedConfig, cron_trigger
 from monitor.errors import Refused, SweepIncomplete
+from monitor.flags.store import open_flags_oldest_first
 from monitor.i18n import Message, language, t, using_language
+from monitor.register.store import active_basic_by_district, enterprises
 from monitor.rules.policy import PolicyChoice, measures_in_force
 from monitor.storage.audit_chain import head_and_length
 from monitor.storage.db import session_scope
-from monitor.storage.models import Alert, ConnectorHealth, Factory, Flag, SweepRun
 from monitor.vocabulary import AlertStatus
 
 if TYPE_CHECKING:
@@ -150,21 +151,14 @@ def check(runtime: Runtime, *, deliver: bool, **sweep_args: Any) -> SweepResult:
     if not deliver:
         return sweep(runtime, **sweep_args)
     with session_scope(runtime.engine) as session:
-        newest_before = session.scalar(select(func.max(col(Alert.id)))) or 0
+        newest_before = alert_queries.newest_id(session)
     result = sweep(runtime, **sweep_args)
     with session_scope(runtime.engine) as session:
-        newest_swept = session.scalar(select(func.max(col(Alert.id)))) or 0
+        newest_swept = alert_queries.newest_id(session)
     result.delivery = dispatch(runtime)
     with session_scope(runtime.engine) as session:  # the sweep's own, not notes dispatch wrote
-        result.undelivered = (
-            session.scalar(
-                select(func.count()).where(
-                    col(Alert.id) > newest_before,
-                    col(Alert.id) <= newest_swept,
-                    col(Alert.status).in_(OWED_NOW),
-                )
-            )
-            or 0
+        result.undelivered = alert_queries.count_between(
+            session, newest_before, newest_swept, OWED_NOW
         )
     return result
 
@@ -212,20 +206,18 @@ def _failed_runs_in_a_row(runs: list[dict[str, Any]], connector: str) -> tuple[i
 
 def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]:
     """Tell ops once when a source is down (failing sweeps, or stale data), once when back."""
+    from monitor.sweep.observations import source_health
+    from monitor.sweep.run import finished_runs
+
     now = now or now_utc()
     outbox = runtime.alerting.outbox
     notes = []
     with session_scope(runtime.engine) as session:
         runs = [
             {"id": run_id, "at": at, "connectors": (summary or {}).get("connectors", {})}
-            for run_id, at, summary in session.execute(
-                select(col(SweepRun.id), col(SweepRun.started_at), col(SweepRun.summary))
-                .where(col(SweepRun.status) != "running")
-                .order_by(col(SweepRun.id).desc())
-                .limit(50)
-            )
+            for run_id, at, summary in finished_runs(session, 50)
         ]
-        health = {h.connector: h for h in session.scalars(select(ConnectorHealth))}
+        health = {h.connector: h for h in source_health(session)}
         for settings in runtime.config.settings.connectors:
             if not settings.enabled:
                 continue
@@ -282,12 +274,7 @@ def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]
 
 def _last_connector_note(session: Any, connector: str) -> str | None:
     """ "down" or "up": what ops was last told about this connector."""
-    key = session.scalars(
-        select(col(Alert.dedup_key))
-        .where(col(Alert.kind) == "ops", col(Alert.dedup_key).like(f"ops:connector:{connector}:%"))
-        .order_by(col(Alert.id).desc())
-        .limit(1)
-    ).first()
+    key = alert_queries.newest_dedup_key(session, "ops", f"ops:connector:{connector}:")
     return key.split(":")[3] if key else None
 
 
@@ -313,13 +300,7 @@ def filing_reminders(runtime: Runtime, today: date | None = None) -> list[str]:
     now = now_utc()
     reminded = []
     with session_scope(runtime.engine) as session:
-        counts = dict(
-            session.execute(
-                select(col(Factory.district_code), func.count())
-                .where(col(Factory.level) == "basic", col(Factory.status) == "active")
-                .group_by(col(Factory.district_code))
-            ).all()
-        )
+        counts = active_basic_by_district(session)
     for code, district in sorted(DISTRICTS_BY_CODE.items()):
         if not authorities.has_district(code):
             continue
@@ -435,25 +416,32 @@ def _overview_day(runtime: Runtime, today: date) -> bool:
     return fires is not None and fires < start + timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class OverviewLine:
+    """An open flag as the weekly overview lists it."""
+
+    id: int
+    severity: str
+    rule_id: str
+    clause: str
+    first_seen_at: datetime
+    name: str
+    level: str
+    district_code: str
+
+
 def overview(runtime: Runtime, today: date | None = None) -> int:
     """Article 11: the bureau's weekly overview of every open flag at both levels."""
     today = today or today_beijing()
     with session_scope(runtime.engine) as session:
-        rows = session.execute(
-            select(
-                col(Flag.id),
-                col(Flag.severity),
-                col(Flag.rule_id),
-                col(Flag.clause),
-                col(Flag.first_seen_at),
-                col(Factory.name),
-                col(Factory.level),
-                col(Factory.district_code),
+        flags = open_flags_oldest_first(session)
+        owners = enterprises(session, (flag[-1] for flag in flags))
+        rows = [
+            OverviewLine(
+                flag_id, severity, rule_id, clause, first_seen_at, *astuple(owners[factory_id])
             )
-            .join(Factory, col(Factory.id) == col(Flag.factory_id))
-            .where(col(Flag.state) == "open")
-            .order_by(col(Flag.first_seen_at), col(Flag.id))
-        ).all()
+            for flag_id, severity, rule_id, clause, first_seen_at, factory_id in flags
+        ]
     if not rows or not _overview_day(runtime, today):
         return len(rows)  # an overview with nothing in it, or off its weekday, is not sent
     # The audit chain's head and length go to the bureau's own mailbox: a witness that a

@@ -9,6 +9,7 @@ module above this layer writes its own statement on the flags' tables.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -67,3 +68,23 @@ def decisions_of(
             )
         ]
     return sorted(found, key=lambda pair: pair[0].id or 0)
+
+
+def open_flags_oldest_first(session: Session) -> list[tuple[int, str, str, str, datetime, int]]:
+    """Every open flag, oldest first: id, severity, rule, clause, first seen, enterprise (the
+    weekly overview)."""
+    return [
+        (flag_id or 0, severity, rule_id, clause, first_seen_at, factory_id)
+        for flag_id, severity, rule_id, clause, first_seen_at, factory_id in session.execute(
+            select(
+                col(Flag.id),
+                col(Flag.severity),
+                col(Flag.rule_id),
+                col(Flag.clause),
+                col(Flag.first_seen_at),
+                col(Flag.factory_id),
+            )
+            .where(col(Flag.state) == "open")
+            .order_by(col(Flag.first_seen_at), col(Flag.id))
+        )
+    ]

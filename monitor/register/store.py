@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, false, insert, text, update
+from sqlalchemy import Engine, false, func, insert, text, update
 from sqlmodel import Session, col, select
 
 from monitor.clock import now_utc, today_beijing
@@ -569,3 +569,34 @@ def events_of(
             )
         )
     return sorted(found, key=lambda event: event.id or 0)
+
+
+def active_basic_by_district(session: Session) -> dict[str, int]:
+    """How many basic-level enterprises in force each district has (the filing reminders)."""
+    return dict(
+        session.execute(
+            select(col(Factory.district_code), func.count())
+            .where(col(Factory.level) == "basic", col(Factory.status) == "active")
+            .group_by(col(Factory.district_code))
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    name: str
+    level: str
+    district_code: str
+
+
+def enterprises(session: Session, factory_ids: Iterable[int]) -> dict[int, Enterprise]:
+    """The name, level and district of each of these enterprises, asked in slices."""
+    found: dict[int, Enterprise] = {}
+    for chunk in in_slices(sorted(set(factory_ids))):
+        for factory_id, name, level, district_code in session.execute(
+            select(
+                col(Factory.id), col(Factory.name), col(Factory.level), col(Factory.district_code)
+            ).where(col(Factory.id).in_(chunk))
+        ):
+            found[factory_id] = Enterprise(name, level, district_code)
+    return found

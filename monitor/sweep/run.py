@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -389,3 +390,17 @@ async def run_sweep(
 def recent_runs(session: Any, count: int) -> list[SweepRun]:
     """The newest `count` sweeps, newest first (status)."""
     return list(session.scalars(select(SweepRun).order_by(col(SweepRun.id).desc()).limit(count)))
+
+
+def finished_runs(session: Any, count: int) -> list[tuple[int, datetime, dict[str, Any]]]:
+    """The newest `count` sweeps that have ended, newest first: id, start and summary (the
+    connector watch)."""
+    return [
+        (run_id, started_at, summary)
+        for run_id, started_at, summary in session.execute(
+            select(col(SweepRun.id), col(SweepRun.started_at), col(SweepRun.summary))
+            .where(col(SweepRun.status) != "running")
+            .order_by(col(SweepRun.id).desc())
+            .limit(count)
+        )
+    ]
