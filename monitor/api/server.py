@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import errno
 import grp
 import json
 import logging
@@ -511,7 +512,9 @@ def connection_cap(configured: int, descriptors: int) -> int:
 
 
 def bind_socket(path: Path, group: str) -> socket.socket:
-    """The listening socket, 0660 and the operators' group's from its first moment."""
+    """The listening socket, 0660 and the operators' group's from its first moment, and
+    listening from the moment its path exists: bound under a private name, then renamed
+    into place (a caller who finds the file is never refused)."""
     try:
         gid = grp.getgrnam(group).gr_gid if group else None
     except KeyError:
@@ -519,17 +522,22 @@ def bind_socket(path: Path, group: str) -> socket.socket:
     make_socket_folder(path, group, gid)
     umask = os.umask(0o177)  # no moment at which the socket is open to others
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    binding = path.with_name(f".{path.name}.{os.getpid()}")
     try:
-        if path.is_socket():
-            path.unlink()  # a dead daemon's; we hold the leader lock, so it is ours
-        sock.bind(str(path))
+        if path.exists() and not path.is_socket():
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+        binding.unlink(missing_ok=True)
+        sock.bind(str(binding))
         if gid is not None:
-            os.chown(path, -1, gid)
-            os.chmod(path, 0o660)
+            os.chown(binding, -1, gid)
+            os.chmod(binding, 0o660)
         sock.listen(ACCEPT_BURST)
         sock.setblocking(False)
+        # over a dead daemon's socket, if one is left: we hold the leader lock, it is ours
+        os.replace(binding, path)
     except OSError as exc:
         sock.close()
+        binding.unlink(missing_ok=True)
         raise ConfigError(f"[daemon] socket {path}: {exc.strerror or exc}") from exc
     finally:
         os.umask(umask)
