@@ -13,26 +13,31 @@ from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select, update
-from sqlmodel import Session, col
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from monitor.clock import now_utc, today_beijing
 from monitor.codes import DISTRICTS_BY_CODE, resolve_district
 from monitor.errors import BadInput, Refused
+from monitor.flags import book as flags_book
 from monitor.flags.book import get_flag, open_flag, resolve_answered, transition
 from monitor.i18n import Message, t
 from monitor.operators import Operator
 from monitor.register.store import (
     claim_factory,
+    designations_in_force,
     districts_of,
+    factory_by_id,
     find_factory,
+    move_designations,
     record_event,
+    revoke_designations,
     summarise,
 )
 from monitor.rules import CLAUSES, Finding
 from monitor.rules.naming import normalise_name
 from monitor.storage.db import session_scope
-from monitor.storage.models import Designation, Factory, Flag, FlagAudit
+from monitor.storage.models import Factory, Flag, FlagAudit
 from monitor.vocabulary import DesignationStatus, EventKind, FlagState
 
 if TYPE_CHECKING:
@@ -107,8 +112,7 @@ def decide(
                     now_state=flag.state,
                 )
             )
-        factory = session.get(Factory, flag.factory_id)
-        assert factory is not None
+        factory = factory_by_id(session, flag.factory_id)
         operator.require_decision_power(factory, flag.severity, districts_of(session, factory))
         audit = transition(
             session,
@@ -130,20 +134,9 @@ def add_note(engine: Any, flag_id: int, *, operator: Operator, text: str) -> Fla
     text = _require_text(text, "--text")
     with session_scope(engine) as session:
         flag = get_flag(session, flag_id)
-        factory = session.get(Factory, flag.factory_id)
-        assert factory is not None
+        factory = factory_by_id(session, flag.factory_id)
         operator.require_district(factory, districts_of(session, factory))
-        session.add(
-            FlagAudit(
-                flag_id=flag.id or 0,
-                at=now_utc(),
-                actor=operator.user,
-                actor_name=operator.name,
-                from_state=flag.state,
-                to_state=flag.state,
-                reason=text,
-            )
-        )
+        flags_book.add_note(session, flag, actor=operator.user, actor_name=operator.name, text=text)
         return flag
 
 
@@ -271,15 +264,7 @@ def revoke_factory(
         operator.require_revocation_power(factory, districts_of(session, factory))
         _require_in_force(factory, "factory.revoked_already")
         _check_decision_date(factory, decided_on, today or today_beijing())
-        # Article 12 revokes the enterprise's 称号: every designation it holds
-        session.execute(
-            update(Designation)
-            .where(
-                col(Designation.factory_id) == factory.id,
-                col(Designation.status) == DesignationStatus.ACTIVE.value,
-            )
-            .values(status=DesignationStatus.REVOKED.value, revoked_on=decided_on)
-        )
+        revoke_designations(session, factory, decided_on)
         summarise(session, factory)
         factory.updated_at = now_utc()
         event = record_event(
@@ -327,14 +312,7 @@ def move_factory(
     with session_scope(engine) as session:
         factory = claim_factory(session, code, accept_codes=accept_codes)
         _require_in_force(factory, "factory.revoked_cannot_move")
-        held = list(
-            session.scalars(
-                select(Designation).where(
-                    col(Designation.factory_id) == factory.id,
-                    col(Designation.status) == DesignationStatus.ACTIVE.value,
-                )
-            )
-        )
+        held = designations_in_force(session, factory)
         former = sorted({d.district_code for d in held} - {target.code})
         if not former:
             raise BadInput(
@@ -342,10 +320,7 @@ def move_factory(
             )
         operator.require_district(factory, [*former, target.code])  # the bureau, or either side
         _check_decision_date(factory, decided_on, today or today_beijing())
-        for designation in held:
-            designation.district_code = target.code
-            session.add(designation)
-        session.flush()
+        move_designations(session, held, target.code)
         summarise(session, factory)
         factory.updated_at = now_utc()
         event = record_event(

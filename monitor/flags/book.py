@@ -449,6 +449,23 @@ def resolve_answered(
     return flags
 
 
+def add_note(
+    session: Session, flag: Flag, *, actor: str, text: str, actor_name: str | None = None
+) -> FlagAudit:
+    """A note on a flag: an audit entry that moves nothing."""
+    note = FlagAudit(
+        flag_id=flag.id or 0,
+        at=now_utc(),
+        actor=actor,
+        actor_name=actor_name,
+        from_state=flag.state,
+        to_state=flag.state,
+        reason=text,
+    )
+    session.add(note)
+    return note
+
+
 def get_flag(session: Session, flag_id: int) -> Flag:
     flag = session.get(Flag, flag_id)
     if flag is None:

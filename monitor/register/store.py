@@ -600,3 +600,35 @@ def enterprises(session: Session, factory_ids: Iterable[int]) -> dict[int, Enter
         ):
             found[factory_id] = Enterprise(name, level, district_code)
     return found
+
+
+def designations_in_force(session: Session, factory: Factory) -> list[Designation]:
+    """The designations an enterprise holds now."""
+    return list(
+        session.scalars(
+            select(Designation).where(
+                col(Designation.factory_id) == factory.id,
+                col(Designation.status) == DesignationStatus.ACTIVE.value,
+            )
+        )
+    )
+
+
+def move_designations(session: Session, held: Iterable[Designation], district_code: str) -> None:
+    """The designations follow their enterprise to `district_code` (Article 4), written now."""
+    for designation in held:
+        designation.district_code = district_code
+        session.add(designation)
+    session.flush()
+
+
+def revoke_designations(session: Session, factory: Factory, revoked_on: date) -> None:
+    """Article 12 revokes the enterprise's 称号: every designation it holds."""
+    session.execute(
+        update(Designation)
+        .where(
+            col(Designation.factory_id) == factory.id,
+            col(Designation.status) == DesignationStatus.ACTIVE.value,
+        )
+        .values(status=DesignationStatus.REVOKED.value, revoked_on=revoked_on)
+    )
