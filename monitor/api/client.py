@@ -26,6 +26,7 @@ from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER, exit_co
 from monitor.errors import BadInput, ConfigError, Refused, SfmError
 from monitor.i18n import Message, language
 from monitor.locations import (
+    DEFAULT_SOCKET,
     database_url_of,
     read_raw_config,
     service_user_of,
@@ -148,7 +149,7 @@ class Api:
                     dir=target.parent or Path("."), prefix=f".{target.name}.", delete=False
                 )
             except OSError as exc:
-                raise SfmError(f"{target}: {exc.strerror or exc}") from exc
+                raise BadInput(f"{target}: {exc.strerror or exc}") from exc
             try:
                 with handle:
                     for chunk in response.iter_bytes():
@@ -241,12 +242,13 @@ def connect(config: str | None, socket_path: str | None) -> Api:
     """The API this command calls: the daemon's if one listens, else this process's own
     (as the database's owner), else a refusal saying the daemon is not running (exit 3).
     A named config that is missing or broken is an error (exit 2), never replaced."""
-    _file, raw = read_raw_config(config)
+    file, raw = read_raw_config(config)
+    configured = file.exists()  # without one, a server's daemon: nothing to open here
     chosen = socket_path or os.environ.get("SFM_SOCKET")
-    path = Path(chosen) if chosen else socket_of(raw)
+    path = Path(chosen) if chosen else socket_of(raw) if configured else DEFAULT_SOCKET
     if _listening(path):
         return Api(_SocketTransport(path, daemon_users(raw, path)), str(path))
-    if not _may_open_database(raw):
+    if not configured or not _may_open_database(raw):
         raise Refused(Message("api.no_daemon", socket=str(path)))
     return _in_process(config, str(path))
 

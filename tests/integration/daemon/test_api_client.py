@@ -125,3 +125,23 @@ def test_an_unknown_flag_is_exit_4_with_the_daemons_message(
     code, _out, heavy = run_client(tmp_path / "sfm.toml", tmp_path, "flags", "show", "99999")
     assert code == 4
     assert heavy == []
+
+
+def test_without_a_config_the_client_looks_for_the_servers_daemon_and_says_it_is_not_running(
+    tmp_path: Path,
+) -> None:
+    """No config file at all (a staff login without SFM_CONFIG): the packaged socket, and
+    never a database made in the caller's folder."""
+    if Path("/run/sfm/sfm.sock").exists():
+        pytest.skip("a daemon's socket is at the packaged path on this machine")
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "flags", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "SFM_LANG": "zh", "PYTHONPATH": str(Path.cwd())},
+    )
+    assert done.returncode == 3
+    assert done.stderr.strip() == "sfm: 守护进程未运行（/run/sfm/sfm.sock）；请联系运维人员"
+    assert list(tmp_path.iterdir()) == []
