@@ -46,6 +46,8 @@ class Factory(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(sql_in("level", Level), name="ck_factory_level"),
         CheckConstraint(sql_in("status", DesignationStatus), name="ck_factory_status"),
+        # a district's page of the register, in its order, without sorting the district
+        Index("ix_factory_district_page", "district_code", "credit_code"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -216,6 +218,8 @@ class Flag(SQLModel, table=True):
         CheckConstraint(sql_in("severity", Severity), name="ck_flag_severity"),
         Index("ix_flag_factory", "factory_id"),
         Index("ix_flag_state", "state", "id"),
+        # status and metrics count flags by state and severity from the index alone
+        Index("ix_flag_state_severity", "state", "severity"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
