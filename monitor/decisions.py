@@ -31,8 +31,10 @@ from monitor.register.store import (
     find_factory,
     move_designations,
     record_event,
+    rename_enterprise,
     revoke_designations,
     summarise,
+    touch,
 )
 from monitor.rules import CLAUSES, Finding
 from monitor.rules.naming import normalise_name
@@ -214,9 +216,7 @@ def rename_factory(
         if factory.name == new_name:
             raise BadInput(Message("factory.same_name", code=factory.credit_code, name=new_name))
         _check_decision_date(factory, approved_on, today or today_beijing())
-        former = factory.name
-        factory.name = new_name
-        factory.updated_at = now_utc()
+        former = rename_enterprise(factory, new_name)
         event = record_event(
             session,
             factory,
@@ -266,7 +266,7 @@ def revoke_factory(
         _check_decision_date(factory, decided_on, today or today_beijing())
         revoke_designations(session, factory, decided_on)
         summarise(session, factory)
-        factory.updated_at = now_utc()
+        touch(factory)
         event = record_event(
             session,
             factory,
@@ -322,7 +322,7 @@ def move_factory(
         _check_decision_date(factory, decided_on, today or today_beijing())
         move_designations(session, held, target.code)
         summarise(session, factory)
-        factory.updated_at = now_utc()
+        touch(factory)
         event = record_event(
             session,
             factory,

@@ -632,3 +632,16 @@ def revoke_designations(session: Session, factory: Factory, revoked_on: date) ->
         )
         .values(status=DesignationStatus.REVOKED.value, revoked_on=revoked_on)
     )
+
+
+def rename_enterprise(factory: Factory, new_name: str) -> str:
+    """The bureau's approved name change, written with the decision; the former name."""
+    former = factory.name
+    factory.name = new_name
+    touch(factory)
+    return former
+
+
+def touch(factory: Factory) -> None:
+    """The enterprise's register entry changed now (a decision recorded on it)."""
+    factory.updated_at = now_utc()
