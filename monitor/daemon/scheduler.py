@@ -386,6 +386,9 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        from monitor.daemon.allocator import limit_malloc_arenas
+
+        limit_malloc_arenas()  # before the job threads start: each would take an arena
         now = now or now_utc()
         schedule = self.runtime.config.settings.schedule
         grace = timedelta(seconds=schedule.misfire_grace_s)
