@@ -26,10 +26,16 @@ def trail(call: Call) -> list[dict[str, Any]]:
 def verify(call: Call) -> dict[str, Any]:
     """The chain walked: `intact`, its length and head, the first break and how many
     entries are not sealed yet. A broken chain is an answer, not an error: the caller
-    shows it (`sfm audit verify` then exits 1)."""
+    shows it (`sfm audit verify` then exits 1). `head` and `length` together are a witness
+    kept elsewhere (the bureau's weekly overview): the chain must still hold that entry."""
+    from monitor.errors import BadInput
+    from monitor.i18n import Message
     from monitor.storage.audit_chain import verify as walk
 
-    found = walk(call.runtime.engine)
+    head, length = call.text("head"), call.number("length", 0, least=1)
+    if (head is None) != (length == 0):
+        raise BadInput(Message("audit.witness_both"))
+    found = walk(call.runtime.engine, (head, length) if head is not None else None)
     return {
         "intact": found.intact,
         "length": found.length,

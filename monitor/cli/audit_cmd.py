@@ -47,10 +47,17 @@ def audit(
 @app.command("verify")
 def verify(
     ctx: typer.Context,
+    head: Annotated[
+        str | None,
+        typer.Option("--head", help="A head kept elsewhere (the weekly overview), with --length."),
+    ] = None,
+    length: Annotated[
+        int | None, typer.Option("--length", min=1, help="The chain's length beside that head.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON only.")] = False,
 ) -> None:
     """Walk the audit's hash chain; name the first entry changed, removed or out of place."""
-    found = api(ctx).get("/audit/verify")
+    found = api(ctx).get("/audit/verify", head=head, length=length)
     if as_json:
         print_json(found)
     if not found["intact"]:

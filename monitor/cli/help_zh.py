@@ -8,6 +8,10 @@ HELP_ZH: dict[str, str] = {
     "Monitor of Beijing's designated smart factories (Article 12 of the 2025 measures).": (
         "北京市智能工厂认定监测（《北京市智能工厂认定管理办法》第十二条）。"
     ),
+    "A head kept elsewhere (the weekly overview), with --length.": (
+        "另行保存的链头（如每周概况中的），与 --length 一起使用。"
+    ),
+    "The chain's length beside that head.": "与该链头对应的链长度。",
     "Config file (default config/sfm.toml, or SFM_CONFIG).": (
         "配置文件（默认 config/sfm.toml，或环境变量 SFM_CONFIG）。"
     ),

@@ -111,6 +111,7 @@ def test_a_chain_rebuilt_whole_is_found_only_by_the_witness_the_overview_kept(
     flag_id = _a_decision(cli)
     witness = head_and_length(register)  # what the weekly overview mailed to the bureau
     assert verify(register, witness=witness).intact
+    assert cli("audit", "verify", "--head", witness[0], "--length", str(witness[1])).code == 0
     _behind_the_triggers_back(
         register,
         f"UPDATE flag_audit SET reason = '无需处理' WHERE flag_id = {flag_id}"
@@ -121,6 +122,12 @@ def test_a_chain_rebuilt_whole_is_found_only_by_the_witness_the_overview_kept(
     assert verify(register).intact  # the chain holds in itself...
     found = verify(register, witness=witness)
     assert not found.intact and "witness" in (found.first_break or "")
+    # ...and staff find it the same way, with the head and length the overview mailed
+    head, length = witness
+    assert cli("audit", "verify").code == 0
+    said = cli("audit", "verify", "--head", head, "--length", str(length))
+    assert said.code == 1 and "witness" in said.err
+    assert cli("audit", "verify", "--head", head).code == 2  # a head alone is no witness
     # a chain cut short before the witness's place is found too
     _behind_the_triggers_back(register, f"DELETE FROM audit_seal WHERE seq >= {witness[1]}")
     shorter = verify(register, witness=witness)
