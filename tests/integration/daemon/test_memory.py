@@ -29,7 +29,7 @@ def test_malloc_arenas_are_capped_unless_the_operator_chose(
 def test_the_daemon_caps_the_arenas_before_its_job_threads_start(
     engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from monitor.cli.common import AppContext
+    from monitor.runtime import Runtime
 
     capped: list[bool] = []
 
@@ -42,10 +42,12 @@ def test_the_daemon_caps_the_arenas_before_its_job_threads_start(
     with session_scope(engine) as session:  # every job ran just now: nothing starts at once
         for job in JOBS:
             session.add(JobRun(job_id=job.id, started_at=now_utc(), outcome="ok"))
-    daemon = Daemon(AppContext(config_path=str(config)))
+    runtime = Runtime.load(str(config))
+    daemon = Daemon(runtime)
     daemon.start()
     try:
         daemon.pause()
         assert capped == [True]
     finally:
         daemon.shutdown(10)
+        runtime.close()
