@@ -44,6 +44,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = ""
     raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
 
 
+def accepting(path: Path) -> bool:
+    """A daemon accepts connections on the socket `path`."""
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 class Daemon:
     """One `sfm run` process; its output goes to files for the test to read."""
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import write_config
-from tests.integration.daemon.conftest import Daemon, wait_for
+from tests.integration.daemon.conftest import Daemon, accepting, wait_for
 from tests.integration.test_flags import swept  # noqa: F401  (fixture)
 
 # What the client path must never import (issue 20): the database, the settings models,
@@ -68,20 +68,6 @@ def daemon_socket(swept: Engine, database_url: str, tmp_path: Path) -> Iterator[
         yield socket
     finally:
         daemon.kill()
-
-
-def accepting(path: Path) -> bool:
-    """The daemon listens on `path` (the file appears a moment before it accepts)."""
-    import socket as sockets
-
-    probe = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 def in_process(config: Path, path: str) -> object:

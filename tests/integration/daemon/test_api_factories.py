@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select
 
 from monitor.storage.models import DesignationEvent, Factory
 from tests.conftest import DEMO_FACTORIES, many_factories, write_config
-from tests.integration.daemon.conftest import Daemon, wait_for
+from tests.integration.daemon.conftest import Daemon, accepting, wait_for
 from tests.integration.daemon.test_api_client import run_client
 
 NOBODY, NOGROUP = 65534, 65534
@@ -76,26 +76,12 @@ def door(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[Door]:
     daemon = Daemon(config, tmp_path)
     door = Door(socket, config, folder)
     try:
-        wait_for(lambda: accepts(socket), what="the API to accept connections")
+        wait_for(lambda: accepting(socket), what="the API to accept connections")
         yield door
     finally:
         door.http.close()
         daemon.kill()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def accepts(path: Path) -> bool:
-    """The daemon listens on its socket (the file exists a moment before it does)."""
-    import socket
-
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 def counts(engine: Engine) -> tuple[int, int]:
