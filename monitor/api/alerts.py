@@ -9,10 +9,6 @@ from monitor.api.routes import Call, Routes
 routes = Routes()
 
 
-# A page is bounded; the CLI pages through more when asked for all (--limit 0).
-MAX_PAGE = 10_000
-
-
 @routes.get("/alerts")
 def list_alerts(call: Call) -> list[dict[str, Any]]:
     """The outbox, newest first: `failed=true` only the alerts that gave up; `limit`
@@ -23,8 +19,7 @@ def list_alerts(call: Call) -> list[dict[str, Any]]:
         call.runtime.engine,
         call.runtime.alerting.authorities,
         failed_only=call.flag("failed"),
-        limit=min(call.number("limit", 100, least=1), MAX_PAGE),
-        offset=call.number("offset", 0),
+        **call.page(),
     )
 
 

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 routes = Routes()
 
-# A page is bounded; the CLI pages through the whole register.
-MAX_PAGE = 10_000
 # the name an uploaded file keeps when its own is missing or unusable
 UPLOAD_NAME = "upload"
 
@@ -78,8 +76,7 @@ def list_factories(call: Call) -> list[dict[str, Any]]:
         call.runtime.engine,
         district=call.text("district"),
         level=call.text("level"),
-        limit=min(call.number("limit", 100, least=1), MAX_PAGE),
-        offset=call.number("offset", 0),
+        **call.page(),
     )
     return [factory_json(factory) for factory in factories]
 

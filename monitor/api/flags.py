@@ -9,9 +9,6 @@ from monitor.i18n import language
 
 routes = Routes()
 
-# A page is bounded; the CLI pages through more when asked for all (--limit 0).
-MAX_PAGE = 10_000
-
 
 @routes.get("/flags")
 def list_flags(call: Call) -> list[dict[str, Any]]:
@@ -26,8 +23,7 @@ def list_flags(call: Call) -> list[dict[str, Any]]:
         district=call.text("district"),
         level=call.text("level"),
         severity=call.text("severity"),
-        limit=min(call.number("limit", 100, least=1), MAX_PAGE),
-        offset=call.number("offset", 0),
+        **call.page(),
     )
     return [row.as_json() for row in rows]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER
+from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER, language_of
 from monitor.api.routes import (
     Call,
     Caller,
@@ -37,9 +37,7 @@ class InProcessTransport(httpx.BaseTransport):
         self.router = Router(table())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        language = request.headers.get("Accept-Language", "zh")
-        language = "en" if language.lower().startswith("en") else "zh"
-        with using_language(language):
+        with using_language(language_of(request.headers.get("Accept-Language"))):
             try:
                 return self._handle(request)
             except SfmError as error:

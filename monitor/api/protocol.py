@@ -24,3 +24,10 @@ ERRORS: dict[str, tuple[int, int]] = {
 
 def exit_code_of(code: str) -> int:
     return ERRORS.get(code, (500, 1))[1]
+
+
+def language_of(accept_language: str | None) -> str:
+    """The caller's language from its Accept-Language header: English when it asks for it
+    first, else Chinese (the default of every text shown to officials)."""
+    wanted = (accept_language or "zh").split(",")[0].strip().lower()
+    return "en" if wanted.startswith("en") else "zh"

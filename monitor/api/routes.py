@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from monitor.runtime import Runtime
 
 
+# A listing's page is bounded; the CLI reads more page after page (`--limit 0`: all).
+MAX_PAGE = 10_000
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is calling, as the kernel says (SO_PEERCRED on the socket, or this process's
@@ -72,6 +76,13 @@ class Call:
         if number < least:
             raise BadInput(Message("api.bad_number", name=name, value=value, least=least))
         return number
+
+    def page(self) -> dict[str, int]:
+        """A listing's `limit` (default 100, at most MAX_PAGE) and `offset`, as keywords."""
+        return {
+            "limit": min(self.number("limit", 100, least=1), MAX_PAGE),
+            "offset": self.number("offset", 0),
+        }
 
     def flag(self, name: str) -> bool:
         return self.params.get(name, "").lower() in ("1", "true", "yes")

@@ -42,7 +42,7 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER
+from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER, language_of
 from monitor.api.routes import (
     Call,
     Caller,
@@ -91,8 +91,7 @@ class Limits:
 
 
 def _language(request: web.Request) -> str:
-    wanted = request.headers.get("Accept-Language", "zh").split(",")[0].strip().lower()
-    return "en" if wanted.startswith("en") else "zh"
+    return language_of(request.headers.get("Accept-Language"))
 
 
 def _json_response(status: int, data: Any) -> web.Response:
@@ -358,8 +357,7 @@ def _accepted_language(head: bytes) -> str | None:
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"accept-language":
-            wanted = value.decode("latin-1").split(",")[0].strip().lower()
-            return "en" if wanted.startswith("en") else "zh"
+            return language_of(value.decode("latin-1"))
     return None
 
 
