@@ -58,6 +58,14 @@ def accepting(path: Path) -> bool:
     return True
 
 
+def one_line(err: str) -> str:
+    """A refusal is one line, never a traceback."""
+    assert "Traceback" not in err and "PermissionError" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 class Daemon:
     """One `sfm run` process; its output goes to files for the test to read."""
 

@@ -29,7 +29,7 @@ from sqlmodel import Session, col
 
 from monitor.storage.models import Factory, Flag, FlagAudit
 from tests.conftest import write_config
-from tests.integration.daemon.conftest import Daemon, wait_for
+from tests.integration.daemon.conftest import Daemon, one_line, wait_for
 from tests.integration.test_flags import swept  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="callers are other OS users: needs root")
@@ -167,14 +167,6 @@ def sfm(*argv: str, cwd: Path | None = None, **environ: str) -> subprocess.Compl
         timeout=120,
         check=False,
     )
-
-
-def one_line(err: str) -> str:
-    """A refusal is one line, never a traceback."""
-    assert "Traceback" not in err and "PermissionError" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def public_folder(prefix: str) -> Path:

@@ -29,7 +29,7 @@ from sqlmodel import Session, col
 from monitor.api.client import connect
 from monitor.storage.models import Factory, Flag, JobRun
 from tests.conftest import shipped_connectors, write_config
-from tests.integration.daemon.conftest import FAST_SCHEDULE, Daemon, wait_for
+from tests.integration.daemon.conftest import FAST_SCHEDULE, Daemon, one_line, wait_for
 
 CAP, IO_TIMEOUT_S = 4, 2
 LIMITS = (
@@ -128,13 +128,6 @@ def sfm(door: Door, *argv: str, **environ: str) -> subprocess.CompletedProcess[s
         timeout=120,
         check=False,
     )
-
-
-def one_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def swept_since(engine: Engine, moment: datetime) -> bool:
