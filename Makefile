@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
+# An editable install runs from this tree; with PYTHONDONTWRITEBYTECODE set (this machine,
+# CI, the image) nothing would ever compile it, and every `sfm` would compile sfm's modules
+# again at start (a wheel's install compiles them once). Only changed modules compile here.
 install: $(STAMP)
+	@$(BIN)/python -m compileall -q monitor connectors
 
 # After a change to pyproject.toml's dependencies: the newest versions they allow, pinned
 # by uv (from PyPI) for Python 3.11, the suite's and the image's.

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 
-from monitor.cli import (
-    alerts_cmd,
-    audit_cmd,
-    check_cmd,
-    config_cmd,
-    db_cmd,
-    factories,
-    flags_cmd,
-    init_cmd,
-    run_cmd,
-)
 from monitor.cli.common import AppContext
 from monitor.errors import SfmError, one_line
 from monitor.i18n import language, t
@@ -26,29 +16,52 @@ from monitor.i18n import language, t
 _last_context: AppContext | None = None
 _command_words: tuple[str, ...] = ()
 
-app = typer.Typer(
-    name="sfm",
-    help="Monitor of Beijing's designated smart factories (Article 12 of the 2025 measures).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(factories.app, name="factories")
-app.add_typer(flags_cmd.app, name="flags")
-app.add_typer(alerts_cmd.app, name="alerts")
-app.add_typer(alerts_cmd.notify_app, name="notify")
-app.add_typer(flags_cmd.export_app, name="export")
-app.add_typer(audit_cmd.app, name="audit")
-app.command("check")(check_cmd.check)
-app.command("simulator")(check_cmd.simulator)
-app.command("status")(check_cmd.status)
-app.command("run")(run_cmd.run)
-app.command("init")(init_cmd.init)
+# Where each of sfm's words lives (module, attribute, whether it is a group of commands), in
+# the order help lists them. A command line imports only the module its first word names:
+# most of a client's time is its start-up. Help, and a word sfm does not know, load them all.
+_PLACES: dict[str, tuple[str, str, bool]] = {
+    "db": ("db_cmd", "app", True),
+    "config": ("config_cmd", "app", True),
+    "factories": ("factories", "app", True),
+    "flags": ("flags_cmd", "app", True),
+    "alerts": ("alerts_cmd", "app", True),
+    "notify": ("alerts_cmd", "notify_app", True),
+    "export": ("flags_cmd", "export_app", True),
+    "audit": ("audit_cmd", "app", True),
+    "check": ("check_cmd", "check", False),
+    "simulator": ("check_cmd", "simulator", False),
+    "status": ("check_cmd", "status", False),
+    "run": ("run_cmd", "run", False),
+    "init": ("init_cmd", "init", False),
+}
 
 
-@app.callback()
+def application(words: Sequence[str] = ()) -> typer.Typer:
+    """The `sfm` command, holding the command its words name, or every command."""
+    app = typer.Typer(
+        name="sfm",
+        help="Monitor of Beijing's designated smart factories (Article 12 of the 2025 measures).",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(root)
+    for word in [words[0]] if words[:1] and words[0] in _PLACES else _PLACES:
+        module, attribute, group = _PLACES[word]
+        found = getattr(importlib.import_module(f"monitor.cli.{module}"), attribute)
+        if group:
+            app.add_typer(found, name=word)
+        else:
+            app.command(word)(found)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole command, for tests and tools that walk it
+        return application()
+    raise AttributeError(name)
+
+
 def root(
     ctx: typer.Context,
     config: Annotated[
@@ -92,7 +105,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     global _command_words
     _command_words = _words(sys.argv[1:] if argv is None else argv)
     try:
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(application(_command_words))
         if language() == "zh":
             in_chinese(command, help_shown="--help" in _all_args(argv) or not _command_words)
         # not standalone: sfm shows usage errors itself, in the reader's language

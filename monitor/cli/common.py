@@ -90,8 +90,16 @@ def pages(
 def console() -> Console:
     from rich.console import Console
 
-    # Piped output (a report, a log) is not bound by a terminal's width.
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    # Piped output (a report, a log) is not bound by a terminal's width. Text in a table is
+    # data (a provider's names and words), never rich markup or emoji codes: "[/]" and
+    # ":fire:" in a name are shown as they are (and not parsing them halves a table's cost).
+    return Console(
+        soft_wrap=False,
+        width=None if sys.stdout.isatty() else 160,
+        markup=False,
+        highlight=False,
+        emoji=False,
+    )
 
 
 def _default(value: Any) -> Any:

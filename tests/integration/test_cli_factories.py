@@ -74,6 +74,20 @@ def test_english_tables(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "renamed" in shown.out and "Changping" in shown.out and "认定" not in shown.out
 
 
+def test_names_in_tables_are_text_never_rich_markup(cli: Cli) -> None:
+    """A provider's or registrar's words are data: rich would drop "[bold]", fail on a
+    stray "[/]" and draw ":fire:" if they were read as its markup and emoji codes."""
+    import_demo(cli)
+    code = json.loads(cli("factories", "list", "--json").out)[0]["credit_code"]
+    name = "[bold]星河[/bold]精密制造:fire:[/]"
+    renamed = cli("factories", "rename", code, "--name", name, "--approved-on", "2026-03-01")
+    assert renamed.code == 0, renamed.err
+    listing = cli("factories", "list")
+    assert listing.code == 0 and name in listing.out
+    shown = cli("factories", "show", code)
+    assert shown.code == 0 and name in shown.out
+
+
 def test_bad_import_exits_2_names_row_and_column_and_writes_nothing(
     cli: Cli, tmp_path: Path
 ) -> None:
