@@ -208,6 +208,9 @@ class DaemonSettings(StrictModel):
     max_connections: int = Field(default=64, ge=1, le=1024)
     io_timeout_s: float = Field(default=15.0, gt=0)
     max_import_bytes: int = Field(default=32 << 20, ge=1 << 10)
+    # Processes that answer reads (listings, a flag, status) beside the daemon, so that
+    # staff reading never slow its sweeps (monitor/api/readers.py); 0: its own threads.
+    readers: int = Field(default=1, ge=0, le=16)
 
 
 class Settings(StrictModel):

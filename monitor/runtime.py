@@ -18,11 +18,15 @@ if TYPE_CHECKING:
 
 
 class Runtime:
-    def __init__(self, config: LoadedConfig, *, owner_only: bool = False) -> None:
+    def __init__(
+        self, config: LoadedConfig, *, owner_only: bool = False, beside_daemon: bool = False
+    ) -> None:
         """`owner_only`: this process is not the daemon, so it may open a SQLite database
-        only if its real uid owns the file (DESIGN §7)."""
+        only if its real uid owns the file (DESIGN §7). `beside_daemon`: a worker of the
+        daemon's, which opens the daemon's database only while it is there."""
         self.config = config
         self.owner_only = owner_only
+        self.beside_daemon = beside_daemon
         self._resources = ExitStack()
         # the daemon this runtime serves (`sfm run` sets it): staff sweeps are its jobs then
         self.daemon: Daemon | None = None
@@ -52,7 +56,7 @@ class Runtime:
         url = self.config.settings.database.url
         if self.owner_only:
             require_owner(url)
-        engine = make_engine(url)
+        engine = make_engine(url, create=not self.beside_daemon)
         require_current_schema(engine)
         return engine
 

@@ -9,7 +9,7 @@ from monitor.api.routes import Call, Routes
 routes = Routes()
 
 
-@routes.get("/alerts")
+@routes.get("/alerts", reader=True)
 def list_alerts(call: Call) -> list[dict[str, Any]]:
     """The outbox, newest first: `failed=true` only the alerts that gave up; `limit`
     (default 100, at most a page of 10,000) and `offset` page through it."""

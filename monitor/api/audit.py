@@ -9,7 +9,7 @@ from monitor.api.routes import Call, Routes
 routes = Routes()
 
 
-@routes.get("/audit")
+@routes.get("/audit", reader=True)
 def trail(call: Call) -> list[dict[str, Any]]:
     """Oldest first, of one factory (`factory`: a credit code) or all; each entry carries
     the words a reader sees (subject_text, change_text, reason_text)."""
@@ -22,7 +22,7 @@ def trail(call: Call) -> list[dict[str, Any]]:
     )
 
 
-@routes.get("/audit/verify")
+@routes.get("/audit/verify", reader=True)
 def verify(call: Call) -> dict[str, Any]:
     """The chain walked: `intact`, its length and head, the first break and how many
     entries are not sealed yet. A broken chain is an answer, not an error: the caller

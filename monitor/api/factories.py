@@ -66,7 +66,7 @@ def event_json(event: DesignationEvent) -> dict[str, Any]:
     }
 
 
-@routes.get("/factories")
+@routes.get("/factories", reader=True)
 def list_factories(call: Call) -> list[dict[str, Any]]:
     """The register, by district then credit code, filtered by district and level (code,
     name or pinyin; basic/advanced or 基础级/先进级); `limit` and `offset` page through it."""
@@ -81,7 +81,7 @@ def list_factories(call: Call) -> list[dict[str, Any]]:
     return [factory_json(factory) for factory in factories]
 
 
-@routes.get("/factories/{code}")
+@routes.get("/factories/{code}", reader=True)
 def show_factory(call: Call) -> dict[str, Any]:
     """One enterprise, the designations it holds or held, and every event of its register."""
     from monitor.register.store import designations_of, factory_history

@@ -10,7 +10,7 @@ from monitor.i18n import language
 routes = Routes()
 
 
-@routes.get("/flags")
+@routes.get("/flags", reader=True)
 def list_flags(call: Call) -> list[dict[str, Any]]:
     """Flags, newest first, filtered by state, rule, district, level and severity (in the
     words tables print, or the recorded ones); `limit` and `offset` page through them."""
@@ -28,7 +28,7 @@ def list_flags(call: Call) -> list[dict[str, Any]]:
     return [row.as_json() for row in rows]
 
 
-@routes.get("/flags/{id}")
+@routes.get("/flags/{id}", reader=True)
 def show_flag(call: Call) -> dict[str, Any]:
     """One flag: evidence (with the lines a reader sees), history and audit trail."""
     from monitor.alerts.context import evidence_lines

@@ -123,6 +123,9 @@ class Operation:
     handler: Handler
     upload: bool = False  # the body is a file (bounded by [daemon] max_import_bytes)
     status: int = 200
+    # answered from the database alone: a reading worker of the daemon may answer it
+    # (monitor/api/readers.py)
+    reader: bool = False
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -142,8 +145,8 @@ class Routes:
 
         return register
 
-    def get(self, pattern: str) -> Callable[[Handler], Handler]:
-        return self._add("GET", pattern)
+    def get(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self._add("GET", pattern, **options)
 
     def post(self, pattern: str, **options: Any) -> Callable[[Handler], Handler]:
         return self._add("POST", pattern, **options)

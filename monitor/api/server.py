@@ -43,6 +43,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER, language_of
+from monitor.api.readers import Readers
 from monitor.api.routes import (
     Call,
     Caller,
@@ -87,7 +88,8 @@ class Limits:
     max_connections: int = 64
     io_timeout_s: float = 15.0
     max_import_bytes: int = 32 << 20
-    workers: int = 8
+    workers: int = 8  # the daemon's threads answering calls
+    readers: int = 0  # processes answering reads beside it (monitor/api/readers.py)
 
 
 def _language(request: web.Request) -> str:
@@ -106,6 +108,7 @@ class Api:
         self.runtime = runtime
         self.limits = limits
         self.pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="sfm-api")
+        self.readers = Readers(runtime.config, limits.readers) if limits.readers else None
         self.busy: dict[asyncio.BaseTransport, int] = {}  # connections being answered
         self.connections = 0  # admitted and not yet closed, counted as they are accepted
         self.refusing = 0  # refused ones waiting a moment to learn the caller's language
@@ -118,6 +121,8 @@ class Api:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.readers is not None:
+            self.readers.close()
         shutil.rmtree(self.uploads, ignore_errors=True)
 
     def _serve(
@@ -168,6 +173,9 @@ class Api:
             if transport is not None:
                 self.busy[transport] = self.busy.get(transport, 0) + 1
             try:
+                if operation.reader and self.readers is not None:
+                    status, body = await self.readers.answer(operation, call, language)
+                    return web.Response(status=status, body=body, content_type="application/json")
                 loop = asyncio.get_running_loop()
                 status, result = await loop.run_in_executor(
                     self.pool, contextvars.copy_context().run, _answer, operation, call, language

@@ -9,7 +9,7 @@ from monitor.api.routes import Call, Routes
 routes = Routes()
 
 
-@routes.get("/status")
+@routes.get("/status", reader=True)
 def status(call: Call) -> dict[str, Any]:
     from monitor.daemon.status import status as collect
 

@@ -188,6 +188,7 @@ def serve_api(runtime: Runtime, daemon: Daemon, metrics: Metrics, fence: Any) ->
             max_connections=settings.daemon.max_connections,
             io_timeout_s=settings.daemon.io_timeout_s,
             max_import_bytes=settings.daemon.max_import_bytes,
+            readers=settings.daemon.readers,
         ),
         health=health_app(metrics, fine),
         http=http if settings.daemon.http_port else None,

@@ -96,7 +96,9 @@ def refuse_stray_sqlite_files(database: str) -> None:
             raise Refused(Message("db.unreadable_file", path=str(existing)))
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """The database at `url`; with `create=False` a SQLite file is opened only while it
+    exists (a process beside the daemon never makes an empty one where it was deleted)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -104,6 +106,11 @@ def make_engine(url: str) -> Engine:
             refuse_stray_sqlite_files(parsed.database)
             # the database's folder is its owner's alone (a copy of the file is every flag)
             Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not create:
+                url = parsed.set(
+                    database=f"file:{parsed.database}",
+                    query={**parsed.query, "mode": "rw", "uri": "true"},
+                ).render_as_string(hide_password=False)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -176,6 +183,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 # ---------------------------------------------------------------- fencing (DESIGN §6)
+
 
 class CommitGuard(Protocol):
     def __call__(self, connection: Connection) -> None:
