@@ -25,6 +25,10 @@ class BadInput(SfmError):
     exit_code = 2
 
 
+class TooLarge(BadInput):
+    """A request's body (an upload) is over its limit; nothing was read into the database."""
+
+
 class ConfigError(BadInput):
     """The configuration is invalid: names the file and the key."""
 

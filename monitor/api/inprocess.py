@@ -23,7 +23,7 @@ from monitor.api.routes import (
     json_default,
     table,
 )
-from monitor.errors import BadInput, SfmError
+from monitor.errors import BadInput, SfmError, TooLarge
 from monitor.i18n import Message, using_language
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class InProcessTransport(httpx.BaseTransport):
                 received += len(chunk)
                 if received > self.max_import_bytes:
                     Path(name).unlink(missing_ok=True)
-                    raise BadInput(Message("api.too_large", limit=self.max_import_bytes))
+                    raise TooLarge(Message("api.too_large", limit=self.max_import_bytes))
                 target.write(chunk)
         return Path(name)
 

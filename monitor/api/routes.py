@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.api.protocol import ERRORS
-from monitor.errors import BadInput, NotFound, Refused, SfmError, SweepIncomplete, one_line
+from monitor.errors import (
+    BadInput,
+    NotFound,
+    Refused,
+    SfmError,
+    SweepIncomplete,
+    TooLarge,
+    one_line,
+)
 from monitor.i18n import Message
 
 if TYPE_CHECKING:
@@ -213,6 +221,8 @@ def _operator_of(call: Call) -> str | None:
 def error_code(error: SfmError) -> str:
     if isinstance(error, SweepIncomplete):
         return "incomplete"
+    if isinstance(error, TooLarge):
+        return "too_large"
     if isinstance(error, BadInput):
         return "bad_input"
     if isinstance(error, Refused):

@@ -54,7 +54,7 @@ from monitor.api.routes import (
     json_default,
     table,
 )
-from monitor.errors import BadInput, ConfigError, SfmError
+from monitor.errors import BadInput, ConfigError, SfmError, TooLarge
 from monitor.i18n import Message, using_language
 
 if TYPE_CHECKING:
@@ -155,12 +155,12 @@ class Api:
             except web.HTTPRequestEntityTooLarge:
                 with using_language(language):
                     status, data = error_reply(
-                        BadInput(Message("api.too_large", limit=COMMAND_BODY_BYTES)), "too_large"
+                        TooLarge(Message("api.too_large", limit=COMMAND_BODY_BYTES))
                     )
                 return _json_response(status, data)
-            except _TooLarge as exc:
+            except TooLarge as exc:
                 with using_language(language):
-                    status, data = error_reply(exc.error, "too_large")
+                    status, data = error_reply(exc)
                 return _json_response(status, data)
             call = Call(
                 runtime=self.runtime,
@@ -197,7 +197,7 @@ class Api:
         """The uploaded file, streamed to a private file, at most max_import_bytes."""
         limit = self.limits.max_import_bytes
         if request.content_length is not None and request.content_length > limit:
-            raise _TooLarge(BadInput(Message("api.too_large", limit=limit)))
+            raise TooLarge(Message("api.too_large", limit=limit))
         handle, name = tempfile.mkstemp(dir=self.uploads)
         received = 0
         try:
@@ -205,7 +205,7 @@ class Api:
                 while chunk := await request.content.read(1 << 16):
                     received += len(chunk)
                     if received > limit:
-                        raise _TooLarge(BadInput(Message("api.too_large", limit=limit)))
+                        raise TooLarge(Message("api.too_large", limit=limit))
                     target.write(chunk)
         except BaseException:
             Path(name).unlink(missing_ok=True)
@@ -231,11 +231,6 @@ class Api:
         finally:
             download.cleanup()
         return response
-
-
-class _TooLarge(Exception):
-    def __init__(self, error: SfmError) -> None:
-        self.error = error
 
 
 def _answer(operation: Operation, call: Call, language: str) -> tuple[int, Any]:

@@ -158,6 +158,21 @@ def test_an_upload_over_max_import_bytes_is_refused_and_writes_nothing(
     code, out, _heavy = run_client(door.config, tmp_path, "factories", "import", str(big))
     assert code == 2 and out == ""
     assert counts(engine) == (0, 0)
+    # without a daemon, the same operation in-process: the same refusal
+    from monitor.api.client import Api
+    from monitor.api.inprocess import InProcessTransport
+    from monitor.runtime import Runtime
+
+    runtime = Runtime.load(str(door.config))
+    direct = Api(InProcessTransport(runtime, max_import_bytes=MAX_IMPORT), "test", runtime.close)
+    try:
+        answered = direct.http.post(
+            "/factories/import", content=big.read_bytes(), params={"filename": "big.csv"}
+        )
+    finally:
+        direct.close()
+    assert answered.status_code == 413 and error_of(answered)["code"] == "too_large"
+    assert counts(engine) == (0, 0)
     assert door.upload(DEMO_FACTORIES).status_code == 200  # the daemon answers as before
 
 
