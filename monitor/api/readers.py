@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from monitor.api.routes import Call, Caller, Operation, answer, error_reply, json_default, table
-from monitor.errors import SfmError
+from monitor.errors import SfmError, one_line
 from monitor.i18n import Message, using_language
 
 if TYPE_CHECKING:
@@ -94,6 +94,18 @@ def _read(
     return status, json.dumps(result, ensure_ascii=False, default=json_default).encode()
 
 
+def start_readers(config: LoadedConfig, processes: int) -> Readers | None:
+    """The reading workers, or none: then the daemon answers reads on its own threads, as it
+    does where worker processes cannot start (no POSIX semaphores in a confined service)."""
+    if not processes:
+        return None
+    try:
+        return Readers(config, processes)
+    except OSError as error:
+        log.error("reading workers could not start; the daemon answers reads", error=str(error))
+        return None
+
+
 class Readers:
     """The pool of reading workers. A worker that dies (killed, out of memory) breaks the
     pool, which is replaced by a new one."""
@@ -133,6 +145,7 @@ class Readers:
             dict(call.params),
             language,
         )
+        error = SfmError(Message("api.reader_died"))
         for attempt in (1, 2):
             pool = self.pool
             try:
@@ -146,8 +159,12 @@ class Readers:
                 if self.pool is pool:  # not already replaced by another request
                     pool.shutdown(wait=False)
                     self.pool = self._new_pool()
+            except Exception as exc:  # the request or its answer could not travel
+                log.exception("a read could not be handed to a worker", operation=operation.pattern)
+                error = SfmError(one_line(exc))
+                break
         with using_language(language):
-            status, data = error_reply(SfmError(Message("api.reader_died")), "unexpected")
+            status, data = error_reply(error, "unexpected")
         return status, json.dumps(data, ensure_ascii=False).encode()
 
     def close(self) -> None:

@@ -43,7 +43,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from monitor.api.protocol import OPERATOR_HEADER, PREFIX, RESULT_HEADER, language_of
-from monitor.api.readers import Readers
+from monitor.api.readers import start_readers
 from monitor.api.routes import (
     Call,
     Caller,
@@ -108,7 +108,7 @@ class Api:
         self.runtime = runtime
         self.limits = limits
         self.pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="sfm-api")
-        self.readers = Readers(runtime.config, limits.readers) if limits.readers else None
+        self.readers = start_readers(runtime.config, limits.readers)
         self.busy: dict[asyncio.BaseTransport, int] = {}  # connections being answered
         self.connections = 0  # admitted and not yet closed, counted as they are accepted
         self.refusing = 0  # refused ones waiting a moment to learn the caller's language
