@@ -16,6 +16,7 @@ writes stays on the daemon's threads (monitor/api/server.py).
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import multiprocessing
@@ -135,8 +136,6 @@ class Readers:
     async def answer(self, operation: Operation, call: Call, language: str) -> tuple[int, bytes]:
         """The read answered by a worker. A read changes nothing, so one that a dying worker
         took down is asked once more of new workers before the caller hears of it."""
-        import asyncio
-
         arguments = (
             operation.method,
             operation.pattern,
