@@ -104,9 +104,10 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             refuse_stray_sqlite_files(parsed.database)
-            # the database's folder is its owner's alone (a copy of the file is every flag)
-            Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not create:
+            if create:
+                # the database's folder is its owner's alone (a copy of the file is every flag)
+                Path(parsed.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            else:
                 url = parsed.set(
                     database=f"file:{parsed.database}",
                     query={**parsed.query, "mode": "rw", "uri": "true"},
