@@ -4,12 +4,14 @@ that dies is replaced and the read asked again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from sqlalchemy import Engine
 
@@ -19,30 +21,18 @@ from tests.integration.daemon.conftest import Daemon, accepting, wait_for
 from tests.integration.test_flags import swept  # noqa: F401  (fixture)
 
 
-def children_of(pid: int) -> dict[int, int]:
-    """The processes whose parent is `pid`, with the nice value of each."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        # after the name: state, ppid, ...; nice is the 19th field of the line, 17th here
-        if int(fields[1]) == pid:
-            found[int(entry.name)] = int(fields[16])
-    return found
+def children_of(daemon: Daemon) -> set[int]:
+    return {child.pid for child in psutil.Process(daemon.pid).children()}
 
 
 def readers_of(daemon: Daemon) -> dict[int, int]:
     """The daemon's reading workers (spawned: their command line says so) and their nice."""
-    return {
-        pid: nice
-        for pid, nice in children_of(daemon.pid).items()
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    }
+    found = {}
+    for child in psutil.Process(daemon.pid).children():
+        with contextlib.suppress(psutil.Error):  # one that ended meanwhile
+            if any("spawn_main" in part for part in child.cmdline()):
+                found[child.pid] = child.nice()
+    return found
 
 
 @pytest.fixture
@@ -88,7 +78,7 @@ def test_a_killed_worker_is_replaced_and_the_read_answered(
     assert client.get("/flags").status_code == 200
     [worker] = wait_for(lambda: readers_of(daemon), what="a reading worker")
     os.kill(worker, signal.SIGKILL)
-    wait_for(lambda: worker not in children_of(daemon.pid), what="the worker to be gone")
+    wait_for(lambda: worker not in children_of(daemon), what="the worker to be gone")
     again = client.get("/flags", params={"limit": 3})
     assert again.status_code == 200 and len(again.json()) == 3, again.text
     replaced = wait_for(lambda: readers_of(daemon), what="a new reading worker")
@@ -123,7 +113,7 @@ def test_workers_end_with_a_daemon_killed_outright(
     workers = wait_for(lambda: readers_of(daemon), what="a reading worker")
     daemon.kill()  # SIGKILL: nothing of the daemon's own runs
     wait_for(
-        lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+        lambda: not any(psutil.pid_exists(pid) for pid in workers),
         timeout=10,
         what="the workers to end with the daemon",
     )
