@@ -289,3 +289,38 @@ def test_the_simulator_keeps_only_its_newest_requests_and_counts_them_all(
         assert len(kept) == 10 and [e.credit_code for e in kept] != codes[:10]
         running.simulator.reset()
         assert running.simulator.stats() == {"requests": 0, "by_status": {}, "max_in_any_second": 0}
+
+
+def test_an_answered_exchange_is_freed_without_the_cyclic_collector(
+    simulator: RunningSimulator, upstream: dict[str, Any]
+) -> None:
+    """httpx ties each response and its stream in a cycle; a sweep at a raised collector
+    threshold would hold thousands of them (issue 20, bench_sweep (b))."""
+    import gc
+
+    import httpx
+
+    settings = shipped_connector("registry-qcc", simulator.base_url)
+    codes = demo_codes(upstream)[:10]
+
+    async def run() -> list[object]:
+        connector = HttpConnector(settings)
+        try:
+            await connector.fetch(codes[0])  # the pool's connection and first-use caches
+            gc.collect()
+            gc.disable()
+            gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector frees is kept to be seen
+            try:
+                outcomes = [await connector.fetch(code) for code in codes]
+                assert all(outcome.kind in ("found", "not_found") for outcome in outcomes)
+                del outcomes
+                gc.collect()
+                return [item for item in gc.garbage if isinstance(item, httpx.Response)]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+        finally:
+            await connector.aclose()
+
+    assert asyncio.run(run()) == []
