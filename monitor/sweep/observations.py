@@ -195,6 +195,8 @@ class ObservationStore:
         self.tally = tally  # counts each outcome as it is stored
         self.latest = _latest(engine, connector)
         self._insert = _DriverInsert(engine)
+        # SQLite writes in this process: what a batch costs is CPU, not waiting
+        self.embedded = engine.dialect.name == "sqlite"
 
     def write(
         self,

@@ -332,3 +332,53 @@ def test_the_sweep_does_not_start_the_simulator_its_caller_does(register: Engine
         sweep(register, config_for([placeholder]))
     with Session(register) as session:
         assert list(session.scalars(select(SweepRun))) == []  # nothing was recorded
+
+
+def test_the_collector_walks_young_objects_seldom_while_a_sweep_fetches_and_is_restored(
+    register: Engine, simulator: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    import monitor.sweep.run as sweep_run
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    fetch = sweep_run._sweep_connectors
+
+    async def recording(*args: Any) -> None:
+        seen.append(gc.get_threshold())
+        await fetch(*args)
+
+    monkeypatch.setattr(sweep_run, "_sweep_connectors", recording)
+    sweep(register, config_for(shipped(simulator)))
+    assert seen == [(max(before[0], 20_000), *before[1:])]
+    assert gc.get_threshold() == before
+
+    async def failing(*args: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(sweep_run, "_sweep_connectors", failing)
+    with pytest.raises(RuntimeError):
+        sweep(register, config_for(shipped(simulator)))
+    assert gc.get_threshold() == before
+
+
+def test_overlapping_sweeps_restore_the_collector_when_the_last_one_ends() -> None:
+    import gc
+
+    from monitor.sweep.run import _SweepCollector
+
+    before = gc.get_threshold()
+    collector = _SweepCollector()
+    try:
+        with collector.raised():
+            with collector.raised():
+                assert gc.get_threshold()[0] == max(before[0], 20_000)
+            assert gc.get_threshold()[0] == max(before[0], 20_000)
+        assert gc.get_threshold() == before
+        gc.set_threshold(50_000, *before[1:])  # a client's process collects seldom already
+        with collector.raised():
+            assert gc.get_threshold()[0] == 50_000
+        assert gc.get_threshold() == (50_000, *before[1:])
+    finally:
+        gc.set_threshold(*before)
