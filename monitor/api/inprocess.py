@@ -9,6 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -45,9 +46,9 @@ class InProcessTransport(httpx.BaseTransport):
                 return _json(status, data)
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
+        path = request.url.raw_path.decode("ascii").partition("?")[0]
         if not path.startswith(PREFIX):
-            raise BadInput(Message("api.no_route", method=request.method, path=path))
+            raise BadInput(Message("api.no_route", method=request.method, path=unquote(path)))
         operation, args = self.router.find(request.method, path[len(PREFIX) :])
         upload: Path | None = None
         body: Any = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from monitor.api.protocol import ERRORS
 from monitor.errors import (
@@ -177,12 +178,16 @@ class Router:
     def __init__(self, operations: list[Operation]) -> None:
         self._compiled = [(operation, operation.regex) for operation in operations]
 
-    def find(self, method: str, path: str) -> tuple[Operation, dict[str, str]]:
+    def find(self, method: str, raw_path: str) -> tuple[Operation, dict[str, str]]:
+        """Match the path as sent (percent-encoded), then decode each argument, as aiohttp
+        does: a credit code typed with a "/" is one argument for its handler to judge."""
         for operation, regex in self._compiled:
-            matched = regex.match(path)
+            matched = regex.match(raw_path)
             if matched and operation.method == method:
-                return operation, matched.groupdict()
-        raise NotFound(Message("api.no_route", method=method, path=path))
+                return operation, {
+                    name: unquote(value) for name, value in matched.groupdict().items()
+                }
+        raise NotFound(Message("api.no_route", method=method, path=unquote(raw_path)))
 
 
 def answer(operation: Operation, call: Call) -> tuple[int, Any]:

@@ -131,6 +131,22 @@ def test_not_found_and_invalid_codes(cli: Cli) -> None:
     assert cli("factories", "show", CODE).code == 4
     invalid = cli("factories", "show", "91110000600037341K")
     assert invalid.code == 2 and "L" in invalid.err
+    # a "/" typed in a code is part of the code, never a path of the API
+    for words in (
+        ("show", "9111/0000600037341L"),
+        (
+            "revoke",
+            "91/1",
+            "--decided-on",
+            "2026-12-01",
+            "--ref",
+            "京经信〔2026〕1号",
+            "--reason",
+            "停产",
+        ),
+    ):
+        slashed = cli("factories", *words)
+        assert slashed.code == 2 and "18 位" in slashed.err, words
 
 
 def test_rename_and_revoke_through_the_cli(cli: Cli) -> None:

@@ -218,6 +218,8 @@ def test_the_register_is_listed_in_pages_and_an_enterprise_shown(
     assert missing.status_code == 404 and error_of(missing)["exit"] == 4
     malformed = door.http.get("/factories/91110000600037341K")
     assert malformed.status_code == 400 and error_of(malformed)["exit"] == 2
+    slashed = door.http.get("/factories/9111%2F0000600037341L")  # as the client sends "/"
+    assert slashed.status_code == 400 and "18" in error_of(slashed)["message"]
 
     english = door.http.get("/factories/91110000600037341L", headers={"Accept-Language": "en"})
     assert "no designated factory" in error_of(english)["message"]
