@@ -180,10 +180,16 @@ class Api:
             raise Refused(
                 Message("api.impostor", socket=self.where, user=_user(impostor.uid))
             ) from None
-        except (httpx.TimeoutException, httpx.ConnectError) as exc:
+        except (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError) as exc:
             # a connection never made sent nothing: a daemon whose queue is full (stopped,
             # or flooded) has not answered, which is no lost outcome
             raise Refused(Message("api.timeout", socket=self.where)) from exc
+        except httpx.TimeoutException as exc:
+            # A change that was sent may still be made: a stopped daemon reads it when it
+            # runs again, a slow one is still making it. Saying only "no answer" would
+            # send staff to do it twice.
+            key = "api.timeout" if method == "GET" else "api.timeout_after_sending"
+            raise Refused(Message(key, socket=self.where)) from exc
         except httpx.TransportError as exc:
             raise Refused(Message("api.lost", socket=self.where, detail=str(exc))) from exc
 

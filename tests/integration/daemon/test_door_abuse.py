@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 from sqlmodel import Session, col
 
-from monitor.api.client import connect
+from monitor.api.client import ApiError, connect
 from monitor.storage.models import Factory, Flag, JobRun
 from tests.conftest import shipped_connectors, write_config
 from tests.integration.daemon.conftest import FAST_SCHEDULE, Daemon, one_line, wait_for
@@ -285,11 +285,26 @@ def test_a_stopped_daemon_is_given_up_on_with_a_message(door: Door) -> None:
     door.daemon.process.send_signal(signal.SIGSTOP)
     try:
         stopped = sfm(door, "status", SFM_API_TIMEOUT_S="2")
+        # a change sent to it is not said to be lost: it is read once the daemon runs again
+        sent = sfm(door, "alerts", "retry", "--failed", SFM_API_TIMEOUT_S="2")
     finally:
         door.daemon.process.send_signal(signal.SIGCONT)
     assert stopped.returncode == 3
     assert "未在规定时间内应答" in one_line(stopped.stderr)
+    assert "可能仍会生效" not in stopped.stderr
     assert str(door.path) in stopped.stderr
+    assert sent.returncode == 3
+    assert "未在规定时间内应答" in one_line(sent.stderr) and "可能仍会生效" in sent.stderr
     continued = datetime.now(UTC)
-    assert wait_for(door.status_answered, what="an answer once it runs again")
+
+    def answered() -> bool:
+        # the connections of the commands that gave up hold the small cap until it has
+        # answered them: a caller meanwhile is refused with a message, as the cap says
+        try:
+            return door.status_answered()
+        except ApiError as refused:
+            assert refused.code == "busy", refused
+            return False
+
+    assert wait_for(answered, what="an answer once it runs again")
     wait_for(lambda: swept_since(door.engine, continued), what="sweeps once it runs again")
