@@ -441,9 +441,7 @@ class Daemon:
             )
         except Exception:  # the database away: the jump is handled all the same
             ran = frozenset()
-        planned = next_runs_after_jump(
-            self.runtime.config.settings.schedule, expected, now, ran
-        )
+        planned = next_runs_after_jump(self.runtime.config.settings.schedule, expected, now, ran)
         log.warning(
             "the wall clock jumped; every job's next run is planned from the new time",
             jump_s=round((now - expected).total_seconds()),
