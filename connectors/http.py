@@ -258,17 +258,21 @@ class HttpConnector:
     async def _read_bounded(self, url: str) -> tuple[int, httpx.Headers, bytes]:
         """The answer, read no further than `max_body_bytes` (OverLimit beyond)."""
         limit = self.settings.max_body_bytes
-        async with self.client.stream("GET", url) as response:
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise OverLimit(f"a body of {int(declared)} bytes (limit {limit})")
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise OverLimit(f"a body over {limit} bytes")
-                chunks.append(chunk)
-        _unbind(response)
+        response: httpx.Response | None = None
+        try:
+            async with self.client.stream("GET", url) as response:
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise OverLimit(f"a body of {int(declared)} bytes (limit {limit})")
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise OverLimit(f"a body over {limit} bytes")
+                    chunks.append(chunk)
+        finally:
+            if response is not None:  # closed by now, its connection back in the pool
+                _unbind(response)
         return response.status_code, response.headers, b"".join(chunks)
 
     def _says_too_fast(self, body: bytes) -> bool:

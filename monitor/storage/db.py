@@ -26,6 +26,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # (and PostgreSQL's 65,535), whatever size of register or dropped file they come from.
 BOUND_PER_STATEMENT = 5_000
 
+# How long a SQLite connection waits for another's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
 
 def in_slices(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """`values` a statement's worth at a time."""
@@ -45,7 +48,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

@@ -23,7 +23,7 @@ from connectors.base import ErrorKind, FetchOutcome, Topic
 from connectors.text import visible
 from monitor.clock import now_utc
 from monitor.config import mask_secrets
-from monitor.storage.db import in_slices, session_scope
+from monitor.storage.db import SQLITE_BUSY_TIMEOUT_MS, in_slices, session_scope
 from monitor.storage.models import ConnectorHealth, ConsumedFile, Observation
 from monitor.storage.sqltypes import UTCDateTime
 
@@ -195,8 +195,10 @@ class ObservationStore:
         self.tally = tally  # counts each outcome as it is stored
         self.latest = _latest(engine, connector)
         self._insert = _DriverInsert(engine)
-        # SQLite writes in this process: what a batch costs is CPU, not waiting
+        # SQLite writes in this process: what a batch costs is CPU, unless another
+        # connection holds the write lock (write_unless_locked)
         self.embedded = engine.dialect.name == "sqlite"
+        self._waits_for_lock = True
 
     def write(
         self,
@@ -221,6 +223,31 @@ class ObservationStore:
                 self.tally.count(item.outcome)
             self.tally.changed += added
         return added
+
+    def write_unless_locked(self, outcomes: list[tuple[int, FetchOutcome]]) -> bool:
+        """`write` the batch unless another connection holds SQLite's write lock: then
+        return False at once, nothing stored or counted (the caller writes it on a thread,
+        which waits for the lock)."""
+        self._waits_for_lock = False
+        try:
+            self.write(outcomes)
+        except OperationalError as exc:
+            if "database is locked" not in str(exc.orig):
+                raise
+            return False
+        finally:
+            self._waits_for_lock = True
+        return True
+
+    def _take_lock_at_once(self, session: Any) -> None:
+        """SQLite's write lock for this transaction now, or OperationalError if it is held."""
+        connection = session.connection()
+        connection.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            # a write statement takes the lock even when it matches no row
+            connection.exec_driver_sql("UPDATE observation SET id = id WHERE 0")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def _prepare(self, factory_id: int, outcome: FetchOutcome) -> _Prepared:
         try:
@@ -291,6 +318,8 @@ class ObservationStore:
             pending[item.factory_id] = item.digest
             new_rows.append(self._insert.parameters(dict(item.row)))
         with session_scope(self.engine) as session:
+            if not self._waits_for_lock:
+                self._take_lock_at_once(session)
             for ids in in_slices(unchanged_ids):  # a dropped file may name every factory
                 session.execute(
                     update(Observation)

@@ -363,6 +363,49 @@ def test_the_collector_walks_young_objects_seldom_while_a_sweep_fetches_and_is_r
     assert gc.get_threshold() == before
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_write_lock_held_elsewhere_never_holds_up_the_answers_in_flight(
+    register: Engine, simulator: RunningSimulator
+) -> None:
+    """On SQLite the writer stores its batches on the event loop. Were it to wait there
+    for another connection's write lock, every answer in flight would time out meanwhile
+    (here 0.5 s, no retry): it hands that batch to a thread instead."""
+    import sqlite3
+    import threading
+
+    holder = sqlite3.connect(
+        str(register.url.database), isolation_level=None, check_same_thread=False
+    )
+    released = threading.Event()
+
+    def release() -> None:
+        holder.execute("COMMIT")
+        released.set()
+
+    def take_the_lock(_connector: str) -> None:  # at the first answer, for 1.5 s
+        if not holder.in_transaction and not released.is_set():
+            holder.execute("BEGIN IMMEDIATE")
+            threading.Timer(1.5, release).start()
+
+    config = config_for(
+        [
+            shipped_connector(
+                "registry-qcc", simulator.base_url, timeout_s=0.5, retries=0, concurrency=4
+            )
+        ],
+        sweep={"batch_size": 2},
+    )
+    try:
+        summary = sweep(register, config, progress=take_the_lock)
+    finally:
+        released.wait(5)
+        holder.close()
+    tally = summary.connectors["registry-qcc"]
+    assert released.is_set()
+    assert (tally.found, tally.not_found, tally.errors) == (33, 1, 0), tally.as_json()
+    assert len(observations(register)) == 34
+
+
 def test_overlapping_sweeps_restore_the_collector_when_the_last_one_ends() -> None:
     import gc
 
@@ -380,5 +423,12 @@ def test_overlapping_sweeps_restore_the_collector_when_the_last_one_ends() -> No
         with collector.raised():
             assert gc.get_threshold()[0] == 50_000
         assert gc.get_threshold() == (50_000, *before[1:])
+        with collector.raised():
+            gc.set_threshold(1_000, *before[1:])  # set by another meanwhile: theirs
+        assert gc.get_threshold() == (1_000, *before[1:])
+        gc.set_threshold(0, *before[1:])  # the collector switched off stays off
+        with collector.raised():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
     finally:
         gc.set_threshold(*before)
