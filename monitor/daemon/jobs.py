@@ -207,7 +207,7 @@ def _failed_runs_in_a_row(runs: list[dict[str, Any]], connector: str) -> tuple[i
 def watch_connectors(runtime: Runtime, now: datetime | None = None) -> list[str]:
     """Tell ops once when a source is down (failing sweeps, or stale data), once when back."""
     from monitor.sweep.observations import source_health
-    from monitor.sweep.run import finished_runs
+    from monitor.sweep.runs import finished_runs
 
     now = now or now_utc()
     outbox = runtime.alerting.outbox

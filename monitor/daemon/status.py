@@ -18,7 +18,7 @@ from monitor.rules.policy import measures_in_force
 from monitor.storage.db import session_scope
 from monitor.storage.models import JobRun
 from monitor.sweep.observations import source_health
-from monitor.sweep.run import recent_runs
+from monitor.sweep.runs import recent_runs
 
 # Jobs whose failure stops what sfm is for: no sweep, no rules; no dispatch, no alert.
 ESSENTIAL_JOBS = ("registration-sweep", "credit-sweep", "safety-sweep", "dispatch")

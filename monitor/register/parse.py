@@ -15,8 +15,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from openpyxl.utils import get_column_letter
-
 from connectors.base import parse_date as parse_provider_date
 from connectors.errors import TableError
 from connectors.tables import read_table
@@ -230,7 +228,7 @@ class _Layout:
 
     def error(self, row: int, field_: str, message: Message | str) -> RowError:
         index = self.positions[field_]
-        return RowError(self.file, row, self.titles[field_], get_column_letter(index + 1), message)
+        return RowError(self.file, row, self.titles[field_], _column_letter(index), message)
 
 
 def _layout(file: str, header: list[str]) -> tuple[_Layout, list[RowError]]:
@@ -246,7 +244,7 @@ def _layout(file: str, header: list[str]) -> tuple[_Layout, list[RowError]]:
             continue  # extra columns (序号, 备注, ...) are common and harmless
         if column.field in positions:
             message = Message("import.duplicate_column", column=title)
-            errors.append(RowError(file, 1, title, get_column_letter(index + 1), message))
+            errors.append(RowError(file, 1, title, _column_letter(index), message))
         positions[column.field] = index
     for column in COLUMNS:
         if column.required and column.field not in positions:
@@ -317,3 +315,11 @@ def parse_factories(
     if not rows and not errors:
         errors.append(RowError(path.name, None, None, None, Message("import.empty")))
     return rows, errors
+
+
+def _column_letter(index: int) -> str:
+    """The spreadsheet column (0 → A) an error names, as staff see it in their file."""
+    # imported here: openpyxl's package costs a reader of the register 10 MB to name a column
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)

@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from connectors.base import (
@@ -42,8 +41,9 @@ from monitor.errors import BadInput
 from monitor.flags.evaluation import EvaluationSummary, evaluate_register
 from monitor.register.store import find_factory
 from monitor.storage.db import session_scope
-from monitor.storage.models import ConsumedFile, Factory, SweepRun
+from monitor.storage.models import ConsumedFile, Factory
 from monitor.sweep.observations import ConnectorTally, ObservationStore
+from monitor.sweep.runs import begin_run, finish_run
 from monitor.vocabulary import DesignationStatus
 
 if TYPE_CHECKING:
@@ -353,30 +353,6 @@ def _factories(engine: Engine, code: str | None, accept: list[str]) -> list[tupl
         return [(row[0], row[1]) for row in rows]
 
 
-def _begin_run(engine: Engine, scope: dict[str, Any]) -> int:
-    with session_scope(engine) as session:
-        # A run still `running` was cut short (the process died): say so.
-        session.execute(
-            update(SweepRun).where(col(SweepRun.status) == "running").values(status="interrupted")
-        )
-        run = SweepRun(scope=scope)
-        session.add(run)
-        session.flush()
-        assert run.id is not None
-        return run.id
-
-
-def _finish_run(
-    engine: Engine, run_id: int, summary: SweepSummary, status: str = "completed"
-) -> None:
-    with session_scope(engine) as session:
-        run = session.get(SweepRun, run_id)
-        assert run is not None
-        run.status = status
-        run.finished_at = now_utc()
-        run.summary = summary.as_json()
-
-
 async def run_sweep(
     engine: Engine,
     config: LoadedConfig,
@@ -407,7 +383,7 @@ async def run_sweep(
         for c in settings_list
     ]
     started = time.monotonic()
-    run_id = _begin_run(engine, {"factory": factory_code, "topic": topic})
+    run_id = begin_run(engine, {"factory": factory_code, "topic": topic})
     tallies = {c.name: ConnectorTally(topic=c.topic.value) for c in settings_list}
     summary = SweepSummary(run_id=run_id, factories=len(factories), connectors=tallies)
     try:
@@ -428,7 +404,7 @@ async def run_sweep(
             )
         summary.duration_s = time.monotonic() - started
         if stop is not None and stop.is_set():
-            _finish_run(engine, run_id, summary, status="interrupted")
+            finish_run(engine, run_id, summary.as_json(), status="interrupted")
             log.info("sweep stopped", **summary.as_json())
             return summary
         # The rules run on what is now stored, after every sweep.
@@ -436,7 +412,7 @@ async def run_sweep(
         summary.evaluation = await asyncio.to_thread(
             lambda: evaluate_register(engine, config, outbox=outbox, only=only)
         )
-        _finish_run(engine, run_id, summary)
+        finish_run(engine, run_id, summary.as_json())
     except Exception as exc:
         # Never left `running` by an error (only a kill does that): the run says what
         # stopped it, and what it had stored stays stored.
@@ -444,28 +420,9 @@ async def run_sweep(
         summary.error = visible(f"{type(exc).__name__}: {exc}")[:500]
         log.error("sweep stopped by an error", **summary.as_json())
         try:
-            _finish_run(engine, run_id, summary, status="interrupted")
+            finish_run(engine, run_id, summary.as_json(), status="interrupted")
         except Exception:
             log.exception("the sweep's end could not be recorded", run_id=run_id)
         raise
     log.info("sweep finished", **summary.as_json())
     return summary
-
-
-def recent_runs(session: Any, count: int) -> list[SweepRun]:
-    """The newest `count` sweeps, newest first (status)."""
-    return list(session.scalars(select(SweepRun).order_by(col(SweepRun.id).desc()).limit(count)))
-
-
-def finished_runs(session: Any, count: int) -> list[tuple[int, datetime, dict[str, Any]]]:
-    """The newest `count` sweeps that have ended, newest first: id, start and summary (the
-    connector watch)."""
-    return [
-        (run_id, started_at, summary)
-        for run_id, started_at, summary in session.execute(
-            select(col(SweepRun.id), col(SweepRun.started_at), col(SweepRun.summary))
-            .where(col(SweepRun.status) != "running")
-            .order_by(col(SweepRun.id).desc())
-            .limit(count)
-        )
-    ]
