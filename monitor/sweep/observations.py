@@ -198,17 +198,18 @@ class ObservationStore:
         # SQLite writes in this process: what a batch costs is CPU, unless another
         # connection holds the write lock (write_unless_locked)
         self.embedded = engine.dialect.name == "sqlite"
-        self._waits_for_lock = True
 
     def write(
         self,
         outcomes: list[tuple[int, FetchOutcome]],
         consumed: ConsumedFile | None = None,
+        *,
+        wait_for_lock: bool = True,
     ) -> int:
         """Store a batch (and the file it came from) in one transaction; return rows added."""
         prepared = [self._prepare(factory_id, outcome) for factory_id, outcome in outcomes]
         try:
-            added = self._commit(prepared, consumed)
+            added = self._commit(prepared, consumed, wait_for_lock)
         except _UNREACHABLE:
             raise
         except Exception as exc:
@@ -217,7 +218,7 @@ class ObservationStore:
                 connector=self.connector,
                 detail=visible(f"{type(exc).__name__}: {exc}")[:300],
             )
-            added = self._commit_each(prepared, consumed)
+            added = self._commit_each(prepared, consumed, wait_for_lock)
         if self.tally is not None:
             for item in prepared:
                 self.tally.count(item.outcome)
@@ -228,15 +229,12 @@ class ObservationStore:
         """`write` the batch unless another connection holds SQLite's write lock: then
         return False at once, nothing stored or counted (the caller writes it on a thread,
         which waits for the lock)."""
-        self._waits_for_lock = False
         try:
-            self.write(outcomes)
+            self.write(outcomes, wait_for_lock=False)
         except OperationalError as exc:
             if "database is locked" not in str(exc.orig):
                 raise
             return False
-        finally:
-            self._waits_for_lock = True
         return True
 
     def _take_lock_at_once(self, session: Any) -> None:
@@ -286,12 +284,14 @@ class ObservationStore:
             outcome.connector, outcome.credit_code, ErrorKind.UNSTORABLE, detail, outcome.fetched_at
         )
 
-    def _commit_each(self, prepared: list[_Prepared], consumed: ConsumedFile | None) -> int:
+    def _commit_each(
+        self, prepared: list[_Prepared], consumed: ConsumedFile | None, wait_for_lock: bool
+    ) -> int:
         """The batch again, one answer per transaction: the one refused becomes an error."""
         added = 0
         for index, item in enumerate(prepared):
             try:
-                added += self._commit([item], None)
+                added += self._commit([item], None, wait_for_lock)
             except _UNREACHABLE:
                 raise
             except Exception as exc:
@@ -299,12 +299,14 @@ class ObservationStore:
                     item.factory_id, self._unstorable(item.outcome, exc)
                 )
                 # an error outcome refused as well is the database's fault: it raises
-                added += self._commit([prepared[index]], None)
+                added += self._commit([prepared[index]], None, wait_for_lock)
         if consumed is not None:
-            self._commit([], consumed)
+            self._commit([], consumed, wait_for_lock)
         return added
 
-    def _commit(self, prepared: list[_Prepared], consumed: ConsumedFile | None) -> int:
+    def _commit(
+        self, prepared: list[_Prepared], consumed: ConsumedFile | None, wait_for_lock: bool = True
+    ) -> int:
         now = now_utc()
         unchanged_ids: list[int] = []
         new_rows: list[dict[str, Any] | tuple[Any, ...]] = []
@@ -318,7 +320,7 @@ class ObservationStore:
             pending[item.factory_id] = item.digest
             new_rows.append(self._insert.parameters(dict(item.row)))
         with session_scope(self.engine) as session:
-            if not self._waits_for_lock:
+            if not wait_for_lock:
                 self._take_lock_at_once(session)
             for ids in in_slices(unchanged_ids):  # a dropped file may name every factory
                 session.execute(

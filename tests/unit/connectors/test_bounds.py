@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,17 +20,9 @@ json_values = st.recursive(
 )
 
 
-def walk_refuses(payload: Any, max_depth: int, max_chars: int) -> bool:
+def refuses(check: Callable[..., Any], value: Any, max_depth: int, max_chars: int) -> bool:
     try:
-        check_within(payload, max_depth=max_depth, max_chars=max_chars)
-    except OverLimit:
-        return True
-    return False
-
-
-def parse_refuses(body: bytes, max_depth: int, max_chars: int) -> bool:
-    try:
-        parse_json(body, max_depth=max_depth, max_chars=max_chars)
+        check(value, max_depth=max_depth, max_chars=max_chars)
     except OverLimit:
         return True
     return False
@@ -47,7 +40,9 @@ def test_parse_json_refuses_exactly_what_the_walk_refuses(
     payload: Any, max_depth: int, max_chars: int, encoding: str, ascii_only: bool
 ) -> None:
     body = json.dumps(payload, ensure_ascii=ascii_only).encode(encoding)
-    assert parse_refuses(body, max_depth, max_chars) == walk_refuses(payload, max_depth, max_chars)
+    assert refuses(parse_json, body, max_depth, max_chars) == refuses(
+        check_within, payload, max_depth, max_chars
+    )
 
 
 @pytest.mark.parametrize(
@@ -62,4 +57,4 @@ def test_parse_json_refuses_exactly_what_the_walk_refuses(
     ],
 )
 def test_the_bounds_at_their_edges(body: bytes, refused: bool) -> None:
-    assert parse_refuses(body, max_depth=4, max_chars=10) is refused
+    assert refuses(parse_json, body, max_depth=4, max_chars=10) is refused
